@@ -1,0 +1,25 @@
+"""The one ASGI app: Socket.IO on /socket.io/, Django (pages, admin, static files) for the rest.
+
+Serve it with `uvicorn sliderproject.asgi:application`, or `python manage.py runserver`.
+"""
+
+import os
+
+from django.core.asgi import get_asgi_application
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "sliderproject.settings")
+
+# Set up Django before importing anything that imports models.
+django_application = get_asgi_application()
+
+import socketio  # noqa: E402
+
+from sliders import realtime  # noqa: E402
+
+# Django's ASGI handler refuses `lifespan`; with on_startup/on_shutdown python-socketio answers it.
+application = socketio.ASGIApp(
+    realtime.sio,
+    other_asgi_app=django_application,
+    on_startup=realtime.on_startup,
+    on_shutdown=realtime.on_shutdown,
+)

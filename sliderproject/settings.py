@@ -1,0 +1,147 @@
+"""Settings for Slider Sync.
+
+Everything is read from the environment (or an optional `.env` file next to manage.py) through one
+`environ.Env`. With no environment at all you get a development setup: DEBUG on, SQLite in
+`var/db.sqlite3`, in-process broadcasting. See docs/configuration.md for every variable.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import environ
+from django.core.exceptions import ImproperlyConfigured
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+
+env = environ.Env()
+environ.Env.read_env(BASE_DIR / ".env")
+
+DEBUG = env.bool("DEBUG", default=True)
+
+_DEVELOPMENT_SECRET_KEY = "development-only-secret-key-never-use-in-production"
+SECRET_KEY = env.str("SECRET_KEY", default="")
+if not SECRET_KEY:
+    if not DEBUG:
+        raise ImproperlyConfigured("SECRET_KEY must be set when DEBUG is off.")
+    SECRET_KEY = _DEVELOPMENT_SECRET_KEY
+
+ALLOWED_HOSTS = env.list(
+    "ALLOWED_HOSTS", default=["127.0.0.1", "localhost", "[::1]"] if DEBUG else []
+)
+CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
+
+INSTALLED_APPS = [
+    # `sliders` comes before staticfiles so that its `runserver` (which serves the whole ASGI app,
+    # socket included) wins over the one in django.contrib.staticfiles.
+    "sliders",
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "servestatic.middleware.ServeStaticMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "sliderproject.urls"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+                "sliders.context_processors.realtime",
+            ],
+        },
+    },
+]
+
+ASGI_APPLICATION = "sliderproject.asgi.application"
+
+# Database: SQLite by default, anything django-environ understands via DATABASE_URL.
+VAR_DIR = Path(env.str("VAR_DIR", default=str(BASE_DIR / "var")))
+DATABASES = {"default": env.db("DATABASE_URL", default=f"sqlite:///{VAR_DIR / 'db.sqlite3'}")}
+# Socket handlers live for hours and never see Django's request_finished cleanup, so connections
+# are opened per unit of work and closed again (see sliders.db); persistent connections stay off.
+DATABASES["default"]["CONN_MAX_AGE"] = 0
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    Path(DATABASES["default"]["NAME"]).parent.mkdir(parents=True, exist_ok=True)
+    DATABASES["default"].setdefault("OPTIONS", {}).update(
+        {
+            # Take the write lock when a transaction starts, so two writers queue instead of
+            # failing halfway with "database is locked".
+            "transaction_mode": "IMMEDIATE",
+            "timeout": env.float("SQLITE_TIMEOUT", default=5.0),
+            # WAL lets pages read while a set commits; NORMAL sync survives a killed process.
+            "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+        }
+    )
+
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = env.str("TIME_ZONE", default="UTC")
+USE_I18N = True
+USE_TZ = True
+
+STATIC_URL = "static/"
+STATIC_ROOT = BASE_DIR / "staticfiles"
+# Serve straight from the apps' static folders, so `uvicorn sliderproject.asgi:application` works
+# without a collectstatic step; run collectstatic in production for compressed, cache-busted files.
+SERVESTATIC_USE_FINDERS = True
+SERVESTATIC_AUTOREFRESH = DEBUG
+
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+LOGIN_URL = "admin:login"
+
+# --- Realtime (python-socketio) --------------------------------------------------------------
+# Redis URL for broadcasting across processes; unset = in-process only.
+REDIS_URL = env.str("REDIS_URL", default="")
+# Transports the browser may use: "websocket,polling" (default) or "websocket" for deployments
+# without sticky sessions.
+SOCKETIO_TRANSPORTS = env.list("SOCKETIO_TRANSPORTS", default=["websocket", "polling"])
+# Largest message a client may send, in bytes (python-socketio's default is 1 MB).
+SOCKETIO_MAX_MESSAGE_BYTES = env.int("SOCKETIO_MAX_MESSAGE_BYTES", default=16 * 1024)
+# Per-connection token bucket for slider:set: sustained rate per second and burst size.
+SLIDER_SET_RATE = env.float("SLIDER_SET_RATE", default=60.0)
+SLIDER_SET_BURST = env.int("SLIDER_SET_BURST", default=120)
+# Presence (`board:presence`) is coalesced: at most one emit per board per this many seconds.
+PRESENCE_INTERVAL = env.float("PRESENCE_INTERVAL", default=0.25)
+DEFAULT_BOARD_SLUG = "main"
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {
+        "plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"},
+    },
+    "handlers": {
+        "console": {"class": "logging.StreamHandler", "formatter": "plain"},
+    },
+    "root": {"handlers": ["console"], "level": "WARNING"},
+    "loggers": {
+        "sliders": {"level": env.str("LOG_LEVEL", default="INFO")},
+    },
+}

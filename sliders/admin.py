@@ -1,0 +1,75 @@
+"""The admin, wired to the services so an edit here reaches every open page after it commits."""
+
+from __future__ import annotations
+
+from django.contrib import admin
+from django.db.models import QuerySet
+from django.forms import BaseInlineFormSet, ModelForm
+from django.http import HttpRequest
+
+from sliders import services
+from sliders.models import Board, Slider
+
+
+class SliderInline(admin.TabularInline):
+    model = Slider
+    extra = 0
+    fields = ("position", "slug", "name", "min", "max", "step", "value", "version")
+    readonly_fields = ("version",)
+    ordering = ("position", "id")
+
+
+@admin.register(Board)
+class BoardAdmin(admin.ModelAdmin):
+    list_display = ("name", "slug", "edit_access", "slider_count", "position")
+    list_editable = ("position",)
+    prepopulated_fields = {"slug": ("name",)}
+    search_fields = ("name", "slug")
+    inlines = [SliderInline]
+    fields = ("name", "slug", "edit_access", "editors_group", "position")
+
+    @admin.display(description="Sliders")
+    def slider_count(self, board: Board) -> int:
+        return board.sliders.count()
+
+    def save_model(self, request: HttpRequest, obj: Board, form: ModelForm, change: bool) -> None:
+        services.save_board(board=obj)
+
+    def delete_model(self, request: HttpRequest, obj: Board) -> None:
+        services.delete_board(board=obj)
+
+    def delete_queryset(self, request: HttpRequest, queryset: QuerySet[Board]) -> None:
+        for board in queryset:
+            services.delete_board(board=board)
+
+    def save_formset(
+        self, request: HttpRequest, form: ModelForm, formset: BaseInlineFormSet, change: bool
+    ) -> None:
+        if formset.model is not Slider:
+            super().save_formset(request, form, formset, change)
+            return
+        sliders = formset.save(commit=False)
+        for slider in formset.deleted_objects:
+            services.delete_slider(slider=slider)
+        for slider in sliders:
+            services.save_slider(slider=slider, requested_value=slider.value)
+
+
+@admin.register(Slider)
+class SliderAdmin(admin.ModelAdmin):
+    list_display = ("name", "slug", "board", "value", "version", "min", "max", "step", "position")
+    list_filter = ("board",)
+    list_select_related = ("board",)
+    search_fields = ("name", "slug", "board__name")
+    fields = ("board", "slug", "name", "min", "max", "step", "value", "version", "position")
+    readonly_fields = ("version",)
+
+    def save_model(self, request: HttpRequest, obj: Slider, form: ModelForm, change: bool) -> None:
+        services.save_slider(slider=obj, requested_value=obj.value)
+
+    def delete_model(self, request: HttpRequest, obj: Slider) -> None:
+        services.delete_slider(slider=obj)
+
+    def delete_queryset(self, request: HttpRequest, queryset: QuerySet[Slider]) -> None:
+        for slider in queryset.select_related("board"):
+            services.delete_slider(slider=slider)

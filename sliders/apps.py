@@ -1,0 +1,9 @@
+from django.apps import AppConfig
+
+
+class SlidersConfig(AppConfig):
+    name = "sliders"
+    verbose_name = "Slider Sync"
+
+    def ready(self) -> None:
+        from sliders import checks  # noqa: F401  (registers the system checks)

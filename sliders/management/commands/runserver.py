@@ -1,0 +1,61 @@
+"""`runserver` that serves the whole ASGI app (pages, admin, static files and the socket).
+
+It subclasses Django's own command and replaces only `inner_run`, the part that starts the
+server, so Django's checks, migrations warning, banner, address argument and auto-reloader all
+keep working. Uvicorn serves `settings.ASGI_APPLICATION` in its place.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+from typing import Any
+
+import uvicorn
+from django.conf import settings
+from django.core.management.commands.runserver import Command as DjangoRunserverCommand
+from django.db import connections
+from django.utils import autoreload
+from django.utils.module_loading import import_string
+
+
+class Command(DjangoRunserverCommand):
+    help = "Starts the development server: Django and the Slider Sync socket as one ASGI app."
+
+    def inner_run(self, *args: Any, **options: Any) -> None:
+        autoreload.raise_last_exception()
+        if not options["skip_checks"]:
+            self.stdout.write("Performing system checks...\n\n")
+            check_kwargs = super().get_check_kwargs(options)
+            check_kwargs["display_num_errors"] = True
+            self.check(**check_kwargs)
+        self.check_migrations()
+        for connection in connections.all(initialized_only=True):
+            connection.close()
+
+        application = import_string(settings.ASGI_APPLICATION)
+        config = uvicorn.Config(
+            application,
+            host=self.addr,
+            port=int(self.port),
+            lifespan="on",
+            log_level="info",
+            # The auto-reloader lives in Django's parent process; uvicorn must not add its own.
+            reload=False,
+        )
+        server = uvicorn.Server(config)
+        self.on_bind(self.port)
+        try:
+            server.run()
+        except OSError as error:
+            messages = {
+                errno.EACCES: "You don't have permission to access that port.",
+                errno.EADDRINUSE: "That port is already in use.",
+                errno.EADDRNOTAVAIL: "That IP address can't be assigned to.",
+            }
+            self.stderr.write(f"Error: {messages.get(error.errno, error)}")
+            os._exit(1)  # sys.exit does not work from the reloader's thread
+        except SystemExit:
+            # uvicorn logs why it could not start (port in use, ...) and calls sys.exit.
+            self.stderr.write("Error: the server could not start (see the message above).")
+            os._exit(1)

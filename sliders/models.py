@@ -1,0 +1,115 @@
+"""Boards and their sliders.
+
+A slider's `value` and `version` are written only by `sliders.services.set_slider_value`; the
+database constraints below are the last line of defence for invariant 1 (finite, in range).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from django.contrib.auth.models import Group
+from django.db import models
+from django.db.models import F, Q
+from django.urls import reverse
+
+if TYPE_CHECKING:
+    from django.contrib.auth.base_user import AbstractBaseUser
+    from django.contrib.auth.models import AnonymousUser
+
+
+class Board(models.Model):
+    class Access(models.TextChoices):
+        ANYONE = "anyone", "Anyone"
+        EDITORS = "editors", "Signed-in editors only"
+        NOBODY = "nobody", "Nobody (read-only from the page)"
+
+    slug = models.SlugField(unique=True, help_text="Used in the address: /b/<slug>/")
+    name = models.CharField(max_length=120)
+    edit_access = models.CharField(
+        max_length=16,
+        choices=Access.choices,
+        default=Access.ANYONE,
+        help_text=(
+            "Who may move the sliders from the page. Editors are signed-in users with the "
+            "'Can change slider' permission or members of the editors group."
+        ),
+    )
+    editors_group = models.ForeignKey(
+        Group,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        help_text="Members of this group may edit this board when access is 'editors'.",
+    )
+    position = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        ordering = ["position", "name"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(edit_access__in=["anyone", "editors", "nobody"]),
+                name="board_edit_access_valid",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+    def get_absolute_url(self) -> str:
+        return reverse("sliders:board", kwargs={"slug": self.slug})
+
+    def user_can_edit(self, user: AbstractBaseUser | AnonymousUser | None) -> bool:
+        if self.edit_access == self.Access.ANYONE:
+            return True
+        if self.edit_access == self.Access.NOBODY or user is None:
+            return False
+        if not user.is_authenticated or not user.is_active:
+            return False
+        if user.has_perm("sliders.change_slider"):
+            return True
+        return (
+            self.editors_group_id is not None
+            and user.groups.filter(pk=self.editors_group_id).exists()
+        )
+
+
+class Slider(models.Model):
+    board = models.ForeignKey(Board, on_delete=models.CASCADE, related_name="sliders")
+    slug = models.SlugField(help_text="The slider's id on the wire; unique within its board.")
+    name = models.CharField(max_length=120)
+    min = models.FloatField(default=0)
+    max = models.FloatField(default=100)
+    step = models.FloatField(default=1)
+    value = models.FloatField(default=0)
+    version = models.PositiveBigIntegerField(default=0, editable=False)
+    position = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        ordering = ["board", "position", "id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["board", "slug"],
+                name="slider_slug_unique_per_board",
+                violation_error_message="A slider with this id already exists on this board.",
+            ),
+            models.CheckConstraint(
+                condition=Q(min__lt=F("max")),
+                name="slider_min_below_max",
+                violation_error_message="Max must be greater than min.",
+            ),
+            models.CheckConstraint(
+                condition=Q(step__gt=0),
+                name="slider_step_positive",
+                violation_error_message="Step must be greater than zero.",
+            ),
+            models.CheckConstraint(
+                condition=Q(value__gte=F("min"), value__lte=F("max")),
+                name="slider_value_in_range",
+                violation_error_message="The value must lie between min and max.",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.board.slug}/{self.slug}"

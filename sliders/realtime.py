@@ -1,0 +1,251 @@
+"""The realtime server: Socket.IO events in, service calls, acks and broadcasts out.
+
+Kept thin on purpose: it authenticates a connection, joins it to its board's room, turns
+`slider:set` into `services.set_slider_value` and the result into an ack. The wire protocol is
+described in docs/protocol.md.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass, field
+from typing import Any
+
+import socketio
+from django.conf import settings
+from django.db import DatabaseError
+
+from sliders import broadcast, origins, selectors, services
+from sliders.auth import user_from_environ
+from sliders.db import run_in_db_thread
+from sliders.presence import Presence
+from sliders.ratelimit import TokenBucket
+
+logger = logging.getLogger(__name__)
+
+sio = socketio.AsyncServer(
+    # Without this python-socketio picks aiohttp when it is installed and fails under ASGI.
+    async_mode="asgi",
+    # Handle one connection's events one after another, so the last value a person sent is the
+    # one that stays (invariant 8). Different connections still run concurrently.
+    async_handlers=False,
+    cors_allowed_origins=origins.is_allowed_origin,
+    max_http_buffer_size=settings.SOCKETIO_MAX_MESSAGE_BYTES,
+    transports=settings.SOCKETIO_TRANSPORTS,
+)
+
+
+@dataclass
+class Connection:
+    """What the server knows about one connected client."""
+
+    board: str
+    user: Any
+    address: str
+    bucket: TokenBucket = field(
+        default_factory=lambda: TokenBucket(settings.SLIDER_SET_RATE, settings.SLIDER_SET_BURST)
+    )
+
+
+connections: dict[str, Connection] = {}
+
+
+def board_room(board_slug: str) -> str:
+    return f"board:{board_slug}"
+
+
+def _count_clients(board_slug: str) -> int:
+    return sum(1 for connection in connections.values() if connection.board == board_slug)
+
+
+async def _emit_presence(board_slug: str, clients: int) -> None:
+    await sio.emit("board:presence", {"clients": clients}, room=board_room(board_slug))
+
+
+presence = Presence(count=_count_clients, emit=_emit_presence)
+
+
+def error_ack(code: str, message: str) -> dict[str, Any]:
+    return {"ok": False, "error": code, "message": message}
+
+
+# --- Lifecycle ------------------------------------------------------------------------------
+
+
+async def on_startup() -> None:
+    broadcast.attach_loop(asyncio.get_running_loop())
+    presence.interval = settings.PRESENCE_INTERVAL
+    logger.info("Realtime server started (transports: %s)", ", ".join(settings.SOCKETIO_TRANSPORTS))
+
+
+async def on_shutdown() -> None:
+    logger.info("Realtime server stopping: closing %d connection(s)", len(connections))
+    await sio.shutdown()
+    broadcast.attach_loop(None)
+
+
+# --- Events ---------------------------------------------------------------------------------
+
+
+@sio.event
+async def connect(sid: str, environ: dict[str, Any], auth: Any = None) -> None:
+    board_slug = _requested_board(auth)
+    board, user = await run_in_db_thread(_load_board_and_user, board_slug, environ)
+    address = _client_address(environ)
+    if board is None:
+        logger.info("Refused %s from %s: no board %r", sid, address, board_slug[:100])
+        raise socketio.exceptions.ConnectionRefusedError(
+            f"There is no board '{board_slug[:100]}'.", {"code": "unknown_board"}
+        )
+    connections[sid] = Connection(board=board.slug, user=user, address=address)
+    await sio.enter_room(sid, board_room(board.slug))
+    presence.changed(board.slug)
+    logger.info(
+        "Connected %s to board %s from %s as %s", sid, board.slug, address, _user_label(user)
+    )
+    # The state is sent once the connection is fully open (after this handler returns).
+    sio.start_background_task(_send_state_to, sid)
+
+
+@sio.event
+async def disconnect(sid: str, reason: Any = None) -> None:
+    connection = connections.pop(sid, None)
+    if connection is not None:
+        presence.changed(connection.board)
+        logger.info("Disconnected %s from board %s (%s)", sid, connection.board, reason)
+
+
+@sio.on("slider:set")
+async def slider_set(sid: str, *args: Any) -> dict[str, Any]:
+    connection = connections.get(sid)
+    if connection is None:
+        return error_ack("bad_request", "Not connected to a board.")
+    if not connection.bucket.take():
+        return error_ack("rate_limited", "Too many changes at once; slow down.")
+    if len(args) != 1 or not isinstance(args[0], dict):
+        return error_ack("bad_request", "Send one object: {id, value}.")
+    payload = args[0]
+    if "id" not in payload or "value" not in payload:
+        return error_ack("bad_request", "Both 'id' and 'value' are required.")
+    try:
+        change = await run_in_db_thread(
+            services.set_slider_value,
+            board=connection.board,
+            slider_id=payload["id"],
+            value=payload["value"],
+            user=connection.user,
+            sender_sid=sid,
+        )
+    except services.SliderError as error:
+        return error_ack(error.code, error.message)
+    except DatabaseError:
+        logger.exception("Database error while setting a slider on board %s", connection.board)
+        return error_ack("unavailable", "The server cannot store changes right now; try again.")
+    return {"ok": True, "id": change.id, "value": change.value, "version": change.version}
+
+
+@sio.on("*")
+async def unknown_event(event: str, sid: str, *args: Any) -> dict[str, Any]:
+    return error_ack("bad_request", f"Unknown event '{str(event)[:100]}'.")
+
+
+# --- Broadcasts (called through sliders.broadcast) ------------------------------------------
+
+
+async def emit_slider_update(change: services.SliderChange, *, skip_sid: str | None) -> None:
+    await sio.emit(
+        "slider:update", change.as_update(), room=board_room(change.board), skip_sid=skip_sid
+    )
+
+
+async def send_board_state_to_room(board_slug: str) -> None:
+    """Re-send `board:state` to everyone on a board after its structure changed.
+
+    `can_edit` depends on who is asking, so the state is built once per distinct user. A board
+    that no longer exists disconnects its clients: they cannot act on it any more.
+    """
+    sids = [sid for sid, c in connections.items() if c.board == board_slug]
+    if not sids:
+        return
+    users = {_user_key(connections[sid].user): connections[sid].user for sid in sids}
+    states = await run_in_db_thread(
+        _states_for_users, board_slug, users, clients=_count_clients(board_slug)
+    )
+    if states is None:
+        logger.info("Board %s is gone; disconnecting %d client(s)", board_slug, len(sids))
+        for sid in sids:
+            await sio.disconnect(sid)
+        return
+    for sid in sids:
+        connection = connections.get(sid)
+        if connection is not None and connection.board == board_slug:
+            await sio.emit("board:state", states[_user_key(connection.user)], to=sid)
+
+
+# --- Helpers --------------------------------------------------------------------------------
+
+
+async def _send_state_to(sid: str) -> None:
+    connection = connections.get(sid)
+    if connection is None:
+        return
+    users = {_user_key(connection.user): connection.user}
+    try:
+        states = await run_in_db_thread(
+            _states_for_users, connection.board, users, clients=_count_clients(connection.board)
+        )
+    except DatabaseError:
+        logger.exception("Cannot read board %s for %s", connection.board, sid)
+        await sio.disconnect(sid)
+        return
+    if states is None:
+        await sio.disconnect(sid)
+        return
+    await sio.emit("board:state", states[_user_key(connection.user)], to=sid)
+
+
+def _requested_board(auth: Any) -> str:
+    if auth is None:
+        return settings.DEFAULT_BOARD_SLUG
+    if not isinstance(auth, dict):
+        raise socketio.exceptions.ConnectionRefusedError(
+            "The connection's auth must be an object like {board: 'main'}.",
+            {"code": "bad_request"},
+        )
+    board = auth.get("board", settings.DEFAULT_BOARD_SLUG)
+    if board is None or board == "":
+        return settings.DEFAULT_BOARD_SLUG
+    if not isinstance(board, str):
+        raise socketio.exceptions.ConnectionRefusedError(
+            "'board' must be a board's slug.", {"code": "bad_request"}
+        )
+    return board
+
+
+def _load_board_and_user(board_slug: str, environ: dict[str, Any]) -> tuple[Any, Any]:
+    return selectors.get_board(board_slug), user_from_environ(environ)
+
+
+def _states_for_users(
+    board_slug: str, users: dict[Any, Any], *, clients: int
+) -> dict[Any, dict] | None:
+    board = selectors.get_board(board_slug)
+    if board is None:
+        return None
+    base = selectors.board_state(board, user=None, clients=clients)
+    return {key: {**base, "can_edit": board.user_can_edit(user)} for key, user in users.items()}
+
+
+def _user_key(user: Any) -> Any:
+    return user.pk if user is not None and user.is_authenticated else None
+
+
+def _user_label(user: Any) -> str:
+    return user.get_username() if user is not None and user.is_authenticated else "anonymous"
+
+
+def _client_address(environ: dict[str, Any]) -> str:
+    # Under ASGI, REMOTE_ADDR is always 127.0.0.1; the real peer is in the ASGI scope.
+    client = environ.get("asgi.scope", {}).get("client")
+    return f"{client[0]}:{client[1]}" if client else "unknown"

@@ -1,0 +1,203 @@
+"""The only code that writes a slider's value.
+
+`set_slider_value` serves every caller that moves a slider (socket, and later the HTTP API);
+`save_slider` serves the admin, which may also change a slider's range or step. Both validate,
+clamp, snap to the step grid, bump `version` by exactly one in the same transaction as the write,
+and broadcast only after the transaction commits.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import TYPE_CHECKING, Any
+
+from django.db import transaction
+
+from sliders import broadcast
+from sliders.models import Board, Slider
+
+if TYPE_CHECKING:
+    from django.contrib.auth.base_user import AbstractBaseUser
+    from django.contrib.auth.models import AnonymousUser
+
+    User = AbstractBaseUser | AnonymousUser
+
+
+class SliderError(Exception):
+    """A refused change. `code` is the wire protocol's error code."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+@dataclass(frozen=True)
+class SliderChange:
+    """The stored state of a slider after a set; `changed` is False when nothing was written."""
+
+    board: str
+    id: str
+    value: float
+    version: int
+    changed: bool
+
+    def as_update(self) -> dict[str, Any]:
+        return {"id": self.id, "value": self.value, "version": self.version}
+
+
+def normalize_value(value: object, *, minimum: float, maximum: float, step: float) -> float:
+    """Validate `value` and return it clamped to [minimum, maximum] and snapped to the step grid.
+
+    The grid is `minimum + k * step`; it is computed in decimal so that 0.1 steps give 0.3, not
+    0.30000000000000004. Raises SliderError("invalid_value") for anything but a finite number.
+    """
+    # bool is an int in Python, but `true` is not a slider value.
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise SliderError("invalid_value", "The value must be a number.")
+    try:
+        number = float(value)
+    except OverflowError:
+        raise SliderError("invalid_value", "The value is too large.") from None
+    if not math.isfinite(number):
+        raise SliderError("invalid_value", "The value must be a finite number.")
+
+    number = min(max(number, minimum), maximum)
+    steps = math.floor((number - minimum) / step + 0.5)
+    base, increment = Decimal(repr(minimum)), Decimal(repr(step))
+    snapped = float(base + steps * increment)
+    if snapped > maximum:  # the range is not a whole number of steps; stay on the grid
+        snapped = float(base + (steps - 1) * increment)
+    return snapped
+
+
+def set_slider_value(
+    *,
+    board: Board | str,
+    slider_id: object,
+    value: object,
+    user: User | None = None,
+    sender_sid: str | None = None,
+) -> SliderChange:
+    """Set one slider's value on behalf of `user`, the way every client does.
+
+    The accepted change is broadcast as `slider:update` to the board after commit, skipping
+    `sender_sid` (the socket that sent it gets an ack instead). A value equal to the stored one
+    returns the current version and broadcasts nothing.
+    """
+    if not isinstance(slider_id, str) or not slider_id:
+        raise SliderError("bad_request", "'id' must be a slider id (a non-empty string).")
+    board_slug = board.slug if isinstance(board, Board) else board
+
+    with transaction.atomic():
+        slider = (
+            Slider.objects.select_for_update(of=("self",))
+            .select_related("board")
+            .filter(board__slug=board_slug, slug=slider_id)
+            .first()
+        )
+        if slider is None:
+            raise SliderError("unknown_slider", f"There is no slider '{slider_id[:100]}' here.")
+        if not slider.board.user_can_edit(user):
+            raise SliderError("forbidden", "You may not change the sliders on this board.")
+        new_value = normalize_value(value, minimum=slider.min, maximum=slider.max, step=slider.step)
+        if new_value == slider.value:
+            return SliderChange(board_slug, slider.slug, slider.value, slider.version, False)
+        change = _store_value(slider, new_value)
+
+    return _after_commit(change, sender_sid)
+
+
+def save_slider(*, slider: Slider, requested_value: object) -> SliderChange:
+    """Create or update a slider from the admin: structure and value in one transaction.
+
+    The requested value is normalised against the (possibly new) range and step, so narrowing a
+    range also moves the value into it. Open pages get `board:state` when the structure changed
+    and `slider:update` when only the value did.
+    """
+    with transaction.atomic():
+        normalized = normalize_value(
+            requested_value, minimum=slider.min, maximum=slider.max, step=slider.step
+        )
+        if slider.pk is None:
+            slider.value, slider.version = normalized, 0
+            slider.save()
+            structure_changed = True
+            change = _change_of(slider, changed=True)
+        else:
+            stored = Slider.objects.select_for_update().get(pk=slider.pk)
+            structure_changed = any(
+                getattr(stored, field) != getattr(slider, field)
+                for field in ("board_id", "slug", "name", "min", "max", "step", "position")
+            )
+            slider.value, slider.version = stored.value, stored.version
+            slider.save()  # the structure; the value goes through _store_value like any set
+            if normalized != stored.value:
+                change = _store_value(slider, normalized)
+            else:
+                change = _change_of(slider, changed=False)
+            if stored.board_id != slider.board_id:
+                old_board = stored.board.slug
+                transaction.on_commit(lambda: broadcast.board_changed(old_board))
+        if structure_changed:
+            transaction.on_commit(lambda: broadcast.board_changed(change.board))
+
+    if structure_changed:
+        return change
+    return _after_commit(change, sender_sid=None)
+
+
+def delete_board(*, board: Board) -> None:
+    """Delete a board; its open pages are disconnected (they cannot rejoin a missing board)."""
+    board_slug = board.slug
+    with transaction.atomic():
+        board.delete()
+        transaction.on_commit(lambda: broadcast.board_changed(board_slug))
+
+
+def delete_slider(*, slider: Slider) -> None:
+    """Delete a slider; open pages of its board get the new `board:state`."""
+    board_slug = slider.board.slug
+    with transaction.atomic():
+        slider.delete()
+        transaction.on_commit(lambda: broadcast.board_changed(board_slug))
+
+
+def save_board(*, board: Board) -> None:
+    """Create or update a board (name, access); its open pages get the new `board:state`."""
+    with transaction.atomic():
+        old_slug = (
+            Board.objects.filter(pk=board.pk).values_list("slug", flat=True).first()
+            if board.pk
+            else None
+        )
+        board.save()
+        for slug in {board.slug, old_slug} - {None}:
+            transaction.on_commit(lambda slug=slug: broadcast.board_changed(slug))
+
+
+def _store_value(slider: Slider, new_value: float) -> SliderChange:
+    """Write the value and bump the version: the one UPDATE that changes `Slider.value`.
+
+    Must run inside the transaction that locked `slider`; the version check guards against a
+    writer that slipped past a lock the database does not enforce.
+    """
+    written = Slider.objects.filter(pk=slider.pk, version=slider.version).update(
+        value=new_value, version=slider.version + 1
+    )
+    if written != 1:
+        raise RuntimeError(f"Slider {slider.pk} changed under a held lock.")
+    slider.value, slider.version = new_value, slider.version + 1
+    return _change_of(slider, changed=True)
+
+
+def _change_of(slider: Slider, *, changed: bool) -> SliderChange:
+    return SliderChange(slider.board.slug, slider.slug, slider.value, slider.version, changed)
+
+
+def _after_commit(change: SliderChange, sender_sid: str | None) -> SliderChange:
+    if change.changed:
+        transaction.on_commit(lambda: broadcast.slider_updated(change, skip_sid=sender_sid))
+    return change

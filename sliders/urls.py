@@ -1,0 +1,10 @@
+from django.urls import path
+
+from sliders import views
+
+app_name = "sliders"
+
+urlpatterns = [
+    path("", views.index, name="index"),
+    path("b/<slug:slug>/", views.board, name="board"),
+]

@@ -1,0 +1,243 @@
+"""Shared fixtures: a live uvicorn serving the real ASGI app, boards, and Socket.IO clients.
+
+Live tests run `uvicorn sliderproject.asgi:application` as a separate process on a free port,
+sharing the test database (see tests/settings.py), and talk to it with python-socketio's
+AsyncClient over a real websocket. Tests that touch the database while a server runs use
+`transactional_db`, so what they write is committed and visible to the server.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import AsyncIterator, Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import socketio
+from django.core.management import call_command
+
+PROJECT_DIR = Path(__file__).resolve().parent.parent
+
+
+# --- Database -------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def django_db_setup(django_db_blocker: Any) -> None:
+    """Use the throwaway database from tests/settings.py as it is, migrated once.
+
+    pytest-django would otherwise create a separate test database (in memory for SQLite) that
+    the uvicorn processes could not see.
+    """
+    with django_db_blocker.unblock():
+        call_command("migrate", verbosity=0, interactive=False)
+
+
+@pytest.fixture
+def make_board(transactional_db: Any) -> Callable[..., Any]:
+    """Create a board with sliders; each slider is a dict of Slider fields (slug required)."""
+    from sliders import services
+    from sliders.models import Board, Slider
+
+    counter = iter(range(1_000_000))
+
+    def create(
+        slug: str | None = None,
+        *,
+        name: str | None = None,
+        sliders: list[dict[str, Any]] | None = None,
+        **board_fields: Any,
+    ) -> Board:
+        slug = slug or f"board-{os.getpid()}-{next(counter)}-{time.monotonic_ns() % 100000}"
+        board = Board.objects.create(slug=slug, name=name or slug, **board_fields)
+        if sliders is None:
+            sliders = [
+                {"slug": "s1", "name": "Slider 1", "value": 50},
+                {"slug": "s2", "name": "Slider 2", "value": 50},
+            ]
+        for position, fields in enumerate(sliders):
+            fields = {"name": fields["slug"], "position": position, **fields}
+            value = fields.pop("value", fields.get("min", 0))
+            services.save_slider(slider=Slider(board=board, **fields), requested_value=value)
+        return board
+
+    return create
+
+
+# --- Live server ----------------------------------------------------------------------------
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+class LiveServer:
+    """One uvicorn process serving sliderproject.asgi:application."""
+
+    def __init__(self, *, port: int | None = None, env: dict[str, str] | None = None) -> None:
+        self.port = port or free_port()
+        self.env = {**os.environ, **(env or {})}
+        self.log_path = Path(os.environ["SLIDERSYNC_TEST_DIR"]) / f"server-{self.port}.log"
+        self.process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self, timeout: float = 20.0) -> LiveServer:
+        env = {**self.env, "DJANGO_SETTINGS_MODULE": "sliderproject.settings"}
+        env.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
+        log = self.log_path.open("ab")
+        self.process = subprocess.Popen(
+            [
+                sys.executable, "-m", "uvicorn", "sliderproject.asgi:application",
+                "--host", "127.0.0.1", "--port", str(self.port), "--log-level", "warning",
+            ],
+            cwd=PROJECT_DIR, env=env, stdout=log, stderr=subprocess.STDOUT,
+        )  # fmt: skip
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"Server exited early:\n{self.log()}")
+            try:
+                with urllib.request.urlopen(f"{self.url}/", timeout=1):
+                    return self
+            except urllib.error.HTTPError:
+                return self  # it answers, whatever the status
+            except OSError:
+                time.sleep(0.05)
+        self.stop()
+        raise RuntimeError(f"Server did not start within {timeout}s:\n{self.log()}")
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+
+    def kill(self) -> None:
+        """SIGKILL: no shutdown, no flushing; what was committed must survive."""
+        if self.process and self.process.poll() is None:
+            self.process.send_signal(signal.SIGKILL)
+            self.process.wait(timeout=10)
+
+    def stop(self) -> None:
+        if self.process and self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.kill()
+
+
+@pytest.fixture(scope="session")
+def asgi_server(django_db_setup: None) -> Iterator[LiveServer]:
+    """One server for the whole session; tests keep to their own boards."""
+    server = LiveServer().start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def start_server(django_db_setup: None) -> Iterator[Callable[..., LiveServer]]:
+    """Start extra servers (to kill, restart or configure); all are stopped afterwards."""
+    servers: list[LiveServer] = []
+
+    def start(**kwargs: Any) -> LiveServer:
+        server = LiveServer(**kwargs).start()
+        servers.append(server)
+        return server
+
+    yield start
+    for server in servers:
+        server.stop()
+
+
+# --- Socket.IO clients ----------------------------------------------------------------------
+
+
+class BoardClient:
+    """A real Socket.IO client on one board that records everything it receives, in order."""
+
+    def __init__(self, url: str, board: str | None) -> None:
+        self.url = url
+        self.board = board
+        self.sio = socketio.AsyncClient(reconnection=False)
+        self.events: list[tuple[str, Any]] = []
+        self.values: dict[str, tuple[float, int]] = {}  # slider id -> (value, version) shown
+        self.applied_older = False  # would a naive client have gone back in time?
+        for event in ("board:state", "slider:update", "board:presence"):
+            self.sio.on(event, self._recorder(event))
+
+    def _recorder(self, event: str) -> Callable[[Any], None]:
+        def record(data: Any) -> None:
+            self.events.append((event, data))
+            if event == "board:state":
+                self.values = {s["id"]: (s["value"], s["version"]) for s in data["sliders"]}
+            elif event == "slider:update":
+                held = self.values.get(data["id"])
+                if held is None or data["version"] > held[1]:
+                    self.values[data["id"]] = (data["value"], data["version"])
+
+        return record
+
+    def of(self, event: str) -> list[Any]:
+        return [data for name, data in self.events if name == event]
+
+    @property
+    def state(self) -> dict[str, Any]:
+        return self.of("board:state")[-1]
+
+    async def connect(self, *, auth: Any = ..., wait_state: bool = True, **kwargs: Any) -> None:
+        if auth is ...:
+            auth = {"board": self.board} if self.board is not None else None
+        await self.sio.connect(
+            self.url, auth=auth, transports=kwargs.pop("transports", ["websocket"]),
+            wait_timeout=5, **kwargs,
+        )  # fmt: skip
+        if wait_state:
+            await self.wait_for(lambda: self.of("board:state"))
+
+    async def set(self, slider_id: Any, value: Any, timeout: float = 5) -> Any:
+        return await self.sio.call("slider:set", {"id": slider_id, "value": value}, timeout=timeout)
+
+    async def call(self, event: str, *args: Any, timeout: float = 5) -> Any:
+        return await self.sio.call(event, *args if args else (None,), timeout=timeout)
+
+    async def wait_for(self, predicate: Callable[[], Any], timeout: float = 5) -> Any:
+        deadline = asyncio.get_running_loop().time() + timeout
+        while True:
+            result = predicate()
+            if result:
+                return result
+            if asyncio.get_running_loop().time() > deadline:
+                raise AssertionError(f"Timed out waiting; events so far: {self.events[-10:]}")
+            await asyncio.sleep(0.01)
+
+    async def disconnect(self) -> None:
+        if self.sio.connected:
+            await self.sio.disconnect()
+
+
+@pytest.fixture
+async def connect_client(asgi_server: LiveServer) -> AsyncIterator[Callable[..., Any]]:
+    """`await connect_client(board_slug)` gives a connected BoardClient holding `board:state`."""
+    clients: list[BoardClient] = []
+
+    async def connect(board: str | None, *, server: LiveServer | None = None, **kwargs: Any):
+        client = BoardClient((server or asgi_server).url, board)
+        clients.append(client)
+        await client.connect(**kwargs)
+        return client
+
+    yield connect
+    for client in clients:
+        await client.disconnect()
