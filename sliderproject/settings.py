@@ -30,6 +30,9 @@ ALLOWED_HOSTS = env.list(
     "ALLOWED_HOSTS", default=["127.0.0.1", "localhost", "[::1]"] if DEBUG else []
 )
 CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
+# Behind a TLS-terminating proxy that sets X-Forwarded-Proto (and strips it from clients).
+if env.bool("BEHIND_HTTPS_PROXY", default=False):
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 
 INSTALLED_APPS = [
     # `sliders` comes before staticfiles so that its `runserver` (which serves the whole ASGI app,
@@ -117,8 +120,6 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 LOGIN_URL = "admin:login"
 
 # --- Realtime (python-socketio) --------------------------------------------------------------
-# Redis URL for broadcasting across processes; unset = in-process only.
-REDIS_URL = env.str("REDIS_URL", default="")
 # Transports the browser may use: "websocket,polling" (default) or "websocket" for deployments
 # without sticky sessions.
 SOCKETIO_TRANSPORTS = env.list("SOCKETIO_TRANSPORTS", default=["websocket", "polling"])

@@ -48,11 +48,14 @@ class BoardAdmin(admin.ModelAdmin):
         if formset.model is not Slider:
             super().save_formset(request, form, formset, change)
             return
-        sliders = formset.save(commit=False)
+        formset.save(commit=False)
         for slider in formset.deleted_objects:
             services.delete_slider(slider=slider)
-        for slider in sliders:
-            services.save_slider(slider=slider, requested_value=slider.value)
+        for slider_form in formset.forms:
+            if slider_form in formset.deleted_forms or not slider_form.has_changed():
+                continue
+            slider = slider_form.instance
+            services.save_slider(slider=slider, requested_value=_requested_value(slider_form))
 
 
 @admin.register(Slider)
@@ -65,7 +68,7 @@ class SliderAdmin(admin.ModelAdmin):
     readonly_fields = ("version",)
 
     def save_model(self, request: HttpRequest, obj: Slider, form: ModelForm, change: bool) -> None:
-        services.save_slider(slider=obj, requested_value=obj.value)
+        services.save_slider(slider=obj, requested_value=_requested_value(form))
 
     def delete_model(self, request: HttpRequest, obj: Slider) -> None:
         services.delete_slider(slider=obj)
@@ -73,3 +76,13 @@ class SliderAdmin(admin.ModelAdmin):
     def delete_queryset(self, request: HttpRequest, queryset: QuerySet[Slider]) -> None:
         for slider in queryset.select_related("board"):
             services.delete_slider(slider=slider)
+
+
+def _requested_value(form: ModelForm) -> float | None:
+    """The form's value if the operator changed it (or creates the slider), else None.
+
+    None keeps the stored value, so saving a name does not undo a drag made since the form opened.
+    """
+    if form.instance.pk is None or "value" in form.changed_data:
+        return form.instance.value
+    return None

@@ -6,12 +6,13 @@ thread). The emits themselves are coroutines on the server's event loop, so they
 that loop without waiting for them: a commit never waits for a broadcast.
 
 In a process that runs no realtime server (a shell, a management command) nobody is connected,
-so there is nobody to tell; the scale-out setup (REDIS_URL) will reach the server processes.
+so there is nobody to tell.
 """
 
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import logging
 from collections.abc import Coroutine
 from typing import TYPE_CHECKING, Any
@@ -22,6 +23,7 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 _server_loop: asyncio.AbstractEventLoop | None = None
+_running: set[asyncio.Task[None]] = set()  # keeps tasks alive until they finish
 
 
 def attach_loop(loop: asyncio.AbstractEventLoop | None) -> None:
@@ -54,11 +56,13 @@ def _run_on_server_loop(coroutine: Coroutine[Any, Any, None]) -> None:
         running = None
     if running is loop:
         task = loop.create_task(coroutine)
+        _running.add(task)
+        task.add_done_callback(_finished)
     else:
-        task = asyncio.run_coroutine_threadsafe(coroutine, loop)
-    task.add_done_callback(_log_failure)
+        asyncio.run_coroutine_threadsafe(coroutine, loop).add_done_callback(_finished)
 
 
-def _log_failure(task: asyncio.Future[None]) -> None:
+def _finished(task: asyncio.Future[None] | concurrent.futures.Future[None]) -> None:
+    _running.discard(task)
     if not task.cancelled() and task.exception() is not None:
         logger.error("Broadcast failed", exc_info=task.exception())

@@ -110,19 +110,22 @@ def set_slider_value(
     return _after_commit(change, sender_sid)
 
 
-def save_slider(*, slider: Slider, requested_value: object) -> SliderChange:
+def save_slider(*, slider: Slider, requested_value: object = None) -> SliderChange:
     """Create or update a slider from the admin: structure and value in one transaction.
 
-    The requested value is normalised against the (possibly new) range and step, so narrowing a
-    range also moves the value into it. Open pages get `board:state` when the structure changed
-    and `slider:update` when only the value did.
+    `requested_value` None keeps the stored value: an admin form opened a minute ago must not
+    undo what people did on the board since. Either way the value is normalised against the
+    (possibly new) range and step. Open pages get `board:state` when the structure changed and
+    `slider:update` when only the value did.
     """
+
+    def normalized(value: object) -> float:
+        return normalize_value(value, minimum=slider.min, maximum=slider.max, step=slider.step)
+
     with transaction.atomic():
-        normalized = normalize_value(
-            requested_value, minimum=slider.min, maximum=slider.max, step=slider.step
-        )
         if slider.pk is None:
-            slider.value, slider.version = normalized, 0
+            slider.value = normalized(slider.min if requested_value is None else requested_value)
+            slider.version = 0
             slider.save()
             structure_changed = True
             change = _change_of(slider, changed=True)
@@ -132,12 +135,13 @@ def save_slider(*, slider: Slider, requested_value: object) -> SliderChange:
                 getattr(stored, field) != getattr(slider, field)
                 for field in ("board_id", "slug", "name", "min", "max", "step", "position")
             )
-            slider.value, slider.version = stored.value, stored.version
-            slider.save()  # the structure; the value goes through _store_value like any set
-            if normalized != stored.value:
-                change = _store_value(slider, normalized)
-            else:
-                change = _change_of(slider, changed=False)
+            new_value = normalized(stored.value if requested_value is None else requested_value)
+            # Structure and value in one write: a narrower range must never meet the old value.
+            changed = new_value != stored.value
+            slider.value = new_value
+            slider.version = stored.version + 1 if changed else stored.version
+            slider.save()
+            change = _change_of(slider, changed=changed)
             if stored.board_id != slider.board_id:
                 old_board = stored.board.slug
                 transaction.on_commit(lambda: broadcast.board_changed(old_board))
@@ -179,7 +183,7 @@ def save_board(*, board: Board) -> None:
 
 
 def _store_value(slider: Slider, new_value: float) -> SliderChange:
-    """Write the value and bump the version: the one UPDATE that changes `Slider.value`.
+    """Write a new value and bump the version (for sets; `save_slider` writes both in its save).
 
     Must run inside the transaction that locked `slider`; the version check guards against a
     writer that slipped past a lock the database does not enforce.

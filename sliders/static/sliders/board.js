@@ -1,0 +1,548 @@
+// Slider Sync board page: keeps the range inputs in step with everyone else on the board.
+//
+// Wire protocol v1 (see docs/protocol.md):
+//   server -> client  board:state, slider:update, board:presence
+//   client -> server  slider:set {id, value} with an ack
+//
+// Rules this file keeps:
+// - Never show an older value after a newer one: a server value is applied only when its version
+//   is greater than the one held; every new connection forgets the held versions, so its first
+//   board:state replaces the state completely (invariant 3).
+// - Text from the server (board and slider names) only ever goes into the page via textContent
+//   (invariant 7).
+// - The thumb the person is moving is never yanked away: server values for it are stored and
+//   shown when they let go, if they are still the newest.
+
+const SEND_INTERVAL_MS = 17; // at most ~60 sets per second per slider (the server allows 60/s)
+const ACK_TIMEOUT_MS = 10000;
+const RATE_LIMIT_RETRY_MS = 250;
+const MESSAGE_MS = 4000;
+const SERVER_DISCONNECT_RETRY_MS = [2000, 5000, 10000, 30000];
+const HOLD_KEYS = new Set([
+  "ArrowLeft", "ArrowRight", "ArrowUp", "ArrowDown", "PageUp", "PageDown", "Home", "End",
+]);
+const STATUS_TEXT = {
+  connecting: "Connecting…",
+  connected: "Connected",
+  reconnecting: "Reconnecting…",
+  offline: "Offline",
+};
+
+const boardEl = document.getElementById("board");
+const listEl = document.getElementById("sliders");
+const boardSlug = boardEl.dataset.board;
+const statusEl = document.getElementById("connection-status");
+const presenceCountEl = document.getElementById("presence-count");
+const presenceLabelEl = document.getElementById("presence-label");
+const messageEl = document.getElementById("message");
+const nameEl = document.getElementById("board-name");
+const readOnlyEl = document.getElementById("read-only");
+const noSlidersEl = document.getElementById("no-sliders");
+
+/** Slider entries by id (slug), in no particular order; the DOM holds the display order. */
+const sliders = new Map();
+let canEdit = true;
+let awaitingState = true; // true from each `connect` until that connection's first board:state
+let epoch = 0; // bumped on every disconnect; acks from an older connection are ignored
+let refused = false; // the server refused the connection (unknown board, ...): do not retry
+let serverDisconnects = 0;
+let serverRetryTimer = null;
+let messageTimer = null;
+let socket = null;
+
+// --- Small helpers ----------------------------------------------------------------------------
+
+function readTransports() {
+  const el = document.getElementById("socketio-transports");
+  try {
+    const value = el ? JSON.parse(el.textContent) : null;
+    if (Array.isArray(value) && value.length && value.every((t) => typeof t === "string")) {
+      return value;
+    }
+  } catch (error) {
+    // fall through to the default
+  }
+  return ["websocket", "polling"];
+}
+
+function isFiniteNumber(value) {
+  return typeof value === "number" && Number.isFinite(value);
+}
+
+function decimalsOf(number) {
+  if (!Number.isFinite(number)) return 0;
+  const text = String(number);
+  const exp = text.match(/e-(\d+)$/);
+  if (exp) return Number(exp[1]);
+  const dot = text.indexOf(".");
+  return dot === -1 ? 0 : text.length - dot - 1;
+}
+
+/** The value as people read it: as many decimals as the step grid has (max 6). */
+function formatValue(entry, value) {
+  const decimals = Math.min(6, Math.max(decimalsOf(entry.step), decimalsOf(entry.min)));
+  return Number(value).toFixed(decimals);
+}
+
+function showMessage(text, { sticky = false } = {}) {
+  clearTimeout(messageTimer);
+  messageEl.textContent = text;
+  messageEl.hidden = false;
+  if (!sticky) {
+    messageTimer = setTimeout(() => {
+      messageEl.hidden = true;
+      messageEl.textContent = "";
+    }, MESSAGE_MS);
+  }
+}
+
+function clearMessage() {
+  clearTimeout(messageTimer);
+  messageEl.hidden = true;
+  messageEl.textContent = "";
+}
+
+function setStatus(state) {
+  if (state !== "offline" && !navigator.onLine) state = "offline";
+  statusEl.dataset.state = state;
+  statusEl.textContent = STATUS_TEXT[state];
+  boardEl.classList.toggle("disconnected", state !== "connected");
+}
+
+function setPresence(clients) {
+  if (!Number.isInteger(clients) || clients < 0) return;
+  presenceCountEl.textContent = String(clients);
+  presenceLabelEl.textContent = clients === 1 ? "person here" : "people here";
+}
+
+function setCanEdit(value) {
+  canEdit = Boolean(value);
+  for (const entry of sliders.values()) entry.input.disabled = !canEdit;
+  readOnlyEl.hidden = canEdit;
+  if (!canEdit) {
+    // Nothing the person chose can be stored: drop it and show the board's values.
+    for (const entry of sliders.values()) {
+      entry.pending = null;
+      cancelFlush(entry);
+      render(entry);
+    }
+  }
+}
+
+/** Sets may go out: the socket is open, its first board:state is applied, the browser is online. */
+function canSend() {
+  return socket !== null && socket.connected && !awaitingState && navigator.onLine;
+}
+
+// --- Slider entries ---------------------------------------------------------------------------
+
+function createSliderElement(id) {
+  const container = document.createElement("div");
+  container.className = "slider";
+  container.dataset.sliderId = id;
+  const label = document.createElement("label");
+  label.htmlFor = `slider-${id}`;
+  const output = document.createElement("output");
+  output.id = `value-${id}`;
+  output.htmlFor.add(`slider-${id}`);
+  const input = document.createElement("input");
+  input.type = "range";
+  input.id = `slider-${id}`;
+  input.dataset.sliderId = id;
+  container.append(label, output, input);
+  return container;
+}
+
+function makeEntry(container) {
+  const input = container.querySelector('input[type="range"]');
+  const entry = {
+    id: container.dataset.sliderId,
+    container,
+    input,
+    output: container.querySelector("output"),
+    label: container.querySelector("label"),
+    min: Number(input.min),
+    max: Number(input.max),
+    step: Number(input.step),
+    version: null, // highest server version held (null: none since this connection opened)
+    serverValue: null, // the value at that version
+    pending: null, // a value the person chose that has not been sent yet
+    inflight: 0, // sets sent and not yet acked
+    seq: 0, // number of the last set sent
+    lastSentAt: -Infinity,
+    lastSentValue: null,
+    flushTimer: null,
+    flushFrame: null,
+    retryTimer: null,
+    pointerDown: false,
+    keyHeld: false,
+  };
+  const version = Number(input.dataset.version);
+  if (input.dataset.version !== undefined && Number.isInteger(version)) {
+    entry.version = version;
+    entry.serverValue = Number(input.value);
+  }
+  input.addEventListener("input", () => onInput(entry));
+  input.addEventListener("change", () => onChange(entry));
+  input.addEventListener("pointerdown", () => {
+    entry.pointerDown = true;
+  });
+  input.addEventListener("keydown", (event) => {
+    if (HOLD_KEYS.has(event.key)) entry.keyHeld = true;
+  });
+  input.addEventListener("keyup", (event) => {
+    if (HOLD_KEYS.has(event.key)) release(entry);
+  });
+  input.addEventListener("blur", () => release(entry));
+  return entry;
+}
+
+function isInteracting(entry) {
+  return entry.pointerDown || entry.keyHeld;
+}
+
+/** Show the newest server value, unless the person's own value is still on its way. */
+function render(entry) {
+  if (isInteracting(entry) || entry.pending !== null || entry.inflight > 0) return;
+  if (entry.serverValue === null) return;
+  showValue(entry, entry.serverValue);
+}
+
+function showValue(entry, value) {
+  entry.input.value = String(value);
+  showOutput(entry, value);
+}
+
+/** The number next to the slider, and how far the track is filled. */
+function showOutput(entry, value) {
+  entry.output.textContent = formatValue(entry, value);
+  const fraction = (value - entry.min) / (entry.max - entry.min);
+  const percent = Number.isFinite(fraction) ? Math.min(100, Math.max(0, fraction * 100)) : 0;
+  entry.input.style.setProperty("--fill", `${percent}%`);
+}
+
+/** A value from the server (update, ack or state): keep it only if it is newer than what we hold. */
+function acceptServerValue(entry, value, version) {
+  if (!isFiniteNumber(value) || !Number.isInteger(version)) return false;
+  if (entry.version !== null && version <= entry.version) return false;
+  entry.version = version;
+  entry.serverValue = value;
+  entry.input.dataset.version = String(version);
+  return true;
+}
+
+function release(entry) {
+  if (!isInteracting(entry)) return;
+  entry.pointerDown = false;
+  entry.keyHeld = false;
+  if (entry.pending !== null) flushNow(entry);
+  render(entry);
+}
+
+function removeEntry(entry) {
+  cancelFlush(entry);
+  clearTimeout(entry.retryTimer);
+  entry.container.remove();
+  sliders.delete(entry.id);
+}
+
+// --- Sending ----------------------------------------------------------------------------------
+
+function onInput(entry) {
+  if (!canEdit) return;
+  const value = Number(entry.input.value);
+  showOutput(entry, value);
+  entry.pending = value;
+  scheduleFlush(entry);
+}
+
+function onChange(entry) {
+  if (!canEdit) return;
+  const value = Number(entry.input.value);
+  showOutput(entry, value);
+  if (entry.pending === null && value === entry.lastSentValue) return;
+  entry.pending = value;
+  flushNow(entry);
+}
+
+function cancelFlush(entry) {
+  clearTimeout(entry.flushTimer);
+  if (entry.flushFrame !== null) cancelAnimationFrame(entry.flushFrame);
+  entry.flushTimer = null;
+  entry.flushFrame = null;
+}
+
+/** Send the pending value at the next frame, but no sooner than SEND_INTERVAL_MS after the last. */
+function scheduleFlush(entry) {
+  if (!canSend() || entry.flushTimer !== null || entry.flushFrame !== null) return;
+  const wait = Math.max(0, entry.lastSentAt + SEND_INTERVAL_MS - performance.now());
+  const onFrame = () => {
+    entry.flushFrame = null;
+    flushNow(entry);
+  };
+  if (document.hidden) {
+    // Hidden pages get no animation frames; a timer still lets the final value go out.
+    entry.flushTimer = setTimeout(() => {
+      entry.flushTimer = null;
+      flushNow(entry);
+    }, Math.max(wait, SEND_INTERVAL_MS));
+  } else if (wait > 0) {
+    entry.flushTimer = setTimeout(() => {
+      entry.flushTimer = null;
+      entry.flushFrame = requestAnimationFrame(onFrame);
+    }, wait);
+  } else {
+    entry.flushFrame = requestAnimationFrame(onFrame);
+  }
+}
+
+function flushNow(entry) {
+  cancelFlush(entry);
+  if (entry.pending === null || !canSend() || !canEdit) return;
+  send(entry, entry.pending);
+}
+
+function flushAll() {
+  for (const entry of sliders.values()) {
+    if (entry.pending !== null) flushNow(entry);
+  }
+}
+
+function send(entry, value) {
+  entry.pending = null;
+  entry.lastSentAt = performance.now();
+  entry.lastSentValue = value;
+  entry.inflight += 1;
+  entry.seq += 1;
+  const seq = entry.seq;
+  const sentEpoch = epoch;
+  socket.timeout(ACK_TIMEOUT_MS).emit("slider:set", { id: entry.id, value }, (error, ack) => {
+    if (sentEpoch !== epoch || sliders.get(entry.id) !== entry) return;
+    entry.inflight = Math.max(0, entry.inflight - 1);
+    if (error) {
+      onLostAck(entry, seq, value);
+    } else if (ack && ack.ok === true) {
+      acceptServerValue(entry, ack.value, ack.version);
+    } else {
+      onRefusedSet(entry, seq, ack);
+    }
+    render(entry);
+  });
+}
+
+/** No ack in time: if that was the person's last value, send it again when possible. */
+function onLostAck(entry, seq, value) {
+  if (seq !== entry.seq || entry.pending !== null) return;
+  entry.pending = value;
+  if (canSend()) scheduleFlush(entry);
+}
+
+function onRefusedSet(entry, seq, ack) {
+  const code = ack && typeof ack.error === "string" ? ack.error : "bad_request";
+  const message =
+    ack && typeof ack.message === "string" && ack.message ? ack.message : "The change was not accepted.";
+  showMessage(message);
+  if (code === "rate_limited") {
+    // Make sure the final value still lands: try the person's latest value again shortly,
+    // unless a newer set went out since (its own ack takes care of it).
+    clearTimeout(entry.retryTimer);
+    entry.retryTimer = setTimeout(() => {
+      entry.retryTimer = null;
+      if (seq !== entry.seq || entry.pending !== null || !canEdit) return;
+      entry.pending = entry.lastSentValue;
+      flushNow(entry);
+      render(entry);
+    }, RATE_LIMIT_RETRY_MS);
+  } else if (code === "forbidden") {
+    setCanEdit(false);
+  }
+}
+
+// --- Receiving --------------------------------------------------------------------------------
+
+function onBoardState(state) {
+  if (!state || typeof state !== "object" || !Array.isArray(state.sliders)) return;
+  const firstState = awaitingState;
+  if (typeof state.name === "string") {
+    nameEl.textContent = state.name;
+    document.title = `${state.name} · Slider Sync`;
+  }
+  setPresence(state.clients);
+
+  const seen = new Set();
+  let index = 0;
+  for (const item of state.sliders) {
+    if (!item || typeof item.id !== "string" || seen.has(item.id)) continue;
+    seen.add(item.id);
+    let entry = sliders.get(item.id);
+    if (!entry) {
+      entry = makeEntry(createSliderElement(item.id));
+      sliders.set(item.id, entry);
+    }
+    updateEntry(entry, item);
+    // Move the element into place only if it is out of place (moving a focused element blurs it).
+    const current = listEl.children[index];
+    if (current !== entry.container) listEl.insertBefore(entry.container, current ?? null);
+    index += 1;
+  }
+  for (const entry of [...sliders.values()]) {
+    if (!seen.has(entry.id)) removeEntry(entry);
+  }
+  noSlidersEl.hidden = sliders.size > 0;
+
+  setCanEdit(state.can_edit === true);
+  awaitingState = false;
+  if (firstState) {
+    serverDisconnects = 0;
+    // Values the person chose while offline go out now, on top of the fresh state.
+    flushAll();
+  }
+}
+
+function updateEntry(entry, item) {
+  if (typeof item.name === "string") entry.label.textContent = item.name;
+  const { input } = entry;
+  // Range first, then the value, so the browser does not clamp the value to the old range.
+  if (isFiniteNumber(item.min) && isFiniteNumber(item.max) && item.min < item.max) {
+    entry.min = item.min;
+    entry.max = item.max;
+    input.min = String(item.min);
+    input.max = String(item.max);
+  }
+  if (isFiniteNumber(item.step) && item.step > 0) {
+    entry.step = item.step;
+    input.step = String(item.step);
+  }
+  // A held value survives only if it is newer than the state's (an update can overtake a state).
+  acceptServerValue(entry, item.value, item.version);
+  render(entry);
+  // The step may have changed how values are written.
+  showOutput(entry, Number(input.value));
+}
+
+function onSliderUpdate(update) {
+  if (!update || typeof update.id !== "string") return;
+  const entry = sliders.get(update.id);
+  if (!entry) return; // a slider we do not know yet: the board:state that adds it follows
+  if (acceptServerValue(entry, update.value, update.version)) render(entry);
+}
+
+// --- Connection -------------------------------------------------------------------------------
+
+function onConnect() {
+  clearTimeout(serverRetryTimer);
+  refused = false;
+  // A new connection: forget every held version, so its board:state replaces our state.
+  for (const entry of sliders.values()) entry.version = null;
+  awaitingState = true;
+  setStatus("connected");
+  if (messageEl.dataset.sticky) {
+    delete messageEl.dataset.sticky;
+    clearMessage();
+  }
+}
+
+function onDisconnect(reason) {
+  epoch += 1;
+  awaitingState = true;
+  // Who is here is unknown until the next board:state.
+  presenceCountEl.textContent = "–";
+  presenceLabelEl.textContent = "here";
+  for (const entry of sliders.values()) {
+    cancelFlush(entry);
+    if (entry.inflight > 0 && entry.pending === null && entry.lastSentValue !== null) {
+      // The last set's ack is lost with the connection: send that value again after reconnecting.
+      entry.pending = entry.lastSentValue;
+    }
+    entry.inflight = 0;
+  }
+  if (reason === "io server disconnect") {
+    // The server closed this connection on purpose (the board was removed, or it could not read
+    // it). Socket.IO does not retry these; try again later, the server will say if the board
+    // is gone.
+    const delay =
+      SERVER_DISCONNECT_RETRY_MS[Math.min(serverDisconnects, SERVER_DISCONNECT_RETRY_MS.length - 1)];
+    serverDisconnects += 1;
+    setStatus("reconnecting");
+    clearTimeout(serverRetryTimer);
+    serverRetryTimer = setTimeout(() => {
+      if (!socket.connected && !refused) socket.connect();
+    }, delay);
+  } else if (socket.active) {
+    setStatus("reconnecting");
+  } else {
+    setStatus("offline");
+  }
+}
+
+function onConnectError(error) {
+  const code = error && error.data && typeof error.data === "object" ? error.data.code : undefined;
+  if (code !== undefined || !socket.active) {
+    // Refused by the server (unknown or forbidden board, bad request): it will not get better
+    // by retrying.
+    refused = true;
+    setStatus("offline");
+    const text = error && typeof error.message === "string" && error.message
+      ? error.message
+      : "The server refused the connection.";
+    showMessage(text, { sticky: true });
+    messageEl.dataset.sticky = "1";
+  } else {
+    setStatus(statusEl.dataset.state === "connecting" ? "connecting" : "reconnecting");
+  }
+}
+
+// --- Start ------------------------------------------------------------------------------------
+
+for (const container of listEl.querySelectorAll(".slider[data-slider-id]")) {
+  const entry = makeEntry(container);
+  if (!entry.input) continue;
+  sliders.set(entry.id, entry);
+  showOutput(entry, Number(entry.input.value));
+}
+canEdit = !Array.from(sliders.values()).some((entry) => entry.input.disabled);
+
+// Pointer releases can happen outside the input (dragging off the thumb).
+for (const type of ["pointerup", "pointercancel"]) {
+  window.addEventListener(type, () => {
+    for (const entry of sliders.values()) if (entry.pointerDown) release(entry);
+  }, true);
+}
+
+if (typeof window.io !== "function") {
+  setStatus("offline");
+  showMessage("The live connection could not be loaded. Reload the page to try again.", { sticky: true });
+  throw new Error("Socket.IO client (window.io) is missing");
+}
+
+socket = window.io({
+  transports: readTransports(),
+  auth: { board: boardSlug },
+});
+window.sliderSync = { socket };
+
+socket.on("connect", onConnect);
+socket.on("disconnect", onDisconnect);
+socket.on("connect_error", onConnectError);
+socket.on("board:state", onBoardState);
+socket.on("slider:update", onSliderUpdate);
+socket.on("board:presence", (data) => {
+  if (data && typeof data === "object") setPresence(data.clients);
+});
+socket.io.on("reconnect_attempt", () => setStatus("reconnecting"));
+
+window.addEventListener("offline", () => setStatus("offline"));
+// A page that goes to the background gets no animation frames: send what is scheduled now.
+document.addEventListener("visibilitychange", () => {
+  if (document.hidden) flushAll();
+});
+window.addEventListener("online", () => {
+  if (socket.connected) {
+    setStatus("connected");
+    if (!awaitingState) flushAll();
+  } else if (!refused) {
+    setStatus("reconnecting");
+    if (!socket.active) socket.connect();
+  }
+});
+setStatus(navigator.onLine ? "connecting" : "offline");

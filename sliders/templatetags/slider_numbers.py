@@ -1,0 +1,14 @@
+"""Numbers in the page as the script writes them: 50 rather than 50.0, never localised."""
+
+from __future__ import annotations
+
+from django import template
+
+register = template.Library()
+
+
+@register.filter
+def plain_number(value: float | int) -> str:
+    """The shortest text that reads back as the same float (what JavaScript's String() gives)."""
+    number = float(value)
+    return str(int(number)) if number.is_integer() and abs(number) < 1e15 else repr(number)
