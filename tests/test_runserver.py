@@ -1,0 +1,68 @@
+"""`manage.py runserver` serves the whole ASGI app: pages, static files and the socket."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+
+import pytest
+
+from tests.conftest import PROJECT_DIR, BoardClient, free_port
+
+pytestmark = pytest.mark.live
+
+
+@pytest.fixture
+def runserver(django_db_setup):
+    port = free_port()
+    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "sliderproject.settings"}
+    env.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
+    log_path = PROJECT_DIR / "var" / f"runserver-test-{port}.log"
+    log_path.parent.mkdir(exist_ok=True)
+    with log_path.open("wb") as log:
+        # With the auto-reloader on, as a developer runs it; its own session so we can stop
+        # both the reloader and the server process it spawns.
+        process = subprocess.Popen(
+            [sys.executable, "manage.py", "runserver", f"127.0.0.1:{port}"],
+            cwd=PROJECT_DIR, env=env, stdout=log, stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )  # fmt: skip
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                urllib.request.urlopen(f"{url}/", timeout=1).close()
+                break
+            except OSError:
+                if process.poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError(log_path.read_text()) from None
+                time.sleep(0.1)
+        yield url
+    finally:
+        os.killpg(process.pid, signal.SIGTERM)
+        process.wait(timeout=10)
+        log_path.unlink(missing_ok=True)
+
+
+async def test_runserver_serves_pages_static_and_socket(make_board, runserver):
+    board = make_board()
+    with urllib.request.urlopen(f"{runserver}/b/{board.slug}/") as response:
+        assert 'type="range"' in response.read().decode()
+    with urllib.request.urlopen(f"{runserver}/static/sliders/vendor/socket.io.min.js") as response:
+        assert response.status == 200
+
+    watcher, mover = BoardClient(runserver, board.slug), BoardClient(runserver, board.slug)
+    await watcher.connect()
+    await mover.connect()
+    try:
+        ack = await mover.set("s1", 12)
+        assert ack["ok"] is True
+        await watcher.wait_for(lambda: watcher.values["s1"] == (12.0, 1))
+    finally:
+        await watcher.disconnect()
+        await mover.disconnect()
