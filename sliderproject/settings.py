@@ -35,9 +35,10 @@ if env.bool("BEHIND_HTTPS_PROXY", default=False):
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 
 INSTALLED_APPS = [
-    # `sliders` comes before staticfiles so that its `runserver` (which serves the whole ASGI app,
-    # socket included) wins over the one in django.contrib.staticfiles.
+    # `sliders` comes first so that its `runserver` (which serves the whole ASGI app, socket
+    # included) wins over the ones in servestatic and django.contrib.staticfiles.
     "sliders",
+    "servestatic",
     "django.contrib.admin",
     "django.contrib.auth",
     "django.contrib.contenttypes",
@@ -143,6 +144,7 @@ LOGGING = {
     },
     "root": {"handlers": ["console"], "level": "WARNING"},
     "loggers": {
+        "django": {"handlers": ["console"], "level": "INFO", "propagate": False},
         "sliders": {"level": env.str("LOG_LEVEL", default="INFO")},
     },
 }
