@@ -24,7 +24,42 @@ from sliders.ratelimit import TokenBucket
 
 logger = logging.getLogger(__name__)
 
-sio = socketio.AsyncServer(
+# Event names python-socketio reserves for its own lifecycle calls.
+RESERVED_EVENTS = frozenset({"connect", "disconnect", "connect_error"})
+
+
+class GuardedServer(socketio.AsyncServer):
+    """python-socketio's server, hardened against hostile packets.
+
+    Out of the box a client can send an event named "connect" or "disconnect" and have the
+    lifecycle handlers run with arguments of its choosing, and a malformed packet logs a full
+    traceback. Here reserved or non-string event names get a `bad_request` ack, and a packet
+    that cannot be decoded closes that client's connection with one warning line.
+    """
+
+    async def _handle_event(self, eio_sid: str, namespace: str, id: Any, data: Any) -> None:
+        if not data or not isinstance(data[0], str) or data[0] in RESERVED_EVENTS:
+            if id is not None:
+                ack = error_ack("bad_request", "That event name is not allowed.")
+                await self._send_packet(
+                    eio_sid,
+                    self.packet_class(socketio.packet.ACK, namespace=namespace, id=id, data=[ack]),
+                )
+            return
+        await super()._handle_event(eio_sid, namespace, id, data)
+
+    async def _handle_eio_message(self, eio_sid: str, data: Any) -> None:
+        try:
+            await super()._handle_eio_message(eio_sid, data)
+        except (ValueError, KeyError, IndexError, TypeError, AttributeError, RecursionError) as e:
+            logger.warning(
+                "Closing a connection that sent a malformed packet (%s)", type(e).__name__
+            )
+            self._binary_packet.pop(eio_sid, None)
+            await self.eio.disconnect(eio_sid)
+
+
+sio = GuardedServer(
     # Without this python-socketio picks aiohttp when it is installed and fails under ASGI.
     async_mode="asgi",
     # Handle one connection's events one after another, so the last value a person sent is the
@@ -219,6 +254,10 @@ def _requested_board(auth: Any) -> str:
     if not isinstance(board, str):
         raise socketio.exceptions.ConnectionRefusedError(
             "'board' must be a board's slug.", {"code": "bad_request"}
+        )
+    if not services.SLUG_PATTERN.fullmatch(board):
+        raise socketio.exceptions.ConnectionRefusedError(
+            f"There is no board {board[:100]!r}.", {"code": "unknown_board"}
         )
     return board
 

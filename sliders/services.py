@@ -9,8 +9,9 @@ and broadcast only after the transaction commits.
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass
-from decimal import Decimal
+from decimal import ROUND_FLOOR, ROUND_HALF_UP, Decimal, localcontext
 from typing import TYPE_CHECKING, Any
 
 from django.db import transaction
@@ -23,6 +24,9 @@ if TYPE_CHECKING:
     from django.contrib.auth.models import AnonymousUser
 
     User = AbstractBaseUser | AnonymousUser
+
+
+SLUG_PATTERN = re.compile(r"[-a-zA-Z0-9_]{1,50}")
 
 
 class SliderError(Exception):
@@ -65,12 +69,19 @@ def normalize_value(value: object, *, minimum: float, maximum: float, step: floa
         raise SliderError("invalid_value", "The value must be a finite number.")
 
     number = min(max(number, minimum), maximum)
-    steps = math.floor((number - minimum) / step + 0.5)
-    base, increment = Decimal(repr(minimum)), Decimal(repr(step))
-    snapped = float(base + steps * increment)
-    if snapped > maximum:  # the range is not a whole number of steps; stay on the grid
-        snapped = float(base + (steps - 1) * increment)
-    return snapped
+    # Decimal throughout: floats lose the grid on wide ranges and overflow on tiny steps. The
+    # step count only needs to be near; the grid point itself is computed exactly (any sum of
+    # doubles fits in 1,100 digits, and Decimal only spends digits a result actually has).
+    low, high, increment = Decimal(repr(minimum)), Decimal(repr(maximum)), Decimal(repr(step))
+    with localcontext(prec=60):
+        steps = ((Decimal(repr(number)) - low) / increment).to_integral_value(ROUND_HALF_UP)
+    with localcontext(prec=1200):
+        snapped = low + steps * increment
+        if snapped > high:  # past the end: take the last grid point in range, counted exactly
+            last = ((high - low) / increment).to_integral_value(ROUND_FLOOR)
+            snapped = low + last * increment
+    # Rounding to the nearest float cannot leave [minimum, maximum]: both ends are floats.
+    return float(snapped)
 
 
 def set_slider_value(
@@ -89,6 +100,9 @@ def set_slider_value(
     """
     if not isinstance(slider_id, str) or not slider_id:
         raise SliderError("bad_request", "'id' must be a slider id (a non-empty string).")
+    if not SLUG_PATTERN.fullmatch(slider_id):
+        # Not a slug, so no slider has it; and a NUL byte must never reach PostgreSQL.
+        raise SliderError("unknown_slider", f"There is no slider '{slider_id[:100]!r}' here.")
     board_slug = board.slug if isinstance(board, Board) else board
 
     with transaction.atomic():

@@ -174,8 +174,14 @@ class BoardClient:
         self.events: list[tuple[str, Any]] = []
         self.values: dict[str, tuple[float, int]] = {}  # slider id -> (value, version) shown
         self.applied_older = False  # would a naive client have gone back in time?
+        # What the server sent with a refused connection: {"message": str, "data": {"code": ...}}.
+        self.connect_errors: list[Any] = []
         for event in ("board:state", "slider:update", "board:presence"):
             self.sio.on(event, self._recorder(event))
+        self.sio.on("connect_error", self._record_connect_error)
+
+    def _record_connect_error(self, *args: Any) -> None:
+        self.connect_errors.append(args[0] if len(args) == 1 else args)
 
     def _recorder(self, event: str) -> Callable[[Any], None]:
         def record(data: Any) -> None:
