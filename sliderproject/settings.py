@@ -121,6 +121,10 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 LOGIN_URL = "admin:login"
 
 # --- Realtime (python-socketio) --------------------------------------------------------------
+# Redis for broadcasting across processes (scale-out); unset = one process, in-memory.
+REDIS_URL = env.str("REDIS_URL", default="")
+# Seconds after which a process that stopped sending heartbeats no longer counts in presence.
+PRESENCE_PROCESS_TTL = env.float("PRESENCE_PROCESS_TTL", default=15.0)
 # Transports the browser may use: "websocket,polling" (default) or "websocket" for deployments
 # without sticky sessions.
 SOCKETIO_TRANSPORTS = env.list("SOCKETIO_TRANSPORTS", default=["websocket", "polling"])

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.contrib import admin
 from django.db.models import QuerySet
 from django.forms import BaseInlineFormSet, ModelForm
@@ -11,8 +13,17 @@ from sliders import services
 from sliders.models import Board, Slider
 
 
+class SliderForm(ModelForm):
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        # On POST the admin reloads the slider, so without the value the operator saw,
+        # `changed_data` would compare against a value someone dragged to meanwhile.
+        self.fields["value"].show_hidden_initial = True
+
+
 class SliderInline(admin.TabularInline):
     model = Slider
+    form = SliderForm
     extra = 0
     fields = ("position", "slug", "name", "min", "max", "step", "value", "version")
     readonly_fields = ("version",)
@@ -60,6 +71,7 @@ class BoardAdmin(admin.ModelAdmin):
 
 @admin.register(Slider)
 class SliderAdmin(admin.ModelAdmin):
+    form = SliderForm
     list_display = ("name", "slug", "board", "value", "version", "min", "max", "step", "position")
     list_filter = ("board",)
     list_select_related = ("board",)

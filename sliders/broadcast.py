@@ -5,17 +5,22 @@ running server (a socket set runs through `sync_to_async`, an admin view runs in
 thread). The emits themselves are coroutines on the server's event loop, so they are handed to
 that loop without waiting for them: a commit never waits for a broadcast.
 
-In a process that runs no realtime server (a shell, a management command) nobody is connected,
-so there is nobody to tell.
+In a process that runs no realtime server (a shell, a management command) nobody is connected
+here; with REDIS_URL set the news goes through Redis to the processes that serve clients, and
+without it there is nobody to tell.
 """
 
 from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import functools
+import json
 import logging
 from collections.abc import Coroutine
 from typing import TYPE_CHECKING, Any
+
+from django.conf import settings
 
 if TYPE_CHECKING:
     from sliders.services import SliderChange
@@ -35,20 +40,48 @@ def attach_loop(loop: asyncio.AbstractEventLoop | None) -> None:
 def slider_updated(change: SliderChange, *, skip_sid: str | None = None) -> None:
     from sliders import realtime
 
-    _run_on_server_loop(realtime.emit_slider_update(change, skip_sid=skip_sid))
+    if _has_server_loop():
+        _run_on_server_loop(realtime.emit_slider_update(change, skip_sid=skip_sid))
+    elif settings.REDIS_URL:
+        _external_emitter().emit(
+            "slider:update", change.as_update(), room=realtime.board_room(change.board)
+        )
 
 
 def board_changed(board_slug: str) -> None:
-    from sliders import realtime
+    from sliders import cluster, realtime
 
-    _run_on_server_loop(realtime.send_board_state_to_room(board_slug))
+    if _has_server_loop():
+        _run_on_server_loop(realtime.notify_board_changed(board_slug))
+    elif settings.REDIS_URL:
+        _external_redis().publish(
+            cluster.CHANNEL, json.dumps({"kind": "board", "board": board_slug})
+        )
+
+
+def _has_server_loop() -> bool:
+    return _server_loop is not None and not _server_loop.is_closed()
+
+
+@functools.cache
+def _external_emitter() -> Any:
+    """python-socketio's emitter for processes that serve no clients (write-only)."""
+    import socketio
+
+    return socketio.RedisManager(settings.REDIS_URL, write_only=True)
+
+
+@functools.cache
+def _external_redis() -> Any:
+    import redis
+
+    return redis.Redis.from_url(settings.REDIS_URL, socket_connect_timeout=2, socket_timeout=5)
 
 
 def _run_on_server_loop(coroutine: Coroutine[Any, Any, None]) -> None:
     loop = _server_loop
     if loop is None or loop.is_closed():
         coroutine.close()
-        logger.debug("No realtime server in this process; nothing to broadcast to.")
         return
     try:
         running = asyncio.get_running_loop()

@@ -2,38 +2,68 @@
 
 Emitting on every join and leave is quadratic: a thousand clients connecting at once would each
 trigger a message to everyone. Instead the first change on a board schedules one trailing emit,
-and every change until then rides along with it.
+and every change until then rides along with it. Each process tells its own clients; with
+several processes the count is the cluster's total (see sliders.cluster).
 """
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from sliders.cluster import LocalCluster
 
 
 class Presence:
     def __init__(
         self,
         *,
-        count: Callable[[str], int],
-        emit: Callable[[str, int], Awaitable[None]],
+        count_local: Callable[[str], int],
+        emit_local: Callable[[str, int], Awaitable[None]],
         interval: float = 0.25,
     ) -> None:
-        self.count = count
-        self.emit = emit
+        self.count_local = count_local
+        self.emit_local = emit_local
         self.interval = interval
+        self.cluster: LocalCluster | None = None
         self._scheduled: dict[str, asyncio.Task[None]] = {}
+        self._local_change: set[str] = set()
+        self._last_sent: dict[str, int] = {}
 
-    def changed(self, board_slug: str) -> None:
-        """Note that someone joined or left; the board hears of it within `interval` seconds."""
-        if board_slug not in self._scheduled:
-            self._scheduled[board_slug] = asyncio.get_running_loop().create_task(
-                self._emit_later(board_slug)
-            )
+    def changed(self, board: str) -> None:
+        """Someone joined or left through this process; the board hears of it within `interval`."""
+        self._local_change.add(board)
+        self._schedule(board)
 
-    async def _emit_later(self, board_slug: str) -> None:
+    def refresh(self, board: str) -> None:
+        """The count may have changed elsewhere; tell our clients if it did."""
+        if self.count_local(board):
+            self._schedule(board)
+
+    def _schedule(self, board: str) -> None:
+        if board not in self._scheduled:
+            self._scheduled[board] = asyncio.get_running_loop().create_task(self._emit_later(board))
+
+    async def _emit_later(self, board: str) -> None:
         try:
             await asyncio.sleep(self.interval)
         finally:
-            self._scheduled.pop(board_slug, None)
-        await self.emit(board_slug, self.count(board_slug))
+            self._scheduled.pop(board, None)
+        local_change = board in self._local_change
+        self._local_change.discard(board)
+        local = self.count_local(board)
+        total = local
+        if self.cluster is not None:
+            if local_change:
+                await self.cluster.report_count(board, local)
+                await self.cluster.notify("presence", board)
+            total = await self.cluster.total_count(board)
+        if not local_change and self._last_sent.get(board) == total:
+            return
+        if local:
+            self._last_sent[board] = total
+            await self.emit_local(board, total)
+        else:
+            self._last_sent.pop(board, None)

@@ -18,6 +18,7 @@ from django.db import DatabaseError
 
 from sliders import broadcast, origins, selectors, services
 from sliders.auth import user_from_environ
+from sliders.cluster import create_cluster
 from sliders.db import run_in_db_thread
 from sliders.presence import Presence
 from sliders.ratelimit import TokenBucket
@@ -59,7 +60,15 @@ class GuardedServer(socketio.AsyncServer):
             await self.eio.disconnect(eio_sid)
 
 
+cluster = create_cluster()
+
 sio = GuardedServer(
+    # With Redis, emits to a room reach that room's clients on every process.
+    client_manager=(
+        socketio.AsyncRedisManager(settings.REDIS_URL, redis_options={"socket_connect_timeout": 2})
+        if settings.REDIS_URL
+        else None
+    ),
     # Without this python-socketio picks aiohttp when it is installed and fails under ASGI.
     async_mode="asgi",
     # Handle one connection's events one after another, so the last value a person sent is the
@@ -95,10 +104,18 @@ def _count_clients(board_slug: str) -> int:
 
 
 async def _emit_presence(board_slug: str, clients: int) -> None:
-    await sio.emit("board:presence", {"clients": clients}, room=board_room(board_slug))
+    # Every process tells its own clients (the count is the cluster's total).
+    await _emit_local("board:presence", {"clients": clients}, room=board_room(board_slug))
 
 
-presence = Presence(count=_count_clients, emit=_emit_presence)
+async def _emit_local(event: str, data: Any, **kwargs: Any) -> None:
+    """Emit to clients of this process only (no trip through Redis)."""
+    if settings.REDIS_URL:
+        kwargs["ignore_queue"] = True
+    await sio.emit(event, data, **kwargs)
+
+
+presence = Presence(count_local=_count_clients, emit_local=_emit_presence)
 
 
 def error_ack(code: str, message: str) -> dict[str, Any]:
@@ -111,13 +128,31 @@ def error_ack(code: str, message: str) -> dict[str, Any]:
 async def on_startup() -> None:
     broadcast.attach_loop(asyncio.get_running_loop())
     presence.interval = settings.PRESENCE_INTERVAL
-    logger.info("Realtime server started (transports: %s)", ", ".join(settings.SOCKETIO_TRANSPORTS))
+    presence.cluster = cluster
+    await cluster.start(_on_notice)
+    logger.info(
+        "Realtime server started (process %s, transports: %s, broadcasting: %s)",
+        cluster.process_id,
+        ", ".join(settings.SOCKETIO_TRANSPORTS),
+        cluster.describe(),
+    )
 
 
 async def on_shutdown() -> None:
     logger.info("Realtime server stopping: closing %d connection(s)", len(connections))
-    await sio.shutdown()
+    # Close the transports without a Socket.IO disconnect, so clients treat it as a lost
+    # connection and reconnect (to another process, behind a load balancer) at once.
+    await sio.eio.disconnect()
+    await cluster.stop()
     broadcast.attach_loop(None)
+
+
+async def _on_notice(kind: str, board_slug: str) -> None:
+    """A notice from any process (this one included) about a board."""
+    if kind == "board":
+        await send_board_state_to_room(board_slug)
+    elif kind in ("presence", "recount"):
+        presence.refresh(board_slug)
 
 
 # --- Events ---------------------------------------------------------------------------------
@@ -194,8 +229,13 @@ async def emit_slider_update(change: services.SliderChange, *, skip_sid: str | N
     )
 
 
+async def notify_board_changed(board_slug: str) -> None:
+    """A board's structure changed: every process re-sends `board:state` to its clients."""
+    await cluster.notify("board", board_slug)
+
+
 async def send_board_state_to_room(board_slug: str) -> None:
-    """Re-send `board:state` to everyone on a board after its structure changed.
+    """Re-send `board:state` to this process's clients on a board after its structure changed.
 
     `can_edit` depends on who is asking, so the state is built once per distinct user. A board
     that no longer exists disconnects its clients: they cannot act on it any more.
@@ -205,7 +245,7 @@ async def send_board_state_to_room(board_slug: str) -> None:
         return
     users = {_user_key(connections[sid].user): connections[sid].user for sid in sids}
     states = await run_in_db_thread(
-        _states_for_users, board_slug, users, clients=_count_clients(board_slug)
+        _states_for_users, board_slug, users, clients=await cluster.total_count(board_slug)
     )
     if states is None:
         logger.info("Board %s is gone; disconnecting %d client(s)", board_slug, len(sids))
@@ -215,7 +255,7 @@ async def send_board_state_to_room(board_slug: str) -> None:
     for sid in sids:
         connection = connections.get(sid)
         if connection is not None and connection.board == board_slug:
-            await sio.emit("board:state", states[_user_key(connection.user)], to=sid)
+            await _emit_local("board:state", states[_user_key(connection.user)], to=sid)
 
 
 # --- Helpers --------------------------------------------------------------------------------
@@ -227,8 +267,12 @@ async def _send_state_to(sid: str) -> None:
         return
     users = {_user_key(connection.user): connection.user}
     try:
+        await cluster.report_count(connection.board, _count_clients(connection.board))
         states = await run_in_db_thread(
-            _states_for_users, connection.board, users, clients=_count_clients(connection.board)
+            _states_for_users,
+            connection.board,
+            users,
+            clients=await cluster.total_count(connection.board),
         )
     except DatabaseError:
         logger.exception("Cannot read board %s for %s", connection.board, sid)
@@ -237,7 +281,7 @@ async def _send_state_to(sid: str) -> None:
     if states is None:
         await sio.disconnect(sid)
         return
-    await sio.emit("board:state", states[_user_key(connection.user)], to=sid)
+    await _emit_local("board:state", states[_user_key(connection.user)], to=sid)
 
 
 def _requested_board(auth: Any) -> str:

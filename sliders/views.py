@@ -10,7 +10,8 @@ from sliders.models import Board
 
 
 def index(request: HttpRequest) -> HttpResponse:
-    boards = Board.objects.annotate(slider_count=Count("sliders"))
+    # An aggregate drops the model's default ordering, so say it again.
+    boards = Board.objects.annotate(slider_count=Count("sliders")).order_by("position", "name")
     return render(request, "sliders/index.html", {"boards": boards})
 
 

@@ -1,0 +1,214 @@
+"""What several server processes share: notices between them and who is connected where.
+
+With `REDIS_URL` unset there is one process and everything stays in memory (`LocalCluster`).
+With Redis (`RedisCluster`):
+
+- slider updates travel through python-socketio's `AsyncRedisManager` (see realtime.py);
+- *notices* ("board X changed", "presence on board X changed") go over our own pub/sub channel,
+  because each process must rebuild `board:state` for its own clients (`can_edit` differs per
+  user) and count presence itself;
+- presence counts live in one Redis hash per board, a field per process. Each process refreshes
+  a heartbeat key with a short TTL; a process that dies stops refreshing it and its counts stop
+  counting after `PRESENCE_PROCESS_TTL` seconds, so it leaves no ghosts.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import os
+import socket
+import uuid
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from django.conf import settings
+
+logger = logging.getLogger(__name__)
+
+NoticeHandler = Callable[[str, str], Awaitable[None]]
+
+CHANNEL = "slidersync:notices"
+PRESENCE_KEY = "slidersync:presence:{board}"
+PROCESS_KEY = "slidersync:process:{process}"
+
+
+class LocalCluster:
+    """One process: notices are delivered in-process and the local count is the total."""
+
+    def __init__(self) -> None:
+        self.process_id = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+        self._handler: NoticeHandler | None = None
+        self._local_counts: dict[str, int] = {}
+
+    async def start(self, handler: NoticeHandler) -> None:
+        self._handler = handler
+
+    async def stop(self) -> None:
+        self._handler = None
+
+    async def notify(self, kind: str, board: str) -> None:
+        """Tell every process (this one included) that something about `board` changed."""
+        if self._handler is not None:
+            await self._handler(kind, board)
+
+    async def report_count(self, board: str, count: int) -> None:
+        self._local_counts[board] = count
+
+    async def total_count(self, board: str) -> int:
+        return self._local_counts.get(board, 0)
+
+    def describe(self) -> str:
+        return "in-process"
+
+
+class RedisCluster(LocalCluster):
+    def __init__(self, url: str) -> None:
+        super().__init__()
+        import redis.asyncio
+
+        self.url = url
+        self.redis = redis.asyncio.Redis.from_url(
+            url, socket_connect_timeout=2, socket_timeout=5, health_check_interval=15
+        )
+        self.ttl = settings.PRESENCE_PROCESS_TTL
+        self._tasks: list[asyncio.Task[None]] = []
+        self._available = True
+
+    async def start(self, handler: NoticeHandler) -> None:
+        await super().start(handler)
+        self._tasks = [
+            asyncio.create_task(self._listen(), name="cluster-listen"),
+            asyncio.create_task(self._heartbeat(), name="cluster-heartbeat"),
+        ]
+
+    async def stop(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        try:  # leave cleanly: drop our counts and tell the others to recount
+            boards = [b for b, n in self._local_counts.items() if n]
+            async with self.redis.pipeline(transaction=False) as pipe:
+                pipe.delete(PROCESS_KEY.format(process=self.process_id))
+                for board in boards:
+                    pipe.hdel(PRESENCE_KEY.format(board=board), self.process_id)
+                await pipe.execute()
+            for board in boards:
+                await self._publish("presence", board)
+        except Exception as error:  # Redis gone: our heartbeat expires on its own
+            logger.warning("Could not leave the cluster cleanly: %s", error)
+        await self.redis.aclose()
+        await super().stop()
+
+    async def notify(self, kind: str, board: str) -> None:
+        if not await self._publish(kind, board):
+            await super().notify(kind, board)  # Redis is down: at least our own clients hear it
+
+    async def report_count(self, board: str, count: int) -> None:
+        await super().report_count(board, count)
+        key = PRESENCE_KEY.format(board=board)
+        try:
+            if count:
+                await self.redis.hset(key, self.process_id, count)
+            else:
+                await self.redis.hdel(key, self.process_id)
+        except Exception as error:
+            self._redis_failed(error)
+
+    async def total_count(self, board: str) -> int:
+        """The sum over live processes; fields of dead processes are removed on the way."""
+        local = await super().total_count(board)
+        key = PRESENCE_KEY.format(board=board)
+        try:
+            counts = await self.redis.hgetall(key)
+            others = {
+                p.decode(): int(n) for p, n in counts.items() if p.decode() != self.process_id
+            }
+            if not others:
+                return local
+            alive = await self.redis.mget([PROCESS_KEY.format(process=p) for p in others])
+            dead = [p for p, beat in zip(others, alive, strict=True) if beat is None]
+            if dead:
+                await self.redis.hdel(key, *dead)
+            self._redis_ok()
+            return local + sum(n for p, n in others.items() if p not in dead)
+        except Exception as error:
+            self._redis_failed(error)
+            return local
+
+    def describe(self) -> str:
+        return f"Redis at {self.url.split('@')[-1]}"
+
+    async def _publish(self, kind: str, board: str) -> bool:
+        try:
+            await self.redis.publish(CHANNEL, json.dumps({"kind": kind, "board": board}))
+        except Exception as error:
+            self._redis_failed(error)
+            return False
+        self._redis_ok()
+        return True
+
+    async def _listen(self) -> None:
+        while True:
+            try:
+                async with self.redis.pubsub(ignore_subscribe_messages=True) as pubsub:
+                    await pubsub.subscribe(CHANNEL)
+                    self._redis_ok()
+                    async for message in pubsub.listen():
+                        await self._dispatch(message)
+            except asyncio.CancelledError:
+                raise
+            except Exception as error:
+                self._redis_failed(error)
+                await asyncio.sleep(1)
+
+    async def _dispatch(self, message: dict[str, Any]) -> None:
+        try:
+            notice = json.loads(message["data"])
+            kind, board = notice["kind"], notice["board"]
+        except (KeyError, TypeError, ValueError):
+            logger.warning("Ignoring a malformed cluster notice: %r", message.get("data"))
+            return
+        if self._handler is not None:
+            try:
+                await self._handler(kind, board)
+            except Exception:
+                logger.exception("Handling the cluster notice %s for board %s failed", kind, board)
+
+    async def _heartbeat(self) -> None:
+        """Keep our process key alive and our counts current (Redis may have restarted)."""
+        interval = max(self.ttl / 3, 0.2)
+        while True:
+            try:
+                async with self.redis.pipeline(transaction=False) as pipe:
+                    pipe.set(
+                        PROCESS_KEY.format(process=self.process_id), 1, px=int(self.ttl * 1000)
+                    )
+                    for board, count in self._local_counts.items():
+                        if count:
+                            pipe.hset(PRESENCE_KEY.format(board=board), self.process_id, count)
+                    await pipe.execute()
+                self._redis_ok()
+            except Exception as error:
+                self._redis_failed(error)
+            if self._handler is not None:
+                # Processes that died since the last beat leave the totals now.
+                for board, count in list(self._local_counts.items()):
+                    if count:
+                        await self._handler("recount", board)
+            await asyncio.sleep(interval)
+
+    def _redis_failed(self, error: Exception) -> None:
+        if self._available:
+            logger.error("Redis is unavailable (%s); serving this process's clients only", error)
+        self._available = False
+
+    def _redis_ok(self) -> None:
+        if not self._available:
+            logger.warning("Redis is back; broadcasting to all processes again")
+        self._available = True
+
+
+def create_cluster() -> LocalCluster:
+    return RedisCluster(settings.REDIS_URL) if settings.REDIS_URL else LocalCluster()

@@ -1,0 +1,215 @@
+"""Board access rules and slug uniqueness."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+from django.contrib.auth.models import AnonymousUser, Group, Permission, User
+from django.core.exceptions import ValidationError
+from django.db import IntegrityError, transaction
+
+from sliders.models import Board, Slider
+
+pytestmark = pytest.mark.django_db
+
+EDITORS_GROUP = "board editors"
+
+
+def _plain() -> User:
+    return User.objects.create_user("plain")
+
+
+def _inactive() -> User:
+    user = _permission_holder("inactive")
+    user.is_active = False
+    user.save()
+    return User.objects.get(pk=user.pk)
+
+
+def _permission_holder(username: str = "holder") -> User:
+    user = User.objects.create_user(username)
+    user.user_permissions.add(
+        Permission.objects.get(codename="change_slider", content_type__app_label="sliders")
+    )
+    return User.objects.get(pk=user.pk)
+
+
+def _group_permission_holder() -> User:
+    user = User.objects.create_user("via-group")
+    group = Group.objects.create(name="slider changers")
+    group.permissions.add(
+        Permission.objects.get(codename="change_slider", content_type__app_label="sliders")
+    )
+    user.groups.add(group)
+    return User.objects.get(pk=user.pk)
+
+
+def _group_member() -> User:
+    user = User.objects.create_user("member")
+    user.groups.add(Group.objects.get(name=EDITORS_GROUP))
+    return user
+
+
+def _other_group_member() -> User:
+    user = User.objects.create_user("outsider")
+    user.groups.add(Group.objects.create(name="some other group"))
+    return user
+
+
+def _superuser() -> User:
+    return User.objects.create_superuser("root")
+
+
+def _view_permission_holder() -> User:
+    user = User.objects.create_user("viewer")
+    user.user_permissions.add(
+        Permission.objects.get(codename="view_slider", content_type__app_label="sliders")
+    )
+    return User.objects.get(pk=user.pk)
+
+
+USERS: dict[str, Callable[[], Any]] = {
+    "none": lambda: None,
+    "anonymous": AnonymousUser,
+    "inactive": _inactive,
+    "plain": _plain,
+    "permission holder": _permission_holder,
+    "permission via group": _group_permission_holder,
+    "view-only permission": _view_permission_holder,
+    "editors group member": _group_member,
+    "other group member": _other_group_member,
+    "superuser": _superuser,
+}
+
+# Who may edit, per access mode. Inactive users never edit on a restricted board.
+EXPECTED = {
+    Board.Access.ANYONE: dict.fromkeys(USERS, True),
+    Board.Access.NOBODY: dict.fromkeys(USERS, False),
+    Board.Access.EDITORS: {
+        "none": False,
+        "anonymous": False,
+        "inactive": False,
+        "plain": False,
+        "permission holder": True,
+        "permission via group": True,
+        "view-only permission": False,
+        "editors group member": True,
+        "other group member": False,
+        "superuser": True,
+    },
+}
+
+
+@pytest.mark.parametrize("kind", list(USERS))
+@pytest.mark.parametrize("access", list(Board.Access))
+def test_user_can_edit(access: Board.Access, kind: str) -> None:
+    group = Group.objects.create(name=EDITORS_GROUP)
+    board = Board.objects.create(slug="b", name="B", edit_access=access, editors_group=group)
+    user = USERS[kind]()
+    assert board.user_can_edit(user) is EXPECTED[access][kind]
+
+
+def test_group_member_cannot_edit_without_a_group_on_the_board() -> None:
+    Group.objects.create(name=EDITORS_GROUP)
+    board = Board.objects.create(slug="b", name="B", edit_access=Board.Access.EDITORS)
+    assert board.user_can_edit(_group_member()) is False
+    assert board.user_can_edit(_permission_holder()) is True
+
+
+def test_group_member_of_another_boards_group_cannot_edit() -> None:
+    mine = Group.objects.create(name=EDITORS_GROUP)
+    theirs = Group.objects.create(name="their editors")
+    board = Board.objects.create(
+        slug="b", name="B", edit_access=Board.Access.EDITORS, editors_group=theirs
+    )
+    member = _group_member()
+    assert member.groups.filter(pk=mine.pk).exists()
+    assert board.user_can_edit(member) is False
+    member.groups.add(theirs)
+    assert board.user_can_edit(member) is True
+
+
+def test_inactive_group_member_cannot_edit() -> None:
+    group = Group.objects.create(name=EDITORS_GROUP)
+    board = Board.objects.create(
+        slug="b", name="B", edit_access=Board.Access.EDITORS, editors_group=group
+    )
+    member = _group_member()
+    member.is_active = False
+    member.save()
+    assert board.user_can_edit(member) is False
+
+
+def test_deleting_the_editors_group_leaves_the_board_restricted() -> None:
+    group = Group.objects.create(name=EDITORS_GROUP)
+    board = Board.objects.create(
+        slug="b", name="B", edit_access=Board.Access.EDITORS, editors_group=group
+    )
+    member = _group_member()
+    group.delete()
+    board.refresh_from_db()
+    assert board.editors_group is None
+    assert board.edit_access == Board.Access.EDITORS
+    assert board.user_can_edit(member) is False
+
+
+def test_unknown_access_mode_is_refused_by_the_database() -> None:
+    with pytest.raises(IntegrityError), transaction.atomic():
+        Board.objects.create(slug="b", name="B", edit_access="everyone")
+
+
+def test_board_defaults_to_anyone() -> None:
+    board = Board.objects.create(slug="b", name="B")
+    assert board.edit_access == Board.Access.ANYONE
+    assert board.user_can_edit(AnonymousUser()) is True
+
+
+# --- Slugs ----------------------------------------------------------------------------------
+
+
+def test_same_slider_slug_on_two_boards_is_fine() -> None:
+    one = Board.objects.create(slug="one", name="One")
+    two = Board.objects.create(slug="two", name="Two")
+    Slider.objects.create(board=one, slug="volume", name="Volume")
+    Slider.objects.create(board=two, slug="volume", name="Volume")
+    assert Slider.objects.filter(slug="volume").count() == 2
+
+
+def test_same_slider_slug_twice_on_one_board_is_refused() -> None:
+    board = Board.objects.create(slug="one", name="One")
+    Slider.objects.create(board=board, slug="volume", name="Volume")
+    with pytest.raises(IntegrityError), transaction.atomic():
+        Slider.objects.create(board=board, slug="volume", name="Another volume")
+    assert board.sliders.count() == 1
+
+
+def test_duplicate_slider_slug_is_a_validation_error_before_the_database() -> None:
+    board = Board.objects.create(slug="one", name="One")
+    Slider.objects.create(board=board, slug="volume", name="Volume")
+    duplicate = Slider(board=board, slug="volume", name="Another volume")
+    with pytest.raises(ValidationError) as raised:
+        duplicate.full_clean()
+    assert "A slider with this id already exists on this board." in str(raised.value)
+
+
+def test_board_slug_is_unique() -> None:
+    Board.objects.create(slug="one", name="One")
+    with pytest.raises(IntegrityError), transaction.atomic():
+        Board.objects.create(slug="one", name="Other")
+
+
+def test_str_and_absolute_url() -> None:
+    board = Board.objects.create(slug="stage-left", name="Stage left")
+    slider = Slider.objects.create(board=board, slug="volume", name="Volume")
+    assert str(board) == "Stage left"
+    assert str(slider) == "stage-left/volume"
+    assert board.get_absolute_url() == "/b/stage-left/"
+
+
+def test_sliders_are_ordered_by_position_then_creation() -> None:
+    board = Board.objects.create(slug="one", name="One")
+    for slug, position in [("c", 2), ("a", 0), ("b2", 1), ("b1", 1)]:
+        Slider.objects.create(board=board, slug=slug, name=slug, position=position)
+    assert [s.slug for s in board.sliders.all()] == ["a", "b2", "b1", "c"]
