@@ -123,6 +123,8 @@ LOGIN_URL = "admin:login"
 # --- Realtime (python-socketio) --------------------------------------------------------------
 # Redis for broadcasting across processes (scale-out); unset = one process, in-memory.
 REDIS_URL = env.str("REDIS_URL", default="")
+# Prefix of every Redis key and channel we use, so several sites can share one Redis.
+REDIS_PREFIX = env.str("REDIS_PREFIX", default="slidersync")
 # Seconds after which a process that stopped sending heartbeats no longer counts in presence.
 PRESENCE_PROCESS_TTL = env.float("PRESENCE_PROCESS_TTL", default=15.0)
 # Transports the browser may use: "websocket,polling" (default) or "websocket" for deployments

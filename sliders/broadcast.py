@@ -55,7 +55,7 @@ def board_changed(board_slug: str) -> None:
         _run_on_server_loop(realtime.notify_board_changed(board_slug))
     elif settings.REDIS_URL:
         _external_redis().publish(
-            cluster.CHANNEL, json.dumps({"kind": "board", "board": board_slug})
+            cluster.channel(), json.dumps({"kind": "board", "board": board_slug})
         )
 
 
@@ -68,7 +68,9 @@ def _external_emitter() -> Any:
     """python-socketio's emitter for processes that serve no clients (write-only)."""
     import socketio
 
-    return socketio.RedisManager(settings.REDIS_URL, write_only=True)
+    return socketio.RedisManager(
+        settings.REDIS_URL, channel=f"{settings.REDIS_PREFIX}:socketio", write_only=True
+    )
 
 
 @functools.cache

@@ -29,9 +29,17 @@ logger = logging.getLogger(__name__)
 
 NoticeHandler = Callable[[str, str], Awaitable[None]]
 
-CHANNEL = "slidersync:notices"
-PRESENCE_KEY = "slidersync:presence:{board}"
-PROCESS_KEY = "slidersync:process:{process}"
+
+def channel() -> str:
+    return f"{settings.REDIS_PREFIX}:notices"
+
+
+def presence_key(board: str) -> str:
+    return f"{settings.REDIS_PREFIX}:presence:{board}"
+
+
+def process_key(process: str) -> str:
+    return f"{settings.REDIS_PREFIX}:process:{process}"
 
 
 class LocalCluster:
@@ -90,9 +98,9 @@ class RedisCluster(LocalCluster):
         try:  # leave cleanly: drop our counts and tell the others to recount
             boards = [b for b, n in self._local_counts.items() if n]
             async with self.redis.pipeline(transaction=False) as pipe:
-                pipe.delete(PROCESS_KEY.format(process=self.process_id))
+                pipe.delete(process_key(self.process_id))
                 for board in boards:
-                    pipe.hdel(PRESENCE_KEY.format(board=board), self.process_id)
+                    pipe.hdel(presence_key(board), self.process_id)
                 await pipe.execute()
             for board in boards:
                 await self._publish("presence", board)
@@ -107,7 +115,7 @@ class RedisCluster(LocalCluster):
 
     async def report_count(self, board: str, count: int) -> None:
         await super().report_count(board, count)
-        key = PRESENCE_KEY.format(board=board)
+        key = presence_key(board)
         try:
             if count:
                 await self.redis.hset(key, self.process_id, count)
@@ -119,7 +127,7 @@ class RedisCluster(LocalCluster):
     async def total_count(self, board: str) -> int:
         """The sum over live processes; fields of dead processes are removed on the way."""
         local = await super().total_count(board)
-        key = PRESENCE_KEY.format(board=board)
+        key = presence_key(board)
         try:
             counts = await self.redis.hgetall(key)
             others = {
@@ -127,7 +135,7 @@ class RedisCluster(LocalCluster):
             }
             if not others:
                 return local
-            alive = await self.redis.mget([PROCESS_KEY.format(process=p) for p in others])
+            alive = await self.redis.mget([process_key(p) for p in others])
             dead = [p for p, beat in zip(others, alive, strict=True) if beat is None]
             if dead:
                 await self.redis.hdel(key, *dead)
@@ -142,7 +150,7 @@ class RedisCluster(LocalCluster):
 
     async def _publish(self, kind: str, board: str) -> bool:
         try:
-            await self.redis.publish(CHANNEL, json.dumps({"kind": kind, "board": board}))
+            await self.redis.publish(channel(), json.dumps({"kind": kind, "board": board}))
         except Exception as error:
             self._redis_failed(error)
             return False
@@ -153,7 +161,7 @@ class RedisCluster(LocalCluster):
         while True:
             try:
                 async with self.redis.pubsub(ignore_subscribe_messages=True) as pubsub:
-                    await pubsub.subscribe(CHANNEL)
+                    await pubsub.subscribe(channel())
                     self._redis_ok()
                     async for message in pubsub.listen():
                         await self._dispatch(message)
@@ -182,12 +190,10 @@ class RedisCluster(LocalCluster):
         while True:
             try:
                 async with self.redis.pipeline(transaction=False) as pipe:
-                    pipe.set(
-                        PROCESS_KEY.format(process=self.process_id), 1, px=int(self.ttl * 1000)
-                    )
+                    pipe.set(process_key(self.process_id), 1, px=int(self.ttl * 1000))
                     for board, count in self._local_counts.items():
                         if count:
-                            pipe.hset(PRESENCE_KEY.format(board=board), self.process_id, count)
+                            pipe.hset(presence_key(board), self.process_id, count)
                     await pipe.execute()
                 self._redis_ok()
             except Exception as error:

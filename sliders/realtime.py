@@ -65,7 +65,11 @@ cluster = create_cluster()
 sio = GuardedServer(
     # With Redis, emits to a room reach that room's clients on every process.
     client_manager=(
-        socketio.AsyncRedisManager(settings.REDIS_URL, redis_options={"socket_connect_timeout": 2})
+        socketio.AsyncRedisManager(
+            settings.REDIS_URL,
+            channel=f"{settings.REDIS_PREFIX}:socketio",
+            redis_options={"socket_connect_timeout": 2},
+        )
         if settings.REDIS_URL
         else None
     ),
@@ -141,8 +145,10 @@ async def on_startup() -> None:
 async def on_shutdown() -> None:
     logger.info("Realtime server stopping: closing %d connection(s)", len(connections))
     # Close the transports without a Socket.IO disconnect, so clients treat it as a lost
-    # connection and reconnect (to another process, behind a load balancer) at once.
-    await sio.eio.disconnect()
+    # connection and reconnect (to another process, behind a load balancer) at once. (uvicorn
+    # has usually closed the websockets already; this catches long-polling clients.)
+    if sio.eio.sockets:  # engine.io raises on an empty list
+        await sio.eio.disconnect()
     await cluster.stop()
     broadcast.attach_loop(None)
 

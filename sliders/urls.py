@@ -7,4 +7,5 @@ app_name = "sliders"
 urlpatterns = [
     path("", views.index, name="index"),
     path("b/<slug:slug>/", views.board, name="board"),
+    path("healthz", views.healthz, name="healthz"),
 ]

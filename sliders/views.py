@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+import logging
+
+from django.conf import settings
+from django.db import DatabaseError, connection
 from django.db.models import Count
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, render
 
 from sliders.models import Board
+
+logger = logging.getLogger(__name__)
 
 
 def index(request: HttpRequest) -> HttpResponse:
@@ -26,3 +32,43 @@ def board(request: HttpRequest, slug: str) -> HttpResponse:
             "can_edit": board.user_can_edit(request.user),
         },
     )
+
+
+def healthz(request: HttpRequest) -> JsonResponse:
+    """Is this process able to serve? 200 when every configured service answers, else 503.
+
+    For load balancers and monitors: `{"database": "up", "redis": "up" | "down" | "not
+    configured"}`. Nothing about the data is revealed.
+    """
+    checks = {"database": _database_status(), "redis": _redis_status()}
+    healthy = all(status in ("up", "not configured") for status in checks.values())
+    return JsonResponse(checks, status=200 if healthy else 503)
+
+
+def _database_status() -> str:
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT 1")
+    except DatabaseError:
+        logger.warning("Health check: the database is down", exc_info=True)
+        return "down"
+    return "up"
+
+
+def _redis_status() -> str:
+    if not settings.REDIS_URL:
+        return "not configured"
+    import redis
+
+    try:
+        client = redis.Redis.from_url(
+            settings.REDIS_URL, socket_connect_timeout=1, socket_timeout=1
+        )
+        try:
+            client.ping()
+        finally:
+            client.close()
+    except redis.RedisError:
+        logger.warning("Health check: Redis is down")
+        return "down"
+    return "up"

@@ -167,13 +167,21 @@ def start_server(django_db_setup: None) -> Iterator[Callable[..., LiveServer]]:
 class BoardClient:
     """A real Socket.IO client on one board that records everything it receives, in order."""
 
-    def __init__(self, url: str, board: str | None) -> None:
+    def __init__(self, url: str, board: str | None, *, reconnection: bool = False) -> None:
         self.url = url
         self.board = board
-        self.sio = socketio.AsyncClient(reconnection=False)
+        # With reconnection, it comes back like the page does: quickly, and forever.
+        self.sio = socketio.AsyncClient(
+            reconnection=reconnection,
+            reconnection_delay=0.1,
+            reconnection_delay_max=0.5,
+            randomization_factor=0,
+        )
         self.events: list[tuple[str, Any]] = []
         self.values: dict[str, tuple[float, int]] = {}  # slider id -> (value, version) shown
-        self.applied_older = False  # would a naive client have gone back in time?
+        # Updates that arrived with a version not newer than the one held (and were dropped, as
+        # the page drops them): possible across processes, never within one.
+        self.stale_updates = 0
         # What the server sent with a refused connection: {"message": str, "data": {"code": ...}}.
         self.connect_errors: list[Any] = []
         for event in ("board:state", "slider:update", "board:presence"):
@@ -192,6 +200,8 @@ class BoardClient:
                 held = self.values.get(data["id"])
                 if held is None or data["version"] > held[1]:
                     self.values[data["id"]] = (data["value"], data["version"])
+                else:
+                    self.stale_updates += 1
 
         return record
 
@@ -213,7 +223,13 @@ class BoardClient:
             await self.wait_for(lambda: self.of("board:state"))
 
     async def set(self, slider_id: Any, value: Any, timeout: float = 5) -> Any:
-        return await self.sio.call("slider:set", {"id": slider_id, "value": value}, timeout=timeout)
+        """Send `slider:set` and return the ack; an accepted value is shown, as the page does."""
+        ack = await self.sio.call("slider:set", {"id": slider_id, "value": value}, timeout=timeout)
+        if isinstance(ack, dict) and ack.get("ok") is True:
+            held = self.values.get(ack["id"])
+            if held is None or ack["version"] > held[1]:
+                self.values[ack["id"]] = (ack["value"], ack["version"])
+        return ack
 
     async def call(self, event: str, *args: Any, timeout: float = 5) -> Any:
         return await self.sio.call(event, *args if args else (None,), timeout=timeout)

@@ -1,0 +1,428 @@
+"""The board page in a real browser: Debian's Chromium driven by Playwright (sync API).
+
+Every test opens pages on a live uvicorn (the `asgi_server` of conftest.py, or its own from
+`start_server`) and watches what a person would see: the range inputs, the numbers next to them,
+the connection indicator and the presence count. Other pages, the database (through the ORM)
+and the page's own Socket.IO client are used to cause things and to check them.
+
+Playwright's sync API and pytest-asyncio share the main thread. After every sync call Playwright
+leaves its own event loop marked as the thread's *running* loop (its dispatcher greenlet is
+suspended inside that loop), and pytest-asyncio refuses to run a test while a loop is running
+("Runner.run() cannot be called from a running event loop"). The session's Playwright therefore
+owns the running-loop mark only while a browser test runs: `_playwright_loop` hands it over at
+the start of each browser test and takes it back at the end. (The Django ORM, used here from the
+test itself, sees that loop too; tests/settings.py sets DJANGO_ALLOW_ASYNC_UNSAFE for the test
+process, and these ORM calls really are plain synchronous calls in the main thread.)
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import re
+import shutil
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import pytest
+from playwright.sync_api import expect, sync_playwright
+
+pytestmark = pytest.mark.browser
+
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-dev-shm-usage",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+CONNECTED = '#connection-status[data-state="connected"]'
+# Console errors a page logs while it cannot reach its server (server down, browser offline).
+SERVER_DOWN_NOISE = re.compile(
+    r"^WebSocket connection to 'ws://[^']*/socket\.io/[^']*' failed: .*"
+    r"net::ERR_(CONNECTION_REFUSED|INTERNET_DISCONNECTED)$"
+)
+NOBODY_COUNTED = "\u2013"  # the en dash #presence-count shows while the page is not connected
+HOSTILE_SCRIPT = "<script>alert(1)</script>"
+HOSTILE_IMG = "<img src=x onerror=alert(1)>"
+
+
+# --- Browser ------------------------------------------------------------------------------------
+
+
+def _running_loop() -> asyncio.AbstractEventLoop | None:
+    try:
+        return asyncio.get_running_loop()
+    except RuntimeError:
+        return None
+
+
+@dataclass
+class _Session:
+    browser: Any
+    loop: asyncio.AbstractEventLoop | None
+
+
+@pytest.fixture(scope="session")
+def _playwright_session() -> Iterator[_Session]:
+    chromium = shutil.which("chromium")
+    if chromium is None:
+        if os.environ.get("CI"):
+            pytest.fail("Chromium is not installed, and CI must run the browser tests")
+        pytest.skip("Chromium is not installed: apt-get install chromium")
+    # A running asyncio loop in this thread would make sync_playwright refuse to start; sync
+    # tests (and this sync fixture) have none.
+    assert _running_loop() is None, "the browser fixture must be set up outside an event loop"
+
+    manager = sync_playwright()
+    playwright = manager.start()
+    try:
+        browser = playwright.chromium.launch(
+            executable_path=chromium, args=CHROMIUM_ARGS, headless=True
+        )
+    except BaseException:
+        manager.__exit__(None, None, None)
+        raise
+    session = _Session(browser=browser, loop=_running_loop())
+    asyncio._set_running_loop(None)  # until a browser test asks for it (see module docstring)
+    yield session
+    asyncio._set_running_loop(session.loop)
+    try:
+        browser.close()
+    finally:
+        manager.__exit__(None, None, None)  # stops the driver; leaves no running loop behind
+
+
+@pytest.fixture(scope="session")
+def browser(_playwright_session: _Session) -> Any:
+    """One headless Chromium for the whole session (each test gets fresh contexts)."""
+    return _playwright_session.browser
+
+
+@pytest.fixture(autouse=True)
+def _playwright_loop(_playwright_session: _Session) -> Iterator[None]:
+    """Let Playwright's loop be the running loop during a browser test, and only then."""
+    asyncio._set_running_loop(_playwright_session.loop)
+    try:
+        yield
+    finally:
+        asyncio._set_running_loop(None)
+
+
+# --- Pages --------------------------------------------------------------------------------------
+
+
+@dataclass
+class PageRecord:
+    page: Any
+    allow_console: re.Pattern[str] | None = None
+    errors: list[str] = field(default_factory=list)
+    dialogs: list[str] = field(default_factory=list)
+
+
+@pytest.fixture
+def page_on(browser: Any, asgi_server: Any) -> Iterator[Callable[..., Any]]:
+    """`page_on(slug)` opens the board in a new context and waits until it is connected.
+
+    Options: `server=` another LiveServer; `javascript=False` (then it does not wait);
+    `allow_console=` a regex of console errors that are expected (e.g. while a server is down).
+    Page errors, console errors (bar the favicon) and dialogs fail the test at teardown.
+    """
+    records: list[PageRecord] = []
+    contexts: list[Any] = []
+
+    def open_page(
+        slug: str,
+        *,
+        server: Any = None,
+        javascript: bool = True,
+        allow_console: re.Pattern[str] | None = None,
+        wait: bool = True,
+    ) -> Any:
+        context = browser.new_context(
+            java_script_enabled=javascript, viewport={"width": 1000, "height": 700}
+        )
+        context.set_default_timeout(5000)
+        contexts.append(context)
+        page = context.new_page()
+        record = PageRecord(page, allow_console)
+        records.append(record)
+
+        def on_console(message: Any) -> None:
+            if message.type != "error":
+                return
+            where = (message.location or {}).get("url", "")
+            if "favicon" in where or "favicon" in message.text:
+                return
+            if record.allow_console and record.allow_console.search(message.text):
+                return
+            record.errors.append(f"console error: {message.text} ({where})")
+
+        def on_dialog(dialog: Any) -> None:
+            record.dialogs.append(f"{dialog.type}: {dialog.message}")
+            dialog.dismiss()
+
+        page.on("pageerror", lambda error: record.errors.append(f"page error: {error}"))
+        page.on("console", on_console)
+        page.on("dialog", on_dialog)
+        page.goto(f"{(server or asgi_server).url}/b/{slug}/")
+        if javascript and wait:
+            page.wait_for_selector(CONNECTED)
+        return page
+
+    open_page.records = records  # type: ignore[attr-defined]
+    yield open_page
+    for context in contexts:
+        context.close()
+    problems = [f"{r.page.url}: {e}" for r in records for e in r.errors]
+    problems += [f"{r.page.url}: dialog {d}" for r in records for d in r.dialogs]
+    assert not problems, "\n".join(problems)
+
+
+# --- Helpers ------------------------------------------------------------------------------------
+
+
+def db_slider(board: Any, slug: str = "s1") -> Any:
+    from sliders.models import Slider
+
+    return Slider.objects.get(board__slug=board.slug, slug=slug)
+
+
+def wait_until(predicate: Callable[[], Any], *, timeout: float = 5.0, what: str = "") -> Any:
+    deadline = time.monotonic() + timeout
+    while True:
+        result = predicate()
+        if result:
+            return result
+        if time.monotonic() > deadline:
+            raise AssertionError(f"Timed out after {timeout}s waiting for {what or predicate}")
+        time.sleep(0.02)
+
+
+def shows(page: Any, value: str, *, slider: str = "s1", timeout: int = 1000) -> None:
+    """The slider's thumb and its number both show `value` (within `timeout` ms)."""
+    expect(page.locator(f"#slider-{slider}")).to_have_value(value, timeout=timeout)
+    expect(page.locator(f"#value-{slider}")).to_have_text(value, timeout=timeout)
+
+
+def held_version(page: Any, slider: str = "s1") -> int:
+    return int(page.locator(f"#slider-{slider}").get_attribute("data-version"))
+
+
+def feed_update(page: Any, update: dict[str, Any]) -> list[str]:
+    """Hand `update` to the page's own `slider:update` handler(s), as if the server sent it."""
+    return page.evaluate(
+        """(update) => {
+            const handlers = window.sliderSync.socket.listeners("slider:update");
+            if (!handlers.length) throw new Error("no slider:update handler");
+            for (const handler of handlers) handler(update);
+            const input = document.getElementById(`slider-${update.id}`);
+            const output = document.getElementById(`value-${update.id}`);
+            return [input.value, output.textContent, input.dataset.version];
+        }""",
+        update,
+    )
+
+
+# --- Tests --------------------------------------------------------------------------------------
+
+
+def test_keyboard_change_reaches_the_other_browser(make_board, page_on):
+    board = make_board()
+    a, b = page_on(board.slug), page_on(board.slug)
+    shows(b, "50")
+    a.locator("#slider-s1").focus()
+    for _ in range(5):
+        a.keyboard.press("ArrowRight")
+    shows(a, "55")
+    shows(b, "55")
+    a.locator("#slider-s2").focus()
+    a.keyboard.press("End")
+    shows(b, "100", slider="s2")
+    shows(b, "55")  # the other slider is left alone
+
+
+def test_mouse_drag_final_value_reaches_the_other_browser_and_the_database(make_board, page_on):
+    board = make_board()
+    a, b = page_on(board.slug), page_on(board.slug)
+    box = a.locator("#slider-s1").bounding_box()
+    y = box["y"] + box["height"] / 2
+    a.mouse.move(box["x"] + box["width"] / 2, y)  # the thumb, at 50 of 0..100
+    a.mouse.down()
+    steps = 15
+    for i in range(1, steps + 1):
+        a.mouse.move(box["x"] + box["width"] * (0.5 + 0.35 * i / steps), y)
+        time.sleep(0.01)
+    a.mouse.up()
+    final = a.locator("#slider-s1").input_value()
+    assert 75 <= float(final) <= 90, f"the drag should have moved the thumb to ~85, got {final}"
+    shows(b, final)
+
+    # Once the sender has had the acks of everything it sent, nothing else is on its way: the
+    # database, the sender and the other browser agree on the drag's final value and version.
+    def settled() -> Any:
+        row = db_slider(board)
+        return row if row.version == held_version(a) else None
+
+    row = wait_until(settled, timeout=3, what="the sender's acks")
+    assert row.value == float(final)
+    assert row.version >= 2, "a drag sends intermediate values"
+    shows(b, final)
+    assert held_version(b) == row.version
+    shows(a, final)
+
+
+def test_reload_and_new_context_paint_the_stored_value_first(make_board, page_on, asgi_server):
+    board = make_board()
+    a, b = page_on(board.slug), page_on(board.slug)
+    a.locator("#slider-s1").focus()
+    a.keyboard.press("End")
+    shows(b, "100")
+    wait_until(lambda: db_slider(board).value == 100, timeout=2, what="the stored value")
+
+    # B reloads: the HTML the server sends already holds the new value (first paint, no JS).
+    response = b.reload()
+    html = response.text()
+    s1 = re.search(r'<input type="range" id="slider-s1"[^>]*>', html)
+    assert s1, html
+    assert re.search(r'\bvalue="100(\.0)?"', s1.group(0)), s1.group(0)
+    assert re.search(r'<output id="value-s1"[^>]*>100(\.0)?</output>', html), html
+    b.wait_for_selector(CONNECTED)
+    shows(b, "100")
+
+    # A brand-new context with JavaScript off sees the same: only the server's HTML.
+    c = page_on(board.slug, javascript=False)
+    expect(c.locator("#slider-s1")).to_have_value("100")
+    expect(c.locator("#value-s1")).to_have_text(re.compile(r"^100(\.0)?$"))
+    expect(c.locator("#slider-s2")).to_have_value("50")
+
+
+def test_older_or_equal_versions_are_dropped_and_a_reconnect_takes_the_state(make_board, page_on):
+    board = make_board()
+    a, b = page_on(board.slug), page_on(board.slug)
+    a.locator("#slider-s1").focus()
+    a.keyboard.press("End")
+    shows(b, "100")
+    expect(b.locator("#slider-s1")).to_have_attribute("data-version", "1")
+
+    # An update that is older than, or as old as, the one held changes nothing (invariant 3).
+    assert feed_update(b, {"id": "s1", "value": 1, "version": 0}) == ["100", "100", "1"]
+    assert feed_update(b, {"id": "s1", "value": 2, "version": 1}) == ["100", "100", "1"]
+    time.sleep(0.1)
+    shows(b, "100")
+    # A newer one applies.
+    assert feed_update(b, {"id": "s1", "value": 7, "version": 2}) == ["7", "7", "2"]
+    shows(b, "7")
+
+    # B now holds version 2 (value 7), the server version 1 (value 100). A new connection's
+    # board:state replaces the page's state, even though its version is lower.
+    b.evaluate("window.sliderSync.socket.io.engine.close()")
+    expect(b.locator("#connection-status")).not_to_have_attribute("data-state", "connected")
+    expect(b.locator("#connection-status")).to_have_attribute("data-state", "connected")
+    shows(b, "100", timeout=5000)
+    expect(b.locator("#slider-s1")).to_have_attribute("data-version", "1")
+    # ... and from then on it follows the server's versions again.
+    a.keyboard.press("Home")
+    shows(b, "0")
+
+
+def test_read_only_board_renders_disabled_sliders_that_stay_disabled(make_board, page_on):
+    board = make_board(edit_access="nobody")
+    page = page_on(board.slug, wait=False)
+    ranges = page.locator("input[type=range]")
+    # First paint, from the server.
+    assert ranges.count() == 2
+    for i in range(2):
+        expect(ranges.nth(i)).to_be_disabled()
+    page.wait_for_selector(CONNECTED)
+    expect(page.locator("#presence-count")).to_have_text("1")  # board:state has been applied
+    for i in range(2):
+        expect(ranges.nth(i)).to_be_disabled()
+    expect(page.locator("#read-only")).to_be_visible()
+    # Clicking the track does nothing.
+    page.locator("#slider-s1").click(force=True, position={"x": 10, "y": 5})
+    time.sleep(0.2)
+    shows(page, "50")
+    assert db_slider(board).version == 0
+
+
+def test_hostile_names_are_shown_as_text(make_board, page_on, asgi_server):
+    board_name = f"{HOSTILE_SCRIPT} & {HOSTILE_IMG}"
+    board = make_board(
+        name=board_name,
+        sliders=[
+            {"slug": "s1", "name": HOSTILE_IMG, "value": 50},
+            {"slug": "s2", "name": HOSTILE_SCRIPT, "value": 50},
+        ],
+    )
+    page = page_on(board.slug)
+    # board:state (which sets the names again, from JavaScript) has been applied.
+    expect(page.locator("#presence-count")).to_have_text("1")
+    expect(page.locator("#board-name")).to_have_text(board_name)
+    expect(page.locator("label[for=slider-s1]")).to_have_text(HOSTILE_IMG)
+    expect(page.locator("label[for=slider-s2]")).to_have_text(HOSTILE_SCRIPT)
+    assert page.title() == f"{board_name} · Slider Sync"
+    # Text, not markup: no element was made from a name.
+    assert page.evaluate(
+        """() => [document.getElementById("board-name"), ...document.querySelectorAll("label")]
+                 .map((el) => el.children.length)"""
+    ) == [0, 0, 0]
+    assert page.locator("#board img, #board script").count() == 0
+    # The board index lists it as text too.
+    page.goto(f"{asgi_server.url}/")
+    expect(page.locator(".board-card-name", has_text=board_name)).to_have_count(1)
+    assert page.locator("main img, main script").count() == 0
+    page.wait_for_timeout(300)  # give an injected onerror (a failed image load) time to fire
+    assert [d for r in page_on.records for d in r.dialogs] == []
+
+
+def test_presence_counts_open_pages(make_board, page_on):
+    board = make_board()
+    a = page_on(board.slug)
+    expect(a.locator("#presence-count")).to_have_text("1")
+    b = page_on(board.slug)
+    expect(a.locator("#presence-count")).to_have_text("2")
+    expect(b.locator("#presence-count")).to_have_text("2")
+    b.context.close()
+    expect(a.locator("#presence-count")).to_have_text("1")
+
+
+def test_connection_indicator_follows_the_server(make_board, page_on, start_server):
+    board = make_board()
+    old = start_server()
+    a = page_on(board.slug, server=old, allow_console=SERVER_DOWN_NOISE)
+    status = a.locator("#connection-status")
+    # Socket.IO's reconnection backoff grows to 5 s between attempts. Keep this page's attempts
+    # short, so that what is waited for is the page's reconnect logic, not the backoff timer.
+    a.evaluate("() => window.sliderSync.socket.io.reconnectionDelay(100).reconnectionDelayMax(300)")
+
+    old.stop()
+    expect(status).to_have_attribute("data-state", re.compile(r"^(reconnecting|offline)$"))
+    expect(a.locator("#board")).to_have_class(re.compile(r"\bdisconnected\b"))
+    expect(a.locator("#presence-count")).to_have_text(NOBODY_COUNTED)
+    # Hold the page away (the browser goes offline) while the board changes without it.
+    a.context.set_offline(True)
+    expect(status).to_have_attribute("data-state", "offline")
+
+    new = start_server(port=old.port)
+    b = page_on(board.slug, server=new)
+    b.locator("#slider-s1").focus()
+    b.keyboard.press("Home")
+    shows(b, "0")
+    wait_until(lambda: db_slider(board).value == 0, timeout=2, what="the stored value")
+    shows(a, "50")  # it missed the change
+
+    a.context.set_offline(False)
+    expect(status).to_have_attribute("data-state", "connected")
+    shows(a, "0")  # from the new connection's board:state
+    expect(a.locator("#board")).not_to_have_class(re.compile(r"\bdisconnected\b"))
+    expect(a.locator("#presence-count")).to_have_text("2")
+    expect(b.locator("#presence-count")).to_have_text("2")
+    # And the reconnected page sends again.
+    a.locator("#slider-s1").focus()
+    a.keyboard.press("End")
+    shows(b, "100")

@@ -1,0 +1,430 @@
+"""Several uvicorn processes on one PostgreSQL database and one Redis: every client converges.
+
+These tests use the real services on 127.0.0.1 (PostgreSQL on 5432, Redis on 6379, or the URLs in
+SCALEOUT_POSTGRES_URL / SCALEOUT_REDIS_URL). Each test run gets its own database and its own Redis
+key prefix. Where the services are missing they are skipped, except under CI, where they fail.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from typing import Any
+
+import aiohttp
+import psycopg
+import pytest
+import redis
+
+from tests.conftest import PROJECT_DIR, BoardClient, LiveServer
+from tests.http import AdminSession
+
+pytestmark = [pytest.mark.live, pytest.mark.scaleout]
+
+POSTGRES_URL = os.environ.get("SCALEOUT_POSTGRES_URL", "postgres://postgres@127.0.0.1:5432/test")
+REDIS_URL = os.environ.get("SCALEOUT_REDIS_URL", "redis://127.0.0.1:6379/0")
+PASSWORD = "a-long-test-password-1"
+
+
+def _unavailable(reason: str) -> None:
+    if os.environ.get("CI"):
+        pytest.fail(f"{reason}: CI must run the scale-out tests against real services")
+    pytest.skip(reason)
+
+
+@pytest.fixture(scope="module")
+def services_env() -> Iterator[dict[str, str]]:
+    """A fresh PostgreSQL database, migrated, with the demo board, and a fresh Redis prefix."""
+    try:
+        redis.Redis.from_url(REDIS_URL, socket_connect_timeout=2).ping()
+    except redis.RedisError as error:
+        _unavailable(f"Redis is not reachable at {REDIS_URL} ({error})")
+    try:
+        admin = psycopg.connect(POSTGRES_URL, autocommit=True, connect_timeout=3)
+    except psycopg.Error as error:
+        _unavailable(f"PostgreSQL is not reachable at {POSTGRES_URL} ({error})")
+
+    name = f"slidersync_test_{uuid.uuid4().hex[:10]}"
+    admin.execute(f'CREATE DATABASE "{name}"')
+    database_url = POSTGRES_URL.rsplit("/", 1)[0] + f"/{name}"
+    env = {
+        "DATABASE_URL": database_url,
+        "REDIS_URL": REDIS_URL,
+        "REDIS_PREFIX": f"slidersync-test-{uuid.uuid4().hex[:10]}",
+        "SOCKETIO_TRANSPORTS": "websocket",
+        "PRESENCE_PROCESS_TTL": "2",
+        "PRESENCE_INTERVAL": "0.1",
+        # Contention tests send as fast as they can; the rate limit has its own tests.
+        "SLIDER_SET_RATE": "100000",
+        "SLIDER_SET_BURST": "100000",
+    }
+    try:
+        manage("migrate", "--no-input", "-v", "0", env=env)
+        manage("load_demo", env=env)
+        manage(
+            "shell",
+            "-c",
+            "from sliders.models import Slider;"
+            "Slider.objects.filter(board__slug='main', slug='s1').update(max=1000000)",
+            env=env,
+        )
+        yield env
+    finally:
+        admin.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s", [name]
+        )
+        admin.execute(f'DROP DATABASE IF EXISTS "{name}"')
+        admin.close()
+        keys = redis.Redis.from_url(REDIS_URL)
+        for key in keys.scan_iter(f"{env['REDIS_PREFIX']}:*"):
+            keys.delete(key)
+
+
+def manage(*args: str, env: dict[str, str]) -> str:
+    full_env = {**os.environ, **env, "DJANGO_SETTINGS_MODULE": "sliderproject.settings"}
+    full_env.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
+    result = subprocess.run(
+        [sys.executable, "manage.py", *args],
+        cwd=PROJECT_DIR, env=full_env, capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    return result.stdout
+
+
+def stored(env: dict[str, str], slug: str = "s1") -> tuple[float, int]:
+    with psycopg.connect(env["DATABASE_URL"]) as connection:
+        row = connection.execute(
+            "SELECT s.value, s.version FROM sliders_slider s JOIN sliders_board b"
+            " ON s.board_id = b.id WHERE b.slug = 'main' AND s.slug = %s",
+            [slug],
+        ).fetchone()
+    assert row is not None
+    return float(row[0]), int(row[1])
+
+
+@pytest.fixture
+def cluster(services_env: dict[str, str]) -> Iterator[list[LiveServer]]:
+    """Two server processes, A and B, sharing the database and Redis."""
+    servers = [LiveServer(env=services_env).start() for _ in range(2)]
+    yield servers
+    for server in servers:
+        server.stop()
+
+
+class Balancer:
+    """A tiny TCP load balancer: each connection goes to the first backend that accepts it.
+
+    It stands in for nginx or a cloud balancer: when a backend dies, the clients' connections
+    through it break, and their reconnects land on the next backend in the list.
+    """
+
+    def __init__(self, backends: list[int]) -> None:
+        self.backends = backends
+        self.server: asyncio.Server | None = None
+        self.port = 0
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    async def start(self) -> Balancer:
+        self.server = await asyncio.start_server(self._handle, "127.0.0.1", 0)
+        self.port = self.server.sockets[0].getsockname()[1]
+        return self
+
+    async def close(self) -> None:
+        if self.server is not None:
+            self.server.close()
+
+    async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        for port in self.backends:
+            try:
+                backend_reader, backend_writer = await asyncio.open_connection("127.0.0.1", port)
+                break
+            except OSError:
+                continue
+        else:
+            writer.close()
+            return
+        await asyncio.gather(self._pipe(reader, backend_writer), self._pipe(backend_reader, writer))
+
+    @staticmethod
+    async def _pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            while data := await reader.read(65536):
+                writer.write(data)
+                await writer.drain()
+        except (ConnectionError, OSError):
+            pass
+        finally:
+            writer.close()
+
+
+@pytest.fixture
+async def clients() -> AsyncIterator[list[BoardClient]]:
+    made: list[BoardClient] = []
+    yield made
+    for client in made:
+        await client.disconnect()
+
+
+async def connect(url: str, made: list[BoardClient], *, reconnection: bool = False) -> BoardClient:
+    client = BoardClient(url, "main", reconnection=reconnection)
+    made.append(client)
+    await client.connect()
+    return client
+
+
+async def wait_until(predicate: Any, timeout: float, what: str) -> float:
+    """Wait for `predicate()`; return how long it took."""
+    start = time.monotonic()
+    while not predicate():
+        if time.monotonic() - start > timeout:
+            raise AssertionError(f"Timed out after {timeout}s waiting for {what}")
+        await asyncio.sleep(0.01)
+    return time.monotonic() - start
+
+
+def presence(client: BoardClient) -> int | None:
+    counts = client.of("board:presence")
+    return counts[-1]["clients"] if counts else None
+
+
+async def test_a_set_on_one_process_reaches_clients_on_the_other(cluster, clients):
+    a, b = cluster
+    on_a = await connect(a.url, clients)
+    on_b = await connect(b.url, clients)
+    ack = await on_a.set("s2", 42)
+    assert ack["ok"] is True
+    await on_b.wait_for(lambda: on_b.values["s2"] == (42.0, ack["version"]))
+    ack = await on_b.set("s2", 7)
+    await on_a.wait_for(lambda: on_a.values["s2"] == (7.0, ack["version"]))
+    # The sender gets its ack, not an echo, whichever process it is on.
+    assert [u for u in on_a.of("slider:update") if u["value"] == 42] == []
+    assert [u for u in on_b.of("slider:update") if u["value"] == 7] == []
+
+
+async def test_presence_counts_clients_on_every_process(cluster, clients):
+    a, b = cluster
+    first = await connect(a.url, clients)
+    second = await connect(b.url, clients)
+    await first.wait_for(lambda: presence(first) == 2)
+    await second.wait_for(lambda: presence(second) == 2)
+    third = await connect(b.url, clients)
+    assert third.state["clients"] == 3
+    await first.wait_for(lambda: presence(first) == 3)
+    await third.disconnect()
+    await first.wait_for(lambda: presence(first) == 2)
+    await second.wait_for(lambda: presence(second) == 2)
+
+
+async def test_an_admin_save_reaches_clients_on_both_processes(cluster, clients, services_env):
+    a, b = cluster
+    manage(
+        "shell",
+        "-c",
+        "from django.contrib.auth.models import User;"
+        f"User.objects.filter(username='ops').exists() or "
+        f"User.objects.create_superuser('ops', 'ops@example.com', '{PASSWORD}')",
+        env=services_env,
+    )
+    on_a = await connect(a.url, clients)
+    on_b = await connect(b.url, clients)
+    slider_id = manage(
+        "shell",
+        "--no-imports",
+        "-c",
+        "from sliders.models import Slider;"
+        "print(Slider.objects.get(board__slug='main', slug='s2').pk)",
+        env=services_env,
+    ).strip()
+    async with aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as http:
+        admin = AdminSession(a.url, http)
+        await admin.login("ops", PASSWORD)
+        await admin.submit(f"/admin/sliders/slider/{slider_id}/change/", "slider_form", value="88")
+        value, version = stored(services_env, "s2")
+        assert value == 88.0
+        for client in (on_a, on_b):
+            await client.wait_for(lambda c=client: c.values["s2"] == (88.0, version))
+        # A structural change (a new name) reaches both as a fresh board:state.
+        await admin.submit(
+            f"/admin/sliders/slider/{slider_id}/change/", "slider_form", name="Renamed"
+        )
+        for client in (on_a, on_b):
+            await client.wait_for(
+                lambda c=client: [s["name"] for s in c.state["sliders"]] == ["Slider 1", "Renamed"]
+            )
+
+
+async def test_a_change_from_a_process_without_a_server_reaches_everyone(
+    cluster, clients, services_env
+):
+    """A shell or management command publishes through Redis (write-only)."""
+    a, b = cluster
+    on_a = await connect(a.url, clients)
+    on_b = await connect(b.url, clients)
+    manage(
+        "shell",
+        "-c",
+        "from sliders import services;"
+        "services.set_slider_value(board='main', slider_id='s2', value=13)",
+        env=services_env,
+    )
+    value, version = stored(services_env, "s2")
+    assert value == 13.0
+    for client in (on_a, on_b):
+        await client.wait_for(lambda c=client: c.values["s2"] == (13.0, version))
+
+
+async def test_convergence_under_contention(cluster, clients, services_env):
+    """Six clients on two processes hammer one slider; afterwards all agree with the database."""
+    a, b = cluster
+    senders = [await connect(server.url, clients) for server in (a, b, a, b, a, b)]
+    watchers = [await connect(server.url, clients) for server in (a, b)]
+    _, start_version = stored(services_env)
+    acked_versions: list[int] = []
+    sent = 0
+    deadline = time.monotonic() + 3
+
+    async def hammer(index: int, client: BoardClient) -> None:
+        nonlocal sent
+        counter = 0
+        while time.monotonic() < deadline:
+            # Ten sets in flight at a time, like a fast drag on a slow link.
+            values = [1 + index * 100_000 + counter + k for k in range(10)]
+            counter += 10  # distinct everywhere: every set is a change
+            acks = await asyncio.gather(*(client.set("s1", value) for value in values))
+            sent += len(values)
+            for value, ack in zip(values, acks, strict=True):
+                assert ack["ok"] is True, ack
+                assert ack["value"] == value
+                acked_versions.append(ack["version"])
+
+    started = time.monotonic()
+    await asyncio.gather(*(hammer(i, c) for i, c in enumerate(senders)))
+    stopped = time.monotonic()
+    final_value, final_version = stored(services_env)
+
+    # Invariant 2 across processes: one version per accepted change, none lost, none repeated.
+    assert sorted(acked_versions) == list(range(start_version + 1, final_version + 1))
+    assert len(acked_versions) >= 200, "the load was too light to prove anything"
+
+    # Invariant 5: every client converges on the database's value.
+    everyone = senders + watchers
+    converged_in = await wait_until(
+        lambda: all(c.values["s1"] == (final_value, final_version) for c in everyone),
+        timeout=10,
+        what="all clients to hold the database's value",
+    )
+    # Invariant 3: what each client shows only ever moved forward.
+    for client in everyone:
+        shown = [u["version"] for u in client.of("slider:update") if u["id"] == "s1"]
+        applied, held = [], 0
+        for version in shown:
+            if version > held:
+                applied.append(version)
+                held = version
+        assert applied == sorted(set(applied))
+    stale = sum(c.stale_updates for c in everyone)
+    print(
+        f"\nconvergence: {len(acked_versions)} sets from {len(senders)} clients on 2 processes "
+        f"in {stopped - started:.2f}s ({len(acked_versions) / (stopped - started):.0f}/s); "
+        f"all {len(everyone)} clients agreed {converged_in * 1000:.0f} ms after the last ack; "
+        f"{stale} out-of-order deliveries dropped by the clients"
+    )
+
+
+async def test_killing_a_process_moves_its_clients_to_the_other(cluster, clients, services_env):
+    a, b = cluster
+    to_a = await Balancer([a.port, b.port]).start()
+    to_b = await Balancer([b.port, a.port]).start()
+    try:
+        dragging = [
+            await connect(balancer.url, clients, reconnection=True)
+            for balancer in (to_a, to_a, to_b, to_b)
+        ]
+        for client in dragging:
+            await client.wait_for(lambda c=client: presence(c) == 4)
+        stop = asyncio.Event()
+
+        async def drag(index: int, client: BoardClient) -> None:
+            value = index
+            while not stop.is_set():
+                value = (value + 4) % 1_000_000
+                try:
+                    await client.set("s1", value, timeout=1)
+                except Exception:  # the connection is down for a moment: keep dragging
+                    await asyncio.sleep(0.05)
+
+        tasks = [asyncio.create_task(drag(i, c)) for i, c in enumerate(dragging)]
+        await asyncio.sleep(1)
+        a.kill()
+        killed_at = time.monotonic()
+        # The clients of A come back through their balancer, now to B, and resync.
+        await wait_until(
+            lambda: all(len(c.of("board:state")) >= 2 for c in dragging[:2]),
+            timeout=10,
+            what="A's clients to reconnect to B",
+        )
+        reconnected_in = time.monotonic() - killed_at
+        await asyncio.sleep(1)
+        stop.set()
+        await asyncio.gather(*tasks)
+
+        final = stored(services_env)
+        await wait_until(
+            lambda: all(c.values["s1"] == final for c in dragging),
+            timeout=10,
+            what="all clients to converge after the kill",
+        )
+        # A's presence entry dies with its heartbeat: the count settles to the true four.
+        settled_in = await wait_until(
+            lambda: all(presence(c) == 4 and c.sio.connected for c in dragging),
+            timeout=15,
+            what="presence to settle at 4",
+        )
+        print(
+            f"\nafter SIGKILL: clients back on B in {reconnected_in * 1000:.0f} ms, "
+            f"presence settled {settled_in * 1000:.0f} ms after convergence"
+        )
+    finally:
+        await to_a.close()
+        await to_b.close()
+
+
+async def test_sigterm_closes_cleanly_and_clients_resync_elsewhere(cluster, clients, services_env):
+    a, b = cluster
+    to_b = await Balancer([b.port, a.port]).start()
+    try:
+        client = await connect(to_b.url, clients, reconnection=True)
+        watcher = await connect(a.url, clients)
+        b.stop()  # SIGTERM, and wait for the process to exit
+        # uvicorn shuts down gracefully, then re-raises SIGTERM so the exit status tells.
+        assert b.process is not None and b.process.returncode == -signal.SIGTERM, b.log()
+        assert "Realtime server stopping" in b.log(), b.log()
+        assert "shutdown failed" not in b.log(), b.log()
+        await client.wait_for(lambda: len(client.of("board:state")) >= 2, timeout=10)
+        ack = await client.set("s2", random.randint(1, 99))
+        assert ack["ok"] is True
+        await watcher.wait_for(lambda: watcher.values["s2"][1] == ack["version"])
+    finally:
+        await to_b.close()
+
+
+async def test_healthz_reports_the_services(cluster, services_env, start_server):
+    a, _ = cluster
+    async with aiohttp.ClientSession() as http:
+        async with http.get(f"{a.url}/healthz") as response:
+            assert response.status == 200
+            assert await response.json() == {"database": "up", "redis": "up"}
+        broken = start_server(env={**services_env, "REDIS_URL": "redis://127.0.0.1:1/0"})
+        async with http.get(f"{broken.url}/healthz") as response:
+            assert response.status == 503
+            assert await response.json() == {"database": "up", "redis": "down"}
