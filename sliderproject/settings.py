@@ -17,6 +17,8 @@ BASE_DIR = Path(__file__).resolve().parent.parent
 env = environ.Env()
 environ.Env.read_env(BASE_DIR / ".env")
 
+# Development by default (manage.py, runserver, tests). The deployment entry point,
+# `uvicorn sliderproject.asgi:application`, defaults to DEBUG off (see asgi.py).
 DEBUG = env.bool("DEBUG", default=True)
 
 _DEVELOPMENT_SECRET_KEY = "development-only-secret-key-never-use-in-production"
@@ -33,6 +35,16 @@ CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
 # Behind a TLS-terminating proxy that sets X-Forwarded-Proto (and strips it from clients).
 if env.bool("BEHIND_HTTPS_PROXY", default=False):
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+
+# HTTPS hardening: on by default in production, each switchable for a plain-HTTP LAN.
+SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=not DEBUG)
+SESSION_COOKIE_SECURE = env.bool("SESSION_COOKIE_SECURE", default=not DEBUG)
+CSRF_COOKIE_SECURE = env.bool("CSRF_COOKIE_SECURE", default=not DEBUG)
+SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=0 if DEBUG else 31_536_000)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env.bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", default=False)
+SECURE_HSTS_PRELOAD = env.bool("SECURE_HSTS_PRELOAD", default=False)
+# /healthz answers plain HTTP, so a load balancer can probe a backend directly.
+SECURE_REDIRECT_EXEMPT = [r"^healthz$"]
 
 INSTALLED_APPS = [
     # `sliders` comes first so that its `runserver` (which serves the whole ASGI app, socket
@@ -138,6 +150,11 @@ SLIDER_SET_BURST = env.int("SLIDER_SET_BURST", default=120)
 # Presence (`board:presence`) is coalesced: at most one emit per board per this many seconds.
 PRESENCE_INTERVAL = env.float("PRESENCE_INTERVAL", default=0.25)
 DEFAULT_BOARD_SLUG = "main"
+# Sets from one connection to one slider within this many seconds form one audit entry.
+AUDIT_MERGE_SECONDS = env.float("AUDIT_MERGE_SECONDS", default=3.0)
+# Socket connections allowed from one client address per process (a classroom behind one NAT
+# address needs a generous number).
+SOCKETIO_MAX_CONNECTIONS_PER_ADDRESS = env.int("SOCKETIO_MAX_CONNECTIONS_PER_ADDRESS", default=200)
 
 LOGGING = {
     "version": 1,

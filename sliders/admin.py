@@ -10,7 +10,7 @@ from django.forms import BaseInlineFormSet, ModelForm
 from django.http import HttpRequest
 
 from sliders import services
-from sliders.models import Board, Slider
+from sliders.models import AuditEntry, Board, Slider
 
 
 class SliderForm(ModelForm):
@@ -32,12 +32,12 @@ class SliderInline(admin.TabularInline):
 
 @admin.register(Board)
 class BoardAdmin(admin.ModelAdmin):
-    list_display = ("name", "slug", "edit_access", "slider_count", "position")
+    list_display = ("name", "slug", "view_access", "edit_access", "slider_count", "position")
     list_editable = ("position",)
     prepopulated_fields = {"slug": ("name",)}
     search_fields = ("name", "slug")
     inlines = [SliderInline]
-    fields = ("name", "slug", "edit_access", "editors_group", "position")
+    fields = ("name", "slug", "view_access", "edit_access", "editors_group", "position")
 
     @admin.display(description="Sliders")
     def slider_count(self, board: Board) -> int:
@@ -66,7 +66,11 @@ class BoardAdmin(admin.ModelAdmin):
             if slider_form in formset.deleted_forms or not slider_form.has_changed():
                 continue
             slider = slider_form.instance
-            services.save_slider(slider=slider, requested_value=_requested_value(slider_form))
+            services.save_slider(
+                slider=slider,
+                requested_value=_requested_value(slider_form),
+                actor=_admin_actor(request),
+            )
 
 
 @admin.register(Slider)
@@ -80,7 +84,9 @@ class SliderAdmin(admin.ModelAdmin):
     readonly_fields = ("version",)
 
     def save_model(self, request: HttpRequest, obj: Slider, form: ModelForm, change: bool) -> None:
-        services.save_slider(slider=obj, requested_value=_requested_value(form))
+        services.save_slider(
+            slider=obj, requested_value=_requested_value(form), actor=_admin_actor(request)
+        )
 
     def delete_model(self, request: HttpRequest, obj: Slider) -> None:
         services.delete_slider(slider=obj)
@@ -98,3 +104,37 @@ def _requested_value(form: ModelForm) -> float | None:
     if form.instance.pk is None or "value" in form.changed_data:
         return form.instance.value
     return None
+
+
+def _admin_actor(request: HttpRequest) -> services.Actor:
+    client = request.META.get("REMOTE_ADDR", "")
+    scope = getattr(request, "scope", None)  # under ASGI the real peer is in the scope
+    if scope and scope.get("client"):
+        client = scope["client"][0]
+    return services.Actor(user=request.user, source=AuditEntry.Source.ADMIN, address=client)
+
+
+@admin.register(AuditEntry)
+class AuditEntryAdmin(admin.ModelAdmin):
+    """The audit trail: read-only, for everyone with the view permission."""
+
+    list_display = (
+        "ended_at", "board", "slider", "who", "source", "from_value", "to_value", "changes",
+        "address",
+    )  # fmt: skip
+    list_filter = ("source", "board")
+    search_fields = ("board", "slider", "username", "address")
+    date_hierarchy = "ended_at"
+
+    @admin.display(description="Who", ordering="username")
+    def who(self, entry: AuditEntry) -> str:
+        return entry.username or "anonymous"
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return False

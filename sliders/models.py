@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from django.conf import settings
 from django.contrib.auth.models import Group
 from django.db import models
 from django.db.models import F, Q
@@ -24,8 +25,18 @@ class Board(models.Model):
         EDITORS = "editors", "Signed-in editors only"
         NOBODY = "nobody", "Nobody (read-only from the page)"
 
+    class Visibility(models.TextChoices):
+        ANYONE = "anyone", "Anyone with the link"
+        SIGNED_IN = "signed_in", "Signed-in users only"
+
     slug = models.SlugField(unique=True, help_text="Used in the address: /b/<slug>/")
     name = models.CharField(max_length=120)
+    view_access = models.CharField(
+        max_length=16,
+        choices=Visibility.choices,
+        default=Visibility.ANYONE,
+        help_text="Who may open the board and watch it.",
+    )
     edit_access = models.CharField(
         max_length=16,
         choices=Access.choices,
@@ -52,6 +63,10 @@ class Board(models.Model):
                 condition=Q(edit_access__in=["anyone", "editors", "nobody"]),
                 name="board_edit_access_valid",
             ),
+            models.CheckConstraint(
+                condition=Q(view_access__in=["anyone", "signed_in"]),
+                name="board_view_access_valid",
+            ),
         ]
 
     def __str__(self) -> str:
@@ -60,7 +75,14 @@ class Board(models.Model):
     def get_absolute_url(self) -> str:
         return reverse("sliders:board", kwargs={"slug": self.slug})
 
+    def user_can_view(self, user: AbstractBaseUser | AnonymousUser | None) -> bool:
+        if self.view_access == self.Visibility.ANYONE:
+            return True
+        return user is not None and user.is_authenticated and user.is_active
+
     def user_can_edit(self, user: AbstractBaseUser | AnonymousUser | None) -> bool:
+        if not self.user_can_view(user):
+            return False
         if self.edit_access == self.Access.ANYONE:
             return True
         if self.edit_access == self.Access.NOBODY or user is None:
@@ -113,3 +135,49 @@ class Slider(models.Model):
 
     def __str__(self) -> str:
         return f"{self.board.slug}/{self.slug}"
+
+
+class AuditEntry(models.Model):
+    """A change of a slider's value made by someone: who, from, to, when and where.
+
+    A drag sends many values; the entries of one client on one slider within a few seconds are
+    merged into one (from the first value to the last), so the trail reads like what people did.
+    """
+
+    class Source(models.TextChoices):
+        SOCKET = "socket", "Board page (socket)"
+        ADMIN = "admin", "Admin"
+        API = "api", "HTTP API"
+        COMMAND = "command", "Command line"
+
+    board = models.SlugField()
+    slider = models.SlugField()
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    username = models.CharField(
+        max_length=150, blank=True, help_text="Kept if the user is deleted."
+    )
+    source = models.CharField(max_length=16, choices=Source.choices)
+    address = models.CharField(max_length=64, blank=True, help_text="The client's IP address.")
+    client = models.CharField(
+        max_length=64, blank=True, help_text="The connection or session the change came from."
+    )
+    from_value = models.FloatField()
+    to_value = models.FloatField()
+    from_version = models.PositiveBigIntegerField()
+    to_version = models.PositiveBigIntegerField()
+    changes = models.PositiveIntegerField(default=1, help_text="Sets merged into this entry.")
+    started_at = models.DateTimeField()
+    ended_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["-ended_at", "-id"]
+        verbose_name_plural = "audit trail"
+        indexes = [models.Index(fields=["board", "slider", "-id"], name="audit_latest_per_slider")]
+
+    def __str__(self) -> str:
+        who = self.username or "anonymous"
+        return (
+            f"{who} moved {self.board}/{self.slider} from {self.from_value:g} to {self.to_value:g}"
+        )

@@ -20,6 +20,7 @@ from sliders import broadcast, origins, selectors, services
 from sliders.auth import user_from_environ
 from sliders.cluster import create_cluster
 from sliders.db import run_in_db_thread
+from sliders.models import AuditEntry
 from sliders.presence import Presence
 from sliders.ratelimit import TokenBucket
 
@@ -90,7 +91,8 @@ class Connection:
 
     board: str
     user: Any
-    address: str
+    ip: str
+    address: str  # ip:port, for the logs
     bucket: TokenBucket = field(
         default_factory=lambda: TokenBucket(settings.SLIDER_SET_RATE, settings.SLIDER_SET_BURST)
     )
@@ -167,14 +169,36 @@ async def _on_notice(kind: str, board_slug: str) -> None:
 @sio.event
 async def connect(sid: str, environ: dict[str, Any], auth: Any = None) -> None:
     board_slug = _requested_board(auth)
-    board, user = await run_in_db_thread(_load_board_and_user, board_slug, environ)
-    address = _client_address(environ)
+    ip, address = _client_address(environ)
+    if (
+        sum(1 for c in connections.values() if c.ip == ip)
+        >= settings.SOCKETIO_MAX_CONNECTIONS_PER_ADDRESS
+    ):
+        logger.warning("Refused %s from %s: too many connections from that address", sid, ip)
+        raise socketio.exceptions.ConnectionRefusedError(
+            "Too many connections from your address; close some tabs and try again.",
+            {"code": "too_many_connections"},
+        )
+    try:
+        board, user = await run_in_db_thread(_load_board_and_user, board_slug, environ)
+    except DatabaseError:
+        logger.exception("Refused %s from %s: the database is unavailable", sid, address)
+        raise socketio.exceptions.ConnectionRefusedError(
+            "The server cannot reach its database right now; try again shortly.",
+            {"code": "unavailable"},
+        ) from None
     if board is None:
         logger.info("Refused %s from %s: no board %r", sid, address, board_slug[:100])
         raise socketio.exceptions.ConnectionRefusedError(
             f"There is no board '{board_slug[:100]}'.", {"code": "unknown_board"}
         )
-    connections[sid] = Connection(board=board.slug, user=user, address=address)
+    if not board.user_can_view(user):
+        logger.info("Refused %s from %s: board %s is for signed-in users", sid, address, board.slug)
+        raise socketio.exceptions.ConnectionRefusedError(
+            "This board is for signed-in users. Sign in and reload the page.",
+            {"code": "forbidden"},
+        )
+    connections[sid] = Connection(board=board.slug, user=user, ip=ip, address=address)
     await sio.enter_room(sid, board_room(board.slug))
     presence.changed(board.slug)
     logger.info(
@@ -210,7 +234,12 @@ async def slider_set(sid: str, *args: Any) -> dict[str, Any]:
             board=connection.board,
             slider_id=payload["id"],
             value=payload["value"],
-            user=connection.user,
+            actor=services.Actor(
+                user=connection.user,
+                source=AuditEntry.Source.SOCKET,
+                address=connection.ip,
+                client=sid,
+            ),
             sender_sid=sid,
         )
     except services.SliderError as error:
@@ -334,7 +363,10 @@ def _user_label(user: Any) -> str:
     return user.get_username() if user is not None and user.is_authenticated else "anonymous"
 
 
-def _client_address(environ: dict[str, Any]) -> str:
+def _client_address(environ: dict[str, Any]) -> tuple[str, str]:
+    """(ip, "ip:port") of the client. Behind a proxy, run uvicorn with --proxy-headers."""
     # Under ASGI, REMOTE_ADDR is always 127.0.0.1; the real peer is in the ASGI scope.
     client = environ.get("asgi.scope", {}).get("client")
-    return f"{client[0]}:{client[1]}" if client else "unknown"
+    if not client:
+        return "unknown", "unknown"
+    return str(client[0]), f"{client[0]}:{client[1]}"

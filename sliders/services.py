@@ -12,19 +12,15 @@ import math
 import re
 from dataclasses import dataclass
 from decimal import ROUND_FLOOR, ROUND_HALF_UP, Decimal, localcontext
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+from django.conf import settings
 from django.db import transaction
+from django.db.models import F
+from django.utils import timezone
 
 from sliders import broadcast
-from sliders.models import Board, Slider
-
-if TYPE_CHECKING:
-    from django.contrib.auth.base_user import AbstractBaseUser
-    from django.contrib.auth.models import AnonymousUser
-
-    User = AbstractBaseUser | AnonymousUser
-
+from sliders.models import AuditEntry, Board, Slider
 
 SLUG_PATTERN = re.compile(r"[-a-zA-Z0-9_]{1,50}")
 
@@ -36,6 +32,20 @@ class SliderError(Exception):
         super().__init__(message)
         self.code = code
         self.message = message
+
+
+@dataclass(frozen=True)
+class Actor:
+    """Who makes a change and through what: for the permission check and the audit trail.
+
+    The default is an anonymous change from the command line. `client` identifies a
+    connection (a socket's sid); consecutive changes from one client are merged in the trail.
+    """
+
+    user: Any = None
+    source: str = AuditEntry.Source.COMMAND
+    address: str = ""
+    client: str = ""
 
 
 @dataclass(frozen=True)
@@ -89,10 +99,10 @@ def set_slider_value(
     board: Board | str,
     slider_id: object,
     value: object,
-    user: User | None = None,
+    actor: Actor | None = None,
     sender_sid: str | None = None,
 ) -> SliderChange:
-    """Set one slider's value on behalf of `user`, the way every client does.
+    """Set one slider's value on behalf of `actor`, the way every client does.
 
     The accepted change is broadcast as `slider:update` to the board after commit, skipping
     `sender_sid` (the socket that sent it gets an ack instead). A value equal to the stored one
@@ -114,17 +124,22 @@ def set_slider_value(
         )
         if slider is None:
             raise SliderError("unknown_slider", f"There is no slider '{slider_id[:100]}' here.")
-        if not slider.board.user_can_edit(user):
+        actor = actor or Actor()
+        if not slider.board.user_can_edit(actor.user):
             raise SliderError("forbidden", "You may not change the sliders on this board.")
         new_value = normalize_value(value, minimum=slider.min, maximum=slider.max, step=slider.step)
         if new_value == slider.value:
             return SliderChange(board_slug, slider.slug, slider.value, slider.version, False)
+        old_value, old_version = slider.value, slider.version
         change = _store_value(slider, new_value)
+        _record_audit(change, actor, old_value=old_value, old_version=old_version)
 
     return _after_commit(change, sender_sid)
 
 
-def save_slider(*, slider: Slider, requested_value: object = None) -> SliderChange:
+def save_slider(
+    *, slider: Slider, requested_value: object = None, actor: Actor | None = None
+) -> SliderChange:
     """Create or update a slider from the admin: structure and value in one transaction.
 
     `requested_value` None keeps the stored value: an admin form opened a minute ago must not
@@ -156,6 +171,10 @@ def save_slider(*, slider: Slider, requested_value: object = None) -> SliderChan
             slider.version = stored.version + 1 if changed else stored.version
             slider.save()
             change = _change_of(slider, changed=changed)
+            if changed:
+                _record_audit(
+                    change, actor or Actor(), old_value=stored.value, old_version=stored.version
+                )
             if stored.board_id != slider.board_id:
                 old_board = stored.board.slug
                 transaction.on_commit(lambda: broadcast.board_changed(old_board))
@@ -209,6 +228,44 @@ def _store_value(slider: Slider, new_value: float) -> SliderChange:
         raise RuntimeError(f"Slider {slider.pk} changed under a held lock.")
     slider.value, slider.version = new_value, slider.version + 1
     return _change_of(slider, changed=True)
+
+
+def _record_audit(
+    change: SliderChange, actor: Actor, *, old_value: float, old_version: int
+) -> None:
+    """Add the change to the audit trail, merging it into the same client's ongoing drag."""
+    now = timezone.now()
+    latest = AuditEntry.objects.filter(board=change.board, slider=change.id).order_by("-id").first()
+    if (
+        latest is not None
+        and actor.client
+        and latest.client == actor.client
+        and latest.to_version == old_version  # nobody else moved it in between
+        and (now - latest.ended_at).total_seconds() <= settings.AUDIT_MERGE_SECONDS
+    ):
+        AuditEntry.objects.filter(pk=latest.pk).update(
+            to_value=change.value,
+            to_version=change.version,
+            changes=F("changes") + 1,
+            ended_at=now,
+        )
+        return
+    user = actor.user if actor.user is not None and actor.user.is_authenticated else None
+    AuditEntry.objects.create(
+        board=change.board,
+        slider=change.id,
+        user=user,
+        username=user.get_username() if user is not None else "",
+        source=actor.source,
+        address=actor.address[:64],
+        client=actor.client[:64],
+        from_value=old_value,
+        to_value=change.value,
+        from_version=old_version,
+        to_version=change.version,
+        started_at=now,
+        ended_at=now,
+    )
 
 
 def _change_of(slider: Slider, *, changed: bool) -> SliderChange:

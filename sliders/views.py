@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 
 from django.conf import settings
+from django.contrib.auth.views import redirect_to_login
 from django.db import DatabaseError, connection
 from django.db.models import Count
 from django.http import HttpRequest, HttpResponse, JsonResponse
@@ -18,11 +19,15 @@ logger = logging.getLogger(__name__)
 def index(request: HttpRequest) -> HttpResponse:
     # An aggregate drops the model's default ordering, so say it again.
     boards = Board.objects.annotate(slider_count=Count("sliders")).order_by("position", "name")
+    if not request.user.is_authenticated:
+        boards = boards.filter(view_access=Board.Visibility.ANYONE)
     return render(request, "sliders/index.html", {"boards": boards})
 
 
 def board(request: HttpRequest, slug: str) -> HttpResponse:
     board = get_object_or_404(Board, slug=slug)
+    if not board.user_can_view(request.user):
+        return redirect_to_login(request.get_full_path())
     return render(
         request,
         "sliders/board.html",

@@ -15,7 +15,7 @@ from django.db import IntegrityError, transaction
 
 from sliders import services
 from sliders.models import Board, Slider
-from sliders.services import SliderError, normalize_value, set_slider_value
+from sliders.services import Actor, SliderError, normalize_value, set_slider_value
 
 # --- Helpers --------------------------------------------------------------------------------
 
@@ -302,7 +302,7 @@ def test_read_only_board_refuses_everyone(board: Board, slider: Slider) -> None:
     board.save()
     admin = User.objects.create_superuser("root")
     for user in (None, AnonymousUser(), admin, user_with_permission("editor")):
-        assert_refused("forbidden", slider, user=user)
+        assert_refused("forbidden", slider, actor=Actor(user=user))
 
 
 @pytest.fixture
@@ -314,23 +314,25 @@ def editors_board(board: Board) -> Board:
 
 
 def test_editors_board_refuses_anonymous(editors_board: Board, slider: Slider) -> None:
-    assert_refused("forbidden", slider, user=None)
-    assert_refused("forbidden", slider, user=AnonymousUser())
+    assert_refused("forbidden", slider, actor=Actor(user=None))
+    assert_refused("forbidden", slider, actor=Actor(user=AnonymousUser()))
 
 
 def test_editors_board_refuses_other_signed_in_users(editors_board: Board, slider: Slider) -> None:
     plain = User.objects.create_user("plain")
-    assert_refused("forbidden", slider, user=plain)
+    assert_refused("forbidden", slider, actor=Actor(user=plain))
     other_group = Group.objects.create(name="other")
     plain.groups.add(other_group)
-    assert_refused("forbidden", slider, user=User.objects.get(pk=plain.pk))
+    assert_refused("forbidden", slider, actor=Actor(user=User.objects.get(pk=plain.pk)))
     # A permission other than change_slider is not enough either.
-    assert_refused("forbidden", slider, user=user_with_permission("viewer", "view_slider"))
+    assert_refused(
+        "forbidden", slider, actor=Actor(user=user_with_permission("viewer", "view_slider"))
+    )
 
 
 def test_editors_board_allows_permission_holder(editors_board: Board, slider: Slider) -> None:
     change = set_slider_value(
-        board="stage", slider_id="s1", value=12, user=user_with_permission("editor")
+        board="stage", slider_id="s1", value=12, actor=Actor(user=user_with_permission("editor"))
     )
     assert (change.value, change.version) == (12.0, 1)
     assert stored(slider) == (12.0, 1)
@@ -339,7 +341,7 @@ def test_editors_board_allows_permission_holder(editors_board: Board, slider: Sl
 def test_editors_board_allows_group_member(editors_board: Board, slider: Slider) -> None:
     member = User.objects.create_user("member")
     member.groups.add(editors_board.editors_group)
-    change = set_slider_value(board="stage", slider_id="s1", value=13, user=member)
+    change = set_slider_value(board="stage", slider_id="s1", value=13, actor=Actor(user=member))
     assert (change.value, change.version) == (13.0, 1)
     assert stored(slider) == (13.0, 1)
 
@@ -350,7 +352,7 @@ def test_editors_board_refuses_inactive_permission_holder(
     editor = user_with_permission("editor")
     editor.is_active = False
     editor.save()
-    assert_refused("forbidden", slider, user=editor)
+    assert_refused("forbidden", slider, actor=Actor(user=editor))
 
 
 # --- Broadcast scheduling -------------------------------------------------------------------
