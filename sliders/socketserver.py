@@ -1,0 +1,79 @@
+"""The Socket.IO server: python-socketio configured for Slider Sync and hardened.
+
+The event handlers live in sliders/realtime.py; this module only builds the server object.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import socketio
+from django.conf import settings
+
+from sliders import origins
+
+logger = logging.getLogger(__name__)
+
+
+def error_ack(code: str, message: str) -> dict[str, Any]:
+    """An error reply to a client's event (see docs/protocol.md for the codes)."""
+    return {"ok": False, "error": code, "message": message}
+
+
+# Event names python-socketio reserves for its own lifecycle calls.
+RESERVED_EVENTS = frozenset({"connect", "disconnect", "connect_error"})
+
+
+class GuardedServer(socketio.AsyncServer):
+    """python-socketio's server, hardened against hostile packets.
+
+    Out of the box a client can send an event named "connect" or "disconnect" and have the
+    lifecycle handlers run with arguments of its choosing, and a malformed packet logs a full
+    traceback. Here reserved or non-string event names get a `bad_request` ack, and a packet
+    that cannot be decoded closes that client's connection with one warning line.
+    """
+
+    async def _handle_event(self, eio_sid: str, namespace: str, id: Any, data: Any) -> None:
+        if not data or not isinstance(data[0], str) or data[0] in RESERVED_EVENTS:
+            if id is not None:
+                ack = error_ack("bad_request", "That event name is not allowed.")
+                await self._send_packet(
+                    eio_sid,
+                    self.packet_class(socketio.packet.ACK, namespace=namespace, id=id, data=[ack]),
+                )
+            return
+        await super()._handle_event(eio_sid, namespace, id, data)
+
+    async def _handle_eio_message(self, eio_sid: str, data: Any) -> None:
+        try:
+            await super()._handle_eio_message(eio_sid, data)
+        except (ValueError, KeyError, IndexError, TypeError, AttributeError, RecursionError) as e:
+            logger.warning(
+                "Closing a connection that sent a malformed packet (%s)", type(e).__name__
+            )
+            self._binary_packet.pop(eio_sid, None)
+            await self.eio.disconnect(eio_sid)
+
+
+def create_server() -> GuardedServer:
+    return GuardedServer(
+        # With Redis, emits to a room reach that room's clients on every process.
+        client_manager=(
+            socketio.AsyncRedisManager(
+                settings.REDIS_URL,
+                channel=f"{settings.REDIS_PREFIX}:socketio",
+                redis_options={"socket_connect_timeout": 2},
+            )
+            if settings.REDIS_URL
+            else None
+        ),
+        # Without this python-socketio picks aiohttp when it is installed and fails under ASGI.
+        async_mode="asgi",
+        # Handle one connection's events one after another, so the last value a person sent is
+        # the one that stays (invariant 8). Different connections still run concurrently.
+        async_handlers=False,
+        cors_allowed_origins=origins.is_allowed_origin,
+        max_http_buffer_size=settings.SOCKETIO_MAX_MESSAGE_BYTES,
+        transports=settings.SOCKETIO_TRANSPORTS,
+    )
