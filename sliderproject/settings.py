@@ -130,7 +130,9 @@ SERVESTATIC_AUTOREFRESH = DEBUG
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
-LOGIN_URL = "admin:login"
+LOGIN_URL = "login"
+LOGIN_REDIRECT_URL = "sliders:index"
+LOGOUT_REDIRECT_URL = "sliders:index"
 
 # --- Realtime (python-socketio) --------------------------------------------------------------
 # Redis for broadcasting across processes (scale-out); unset = one process, in-memory.

@@ -308,3 +308,45 @@ def test_every_asset_the_board_page_references_is_served(client: Client, board: 
 
 def test_missing_static_file_is_404(client: Client) -> None:
     assert client.get("/static/sliders/nope.js").status_code == 404
+
+
+def test_people_who_are_not_staff_can_sign_in_and_edit(client: Client) -> None:
+    """The header's "Sign in" works for editors without admin access (the admin's would not)."""
+    editors = Group.objects.create(name="Stage crew")
+    board = Board.objects.create(
+        slug="crew", name="Crew", edit_access=Board.Access.EDITORS, editors_group=editors
+    )
+    services.save_slider(slider=Slider(board=board, slug="s1", name="One"), requested_value=5)
+    member = User.objects.create_user("casey", password="a-long-test-password-1")
+    member.groups.add(editors)
+
+    page = client.get("/b/crew/").content.decode()
+    assert 'href="/accounts/login/?next=/b/crew/"' in page
+    assert "disabled" in page
+
+    form = client.get("/accounts/login/?next=/b/crew/")
+    assert form.status_code == 200
+    response = client.post(
+        "/accounts/login/",
+        {"username": "casey", "password": "a-long-test-password-1", "next": "/b/crew/"},
+    )
+    assert response.status_code == 302 and response["Location"] == "/b/crew/"
+    page = client.get("/b/crew/").content.decode()
+    assert "casey" in page
+    assert re.search(r'<input type="range"[^>]*id="slider-s1"(?![^>]*disabled)[^>]*>', page)
+
+    response = client.post("/accounts/logout/", {"next": "/b/crew/"})
+    assert response.status_code == 302
+    assert "disabled" in client.get("/b/crew/").content.decode()
+
+
+def test_signed_in_only_board_sends_visitors_to_sign_in(client: Client) -> None:
+    Board.objects.create(slug="staff", name="Staff only", view_access=Board.Visibility.SIGNED_IN)
+    response = client.get("/b/staff/")
+    assert response.status_code == 302
+    assert response["Location"] == "/accounts/login/?next=/b/staff/"
+    assert "Staff only" not in client.get("/").content.decode()
+    User.objects.create_user("sam", password="a-long-test-password-1")
+    client.login(username="sam", password="a-long-test-password-1")
+    assert client.get("/b/staff/").status_code == 200
+    assert "Staff only" in client.get("/").content.decode()
