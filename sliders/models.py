@@ -147,7 +147,6 @@ class AuditEntry(models.Model):
     class Source(models.TextChoices):
         SOCKET = "socket", "Board page (socket)"
         ADMIN = "admin", "Admin"
-        API = "api", "HTTP API"
         COMMAND = "command", "Command line"
 
     board = models.SlugField()
@@ -173,7 +172,8 @@ class AuditEntry(models.Model):
 
     class Meta:
         ordering = ["-ended_at", "-id"]
-        verbose_name_plural = "audit trail"
+        verbose_name = "audit trail entry"
+        verbose_name_plural = "audit trail entries"
         indexes = [models.Index(fields=["board", "slider", "-id"], name="audit_latest_per_slider")]
 
     def __str__(self) -> str:
