@@ -18,11 +18,14 @@ django_application = get_asgi_application()
 import socketio  # noqa: E402
 
 from sliders import realtime  # noqa: E402
+from sliders.socketserver import EngineIOFrameGuard  # noqa: E402
 
 # Django's ASGI handler refuses `lifespan`; with on_startup/on_shutdown python-socketio answers it.
-application = socketio.ASGIApp(
-    realtime.sio,
-    other_asgi_app=django_application,
-    on_startup=realtime.on_startup,
-    on_shutdown=realtime.on_shutdown,
+application = EngineIOFrameGuard(
+    socketio.ASGIApp(
+        realtime.sio,
+        other_asgi_app=django_application,
+        on_startup=realtime.on_startup,
+        on_shutdown=realtime.on_shutdown,
+    )
 )

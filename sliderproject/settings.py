@@ -96,6 +96,9 @@ DATABASES = {"default": env.db("DATABASE_URL", default=f"sqlite:///{VAR_DIR / 'd
 # Socket handlers live for hours and never see Django's request_finished cleanup, so connections
 # are opened per unit of work and closed again (see sliders.db); persistent connections stay off.
 DATABASES["default"]["CONN_MAX_AGE"] = 0
+# How long a query may wait (for a lock, a connection, an answer) before the set is refused with
+# `unavailable`: a stuck transaction elsewhere must not stall every socket of the process.
+DATABASE_TIMEOUT = env.float("DATABASE_TIMEOUT", default=5.0)
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     Path(DATABASES["default"]["NAME"]).parent.mkdir(parents=True, exist_ok=True)
     DATABASES["default"].setdefault("OPTIONS", {}).update(
@@ -103,9 +106,17 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
             # Take the write lock when a transaction starts, so two writers queue instead of
             # failing halfway with "database is locked".
             "transaction_mode": "IMMEDIATE",
-            "timeout": env.float("SQLITE_TIMEOUT", default=5.0),
+            "timeout": DATABASE_TIMEOUT,
             # WAL lets pages read while a set commits; NORMAL sync survives a killed process.
             "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+        }
+    )
+elif DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
+    _timeout_ms = int(DATABASE_TIMEOUT * 1000)
+    DATABASES["default"].setdefault("OPTIONS", {}).update(
+        {
+            "connect_timeout": max(1, round(DATABASE_TIMEOUT)),
+            "options": f"-c lock_timeout={_timeout_ms} -c statement_timeout={2 * _timeout_ms}",
         }
     )
 

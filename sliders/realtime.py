@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -45,6 +46,7 @@ class Connection:
 
 
 connections: dict[str, Connection] = {}
+_connecting: Counter[str] = Counter()  # connections being admitted, per client address
 
 
 def board_room(board_slug: str) -> str:
@@ -77,6 +79,8 @@ async def on_startup() -> None:
     broadcast.attach_loop(asyncio.get_running_loop())
     presence.interval = settings.PRESENCE_INTERVAL
     presence.cluster = cluster
+    # Broadcasts sent while Redis was down are lost: resync everyone once it is back.
+    sio.manager.on_recover = resync_all_boards
     await cluster.start(_on_notice)
     logger.info(
         "Realtime server started (process %s, transports: %s, broadcasting: %s)",
@@ -112,15 +116,24 @@ async def _on_notice(kind: str, board_slug: str) -> None:
 async def connect(sid: str, environ: dict[str, Any], auth: Any = None) -> None:
     board_slug = _requested_board(auth)
     ip, address = _client_address(environ)
-    if (
-        sum(1 for c in connections.values() if c.ip == ip)
-        >= settings.SOCKETIO_MAX_CONNECTIONS_PER_ADDRESS
-    ):
+    same_address = sum(1 for c in connections.values() if c.ip == ip) + _connecting[ip]
+    if same_address >= settings.SOCKETIO_MAX_CONNECTIONS_PER_ADDRESS:
         logger.warning("Refused %s from %s: too many connections from that address", sid, ip)
         raise socketio.exceptions.ConnectionRefusedError(
             "Too many connections from your address; close some tabs and try again.",
             {"code": "too_many_connections"},
         )
+    # Hold the slot while we wait for the database, or a burst of connections would all pass.
+    _connecting[ip] += 1
+    try:
+        await _admit(sid, environ, board_slug, ip, address)
+    finally:
+        _connecting[ip] -= 1
+        if not _connecting[ip]:
+            del _connecting[ip]
+
+
+async def _admit(sid: str, environ: dict[str, Any], board_slug: str, ip: str, address: str) -> None:
     try:
         board, user = await run_in_db_thread(_load_board_and_user, board_slug, environ)
     except DatabaseError:
@@ -231,8 +244,20 @@ async def send_board_state_to_room(board_slug: str) -> None:
         return
     for sid in sids:
         connection = connections.get(sid)
-        if connection is not None and connection.board == board_slug:
-            await _emit_local("board:state", states[_user_key(connection.user)], to=sid)
+        if connection is None or connection.board != board_slug:
+            continue
+        state = states[_user_key(connection.user)]
+        if state is None:  # the board is no longer visible to this user
+            logger.info("Disconnecting %s: board %s is now for signed-in users", sid, board_slug)
+            await sio.disconnect(sid)
+        else:
+            await _emit_local("board:state", state, to=sid)
+
+
+async def resync_all_boards() -> None:
+    """Re-send `board:state` to every local client (after broadcasts may have been lost)."""
+    for board_slug in {c.board for c in connections.values()}:
+        await send_board_state_to_room(board_slug)
 
 
 # --- Helpers --------------------------------------------------------------------------------
@@ -255,10 +280,11 @@ async def _send_state_to(sid: str) -> None:
         logger.exception("Cannot read board %s for %s", connection.board, sid)
         await sio.disconnect(sid)
         return
-    if states is None:
+    state = states[_user_key(connection.user)] if states is not None else None
+    if state is None:  # the board is gone, or no longer visible to this user
         await sio.disconnect(sid)
         return
-    await _emit_local("board:state", states[_user_key(connection.user)], to=sid)
+    await _emit_local("board:state", state, to=sid)
 
 
 def _requested_board(auth: Any) -> str:
@@ -289,12 +315,20 @@ def _load_board_and_user(board_slug: str, environ: dict[str, Any]) -> tuple[Any,
 
 def _states_for_users(
     board_slug: str, users: dict[Any, Any], *, clients: int
-) -> dict[Any, dict] | None:
+) -> dict[Any, dict | None] | None:
+    """`board:state` per user (None for a user who may no longer view it); None: no board."""
     board = selectors.get_board(board_slug)
     if board is None:
         return None
     base = selectors.board_state(board, user=None, clients=clients)
-    return {key: {**base, "can_edit": board.user_can_edit(user)} for key, user in users.items()}
+    states: dict[Any, dict | None] = {}
+    for key, user in users.items():
+        current = services.current_user(user)  # permissions may have changed since connect
+        if board.user_can_view(current):
+            states[key] = {**base, "can_edit": board.user_can_edit(current)}
+        else:
+            states[key] = None
+    return states
 
 
 def _user_key(user: Any) -> Any:

@@ -5,7 +5,9 @@ The event handlers live in sliders/realtime.py; this module only builds the serv
 
 from __future__ import annotations
 
+import asyncio
 import logging
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 import socketio
@@ -56,11 +58,64 @@ class GuardedServer(socketio.AsyncServer):
             await self.eio.disconnect(eio_sid)
 
 
+class ResilientRedisManager(socketio.AsyncRedisManager):
+    """python-socketio's Redis manager, quicker to recover and quieter while Redis is down.
+
+    The library backs off up to 60 s between reconnects and logs twice for every broadcast it
+    cannot publish. Here it retries every second, logs once per outage, and calls `on_recover`
+    after it has subscribed again, so the caller can resync clients that missed broadcasts.
+    """
+
+    on_recover: Callable[[], Awaitable[None]] | None = None
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._healthy = True
+
+    async def _publish(self, data: Any) -> Any:
+        try:
+            if not self.connected:
+                self._redis_connect()
+            result = await self.redis.publish(self.channel, self.json.dumps(data))
+        except Exception as error:
+            self.connected = False
+            self._failed(error)
+            return None
+        return result
+
+    async def _redis_listen_with_retries(self) -> AsyncIterator[Any]:
+        subscribed = False
+        while True:
+            try:
+                if not subscribed:
+                    self._redis_connect()
+                    await self.pubsub.subscribe(self.channel)
+                    subscribed = True
+                    if not self._healthy:
+                        self._healthy = True
+                        logger.warning("Redis is back: broadcasts reach every process again")
+                        if self.on_recover is not None:
+                            await self.on_recover()
+                async for message in self.pubsub.listen():
+                    yield message
+            except Exception as error:
+                subscribed = False
+                self._failed(error)
+                await asyncio.sleep(1)
+
+    def _failed(self, error: Exception) -> None:
+        if self._healthy:
+            logger.error(
+                "Redis is unavailable (%s): broadcasts reach this process's clients only", error
+            )
+        self._healthy = False
+
+
 def create_server() -> GuardedServer:
     return GuardedServer(
         # With Redis, emits to a room reach that room's clients on every process.
         client_manager=(
-            socketio.AsyncRedisManager(
+            ResilientRedisManager(
                 settings.REDIS_URL,
                 channel=f"{settings.REDIS_PREFIX}:socketio",
                 redis_options={"socket_connect_timeout": 2},
@@ -77,3 +132,34 @@ def create_server() -> GuardedServer:
         max_http_buffer_size=settings.SOCKETIO_MAX_MESSAGE_BYTES,
         transports=settings.SOCKETIO_TRANSPORTS,
     )
+
+
+class EngineIOFrameGuard:
+    """ASGI middleware: a websocket text frame that is not Engine.IO closes that connection.
+
+    python-engineio decodes frames outside its error handling, so a frame like "hello" makes
+    the server log a traceback and leaves a ghost connection until its ping times out (it still
+    counts in presence and holds up a graceful shutdown). Engine.IO text frames start with a
+    packet type, 0 to 6.
+    """
+
+    def __init__(self, app: Any, *, path: str = "/socket.io/") -> None:
+        self.app = app
+        self.path = path
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] != "websocket" or not scope.get("path", "").startswith(self.path):
+            await self.app(scope, receive, send)
+            return
+
+        async def checked_receive() -> dict[str, Any]:
+            message = await receive()
+            text = message.get("text") if message["type"] == "websocket.receive" else None
+            if text is not None and (not text or text[0] not in "0123456"):
+                logger.warning("Closing a socket that sent a frame that is not Engine.IO")
+                return {"type": "websocket.disconnect", "code": 1003}
+            if message["type"] == "websocket.receive" and text is None and not message.get("bytes"):
+                return {"type": "websocket.disconnect", "code": 1003}
+            return message
+
+        await self.app(scope, checked_receive, send)

@@ -14,6 +14,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -263,3 +264,51 @@ async def connect_client(asgi_server: LiveServer) -> AsyncIterator[Callable[...,
     yield connect
     for client in clients:
         await client.disconnect()
+
+
+# --- Signed-in sockets and a client loop for sync tests (security, faults, audit) -----------
+
+
+def session_cookie(user: Any) -> str:
+    """A `Cookie` header that signs a socket or page request in as `user`.
+
+    The session is created the way a login creates it (Django's test client `force_login`) and
+    stored in the shared database, where the live servers find it.
+    """
+    from django.conf import settings
+    from django.test import Client
+
+    client = Client()
+    client.force_login(user)
+    name = settings.SESSION_COOKIE_NAME
+    return f"{name}={client.cookies[name].value}"
+
+
+class ClientLoop:
+    """An event loop in a background thread, for sync tests (Hypothesis) that drive clients.
+
+    `run(coroutine)` runs it on that loop and returns its result; clients connected through it
+    stay connected between calls.
+    """
+
+    def __init__(self) -> None:
+        self.loop = asyncio.new_event_loop()
+        self.thread = threading.Thread(
+            target=self.loop.run_forever, name="client-loop", daemon=True
+        )
+        self.thread.start()
+
+    def run(self, coroutine: Any, timeout: float = 60) -> Any:
+        return asyncio.run_coroutine_threadsafe(coroutine, self.loop).result(timeout)
+
+    def close(self) -> None:
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self.thread.join(timeout=10)
+        self.loop.close()
+
+
+@pytest.fixture
+def client_loop() -> Iterator[ClientLoop]:
+    loop = ClientLoop()
+    yield loop
+    loop.close()

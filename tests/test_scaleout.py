@@ -1,73 +1,43 @@
 """Several uvicorn processes on one PostgreSQL database and one Redis: every client converges.
 
-These tests use the real services on 127.0.0.1 (PostgreSQL on 5432, Redis on 6379, or the URLs in
-SCALEOUT_POSTGRES_URL / SCALEOUT_REDIS_URL). Each test run gets its own database and its own Redis
-key prefix. Where the services are missing they are skipped, except under CI, where they fail.
+These tests use the real services on 127.0.0.1 (see tests/services.py): each test run gets its own
+database and its own Redis key prefix. Where the services are missing they are skipped, except
+under CI, where they fail.
 """
 
 from __future__ import annotations
 
 import asyncio
-import os
 import random
 import signal
-import subprocess
-import sys
 import time
-import uuid
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 import aiohttp
 import psycopg
 import pytest
-import redis
 
-from tests.conftest import PROJECT_DIR, BoardClient, LiveServer
+from tests.conftest import BoardClient, LiveServer
 from tests.http import AdminSession
+from tests.services import fresh_services, manage
 
 pytestmark = [pytest.mark.live, pytest.mark.scaleout]
 
-POSTGRES_URL = os.environ.get("SCALEOUT_POSTGRES_URL", "postgres://postgres@127.0.0.1:5432/test")
-REDIS_URL = os.environ.get("SCALEOUT_REDIS_URL", "redis://127.0.0.1:6379/0")
 PASSWORD = "a-long-test-password-1"
-
-
-def _unavailable(reason: str) -> None:
-    if os.environ.get("CI"):
-        pytest.fail(f"{reason}: CI must run the scale-out tests against real services")
-    pytest.skip(reason)
 
 
 @pytest.fixture(scope="module")
 def services_env() -> Iterator[dict[str, str]]:
     """A fresh PostgreSQL database, migrated, with the demo board, and a fresh Redis prefix."""
-    try:
-        redis.Redis.from_url(REDIS_URL, socket_connect_timeout=2).ping()
-    except redis.RedisError as error:
-        _unavailable(f"Redis is not reachable at {REDIS_URL} ({error})")
-    try:
-        admin = psycopg.connect(POSTGRES_URL, autocommit=True, connect_timeout=3)
-    except psycopg.Error as error:
-        _unavailable(f"PostgreSQL is not reachable at {POSTGRES_URL} ({error})")
-
-    name = f"slidersync_test_{uuid.uuid4().hex[:10]}"
-    admin.execute(f'CREATE DATABASE "{name}"')
-    database_url = POSTGRES_URL.rsplit("/", 1)[0] + f"/{name}"
-    env = {
-        "DATABASE_URL": database_url,
-        "REDIS_URL": REDIS_URL,
-        "REDIS_PREFIX": f"slidersync-test-{uuid.uuid4().hex[:10]}",
-        "SOCKETIO_TRANSPORTS": "websocket",
-        "PRESENCE_PROCESS_TTL": "2",
-        "PRESENCE_INTERVAL": "0.1",
+    with fresh_services(
+        SOCKETIO_TRANSPORTS="websocket",
+        PRESENCE_PROCESS_TTL="2",
+        PRESENCE_INTERVAL="0.1",
         # Contention tests send as fast as they can; the rate limit has its own tests.
-        "SLIDER_SET_RATE": "100000",
-        "SLIDER_SET_BURST": "100000",
-    }
-    try:
-        manage("migrate", "--no-input", "-v", "0", env=env)
-        manage("load_demo", env=env)
+        SLIDER_SET_RATE="100000",
+        SLIDER_SET_BURST="100000",
+    ) as env:
         manage(
             "shell",
             "-c",
@@ -76,26 +46,6 @@ def services_env() -> Iterator[dict[str, str]]:
             env=env,
         )
         yield env
-    finally:
-        admin.execute(
-            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s", [name]
-        )
-        admin.execute(f'DROP DATABASE IF EXISTS "{name}"')
-        admin.close()
-        keys = redis.Redis.from_url(REDIS_URL)
-        for key in keys.scan_iter(f"{env['REDIS_PREFIX']}:*"):
-            keys.delete(key)
-
-
-def manage(*args: str, env: dict[str, str]) -> str:
-    full_env = {**os.environ, **env, "DJANGO_SETTINGS_MODULE": "sliderproject.settings"}
-    full_env.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
-    result = subprocess.run(
-        [sys.executable, "manage.py", *args],
-        cwd=PROJECT_DIR, env=full_env, capture_output=True, text=True, timeout=120,
-    )  # fmt: skip
-    assert result.returncode == 0, result.stderr
-    return result.stdout
 
 
 def stored(env: dict[str, str], slug: str = "s1") -> tuple[float, int]:
