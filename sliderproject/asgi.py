@@ -9,8 +9,9 @@ from django.core.asgi import get_asgi_application
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "sliderproject.settings")
 # Served directly (uvicorn, a process manager) this is production: DEBUG is off unless the
-# environment says otherwise. `manage.py runserver` loads the settings first, as development.
-os.environ.setdefault("DEBUG", "false")
+# environment or .env says otherwise. `manage.py runserver` loads the settings first, as
+# development.
+os.environ.setdefault("SLIDER_SYNC_DEFAULT_DEBUG", "false")
 
 # Set up Django before importing anything that imports models.
 django_application = get_asgi_application()

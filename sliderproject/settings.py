@@ -19,7 +19,7 @@ environ.Env.read_env(BASE_DIR / ".env")
 
 # Development by default (manage.py, runserver, tests). The deployment entry point,
 # `uvicorn sliderproject.asgi:application`, defaults to DEBUG off (see asgi.py).
-DEBUG = env.bool("DEBUG", default=True)
+DEBUG = env.bool("DEBUG", default=env.bool("SLIDER_SYNC_DEFAULT_DEBUG", default=True))
 
 _DEVELOPMENT_SECRET_KEY = "development-only-secret-key-never-use-in-production"
 SECRET_KEY = env.str("SECRET_KEY", default="")
@@ -135,7 +135,7 @@ USE_TZ = True
 STATIC_URL = "static/"
 STATIC_ROOT = BASE_DIR / "staticfiles"
 # Serve straight from the apps' static folders, so `uvicorn sliderproject.asgi:application` works
-# without a collectstatic step; run collectstatic in production for compressed, cache-busted files.
+# without a collectstatic step.
 SERVESTATIC_USE_FINDERS = True
 SERVESTATIC_AUTOREFRESH = DEBUG
 

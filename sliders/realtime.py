@@ -93,10 +93,12 @@ async def on_startup() -> None:
 async def on_shutdown() -> None:
     logger.info("Realtime server stopping: closing %d connection(s)", len(connections))
     # Close the transports without a Socket.IO disconnect, so clients treat it as a lost
-    # connection and reconnect (to another process, behind a load balancer) at once. (uvicorn
-    # has usually closed the websockets already; this catches long-polling clients.)
-    if sio.eio.sockets:  # engine.io raises on an empty list
-        await sio.eio.disconnect()
+    # connection and reconnect (to another process, behind a load balancer) at once. uvicorn
+    # has closed the websockets already; this ends long-polling clients, which uvicorn waits
+    # for (up to a ping interval, or --timeout-graceful-shutdown) before it gets here.
+    # Without wait=False engine.io waits for a long-poll that will never come.
+    for socket in list(sio.eio.sockets.values()):
+        await socket.close(wait=False)
     await cluster.stop()
     broadcast.attach_loop(None)
 

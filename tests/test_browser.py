@@ -42,9 +42,13 @@ CHROMIUM_ARGS = [
 ]
 CONNECTED = '#connection-status[data-state="connected"]'
 # Console errors a page logs while it cannot reach its server (server down, browser offline).
+# Matched against "<console text> (<location url>)": the WebSocket attempts, and the long-polling
+# requests the page falls back to, failing while the server is down or the page offline.
 SERVER_DOWN_NOISE = re.compile(
-    r"^WebSocket connection to 'ws://[^']*/socket\.io/[^']*' failed: .*"
-    r"net::ERR_(CONNECTION_REFUSED|INTERNET_DISCONNECTED)$"
+    r"^(WebSocket connection to 'ws://[^']*/socket\.io/[^']*' failed: .*"
+    r"net::ERR_(CONNECTION_REFUSED|INTERNET_DISCONNECTED) \(.*\)"
+    r"|Failed to load resource: net::ERR_(CONNECTION_REFUSED|INTERNET_DISCONNECTED)"
+    r" \(http://[^)]*/socket\.io/\?[^)]*transport=polling[^)]*\))$"
 )
 NOBODY_COUNTED = "\u2013"  # the en dash #presence-count shows while the page is not connected
 HOSTILE_SCRIPT = "<script>alert(1)</script>"
@@ -158,7 +162,7 @@ def page_on(browser: Any, asgi_server: Any) -> Iterator[Callable[..., Any]]:
             where = (message.location or {}).get("url", "")
             if "favicon" in where or "favicon" in message.text:
                 return
-            if record.allow_console and record.allow_console.search(message.text):
+            if record.allow_console and record.allow_console.search(f"{message.text} ({where})"):
                 return
             record.errors.append(f"console error: {message.text} ({where})")
 

@@ -517,6 +517,8 @@ if (typeof window.io !== "function") {
 
 socket = window.io({
   transports: readTransports(),
+  // Fall back to long-polling when WebSockets cannot get through (a proxy without Upgrade).
+  tryAllTransports: true,
   auth: { board: boardSlug },
 });
 window.sliderSync = { socket };
