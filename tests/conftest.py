@@ -96,6 +96,9 @@ class LiveServer:
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
+    # Polled until the server answers; a subclass may choose a path that never redirects.
+    ready_path = "/"
+
     def start(self, timeout: float = 20.0) -> LiveServer:
         env = {**self.env, "DJANGO_SETTINGS_MODULE": "sliderproject.settings"}
         env.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
@@ -112,7 +115,7 @@ class LiveServer:
             if self.process.poll() is not None:
                 raise RuntimeError(f"Server exited early:\n{self.log()}")
             try:
-                with urllib.request.urlopen(f"{self.url}/", timeout=1):
+                with urllib.request.urlopen(f"{self.url}{self.ready_path}", timeout=1):
                     return self
             except urllib.error.HTTPError:
                 return self  # it answers, whatever the status
@@ -312,3 +315,15 @@ def client_loop() -> Iterator[ClientLoop]:
     loop = ClientLoop()
     yield loop
     loop.close()
+
+
+async def pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    """Copy bytes from `reader` to `writer` until either side closes (for test proxies)."""
+    try:
+        while data := await reader.read(65536):
+            writer.write(data)
+            await writer.drain()
+    except (ConnectionError, OSError):
+        pass
+    finally:
+        writer.close()

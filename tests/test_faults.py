@@ -24,7 +24,7 @@ import socketio
 from django.conf import settings
 
 from sliders.models import AuditEntry
-from tests.conftest import BoardClient, LiveServer
+from tests.conftest import BoardClient, LiveServer, pipe
 from tests.test_realtime import assert_error
 from tests.test_realtime import stored as stored_in_test_db
 from tests.test_scaleout import services_env, stored  # noqa: F401 (services_env is a fixture)
@@ -99,22 +99,9 @@ class TcpProxy:
             self._writers.discard(writer)
             return
         self._writers.add(upstream_writer)
-        await asyncio.gather(
-            self._pipe(reader, upstream_writer), self._pipe(upstream_reader, writer)
-        )
+        await asyncio.gather(pipe(reader, upstream_writer), pipe(upstream_reader, writer))
         self._writers.discard(writer)
         self._writers.discard(upstream_writer)
-
-    @staticmethod
-    async def _pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        try:
-            while data := await reader.read(65536):
-                writer.write(data)
-                await writer.drain()
-        except (ConnectionError, OSError):
-            pass
-        finally:
-            writer.close()
 
 
 async def timed(coroutine: Any) -> tuple[Any, float]:

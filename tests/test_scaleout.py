@@ -18,7 +18,7 @@ import aiohttp
 import psycopg
 import pytest
 
-from tests.conftest import BoardClient, LiveServer
+from tests.conftest import BoardClient, LiveServer, pipe
 from tests.http import AdminSession
 from tests.services import fresh_services, manage
 
@@ -103,18 +103,7 @@ class Balancer:
         else:
             writer.close()
             return
-        await asyncio.gather(self._pipe(reader, backend_writer), self._pipe(backend_reader, writer))
-
-    @staticmethod
-    async def _pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        try:
-            while data := await reader.read(65536):
-                writer.write(data)
-                await writer.drain()
-        except (ConnectionError, OSError):
-            pass
-        finally:
-            writer.close()
+        await asyncio.gather(pipe(reader, backend_writer), pipe(backend_reader, writer))
 
 
 @pytest.fixture

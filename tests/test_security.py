@@ -16,8 +16,6 @@ import secrets
 import subprocess
 import sys
 import time
-import urllib.error
-import urllib.request
 from collections.abc import Iterator
 from http.cookies import SimpleCookie
 from typing import Any
@@ -961,30 +959,7 @@ class ProductionServer(LiveServer):
     """A LiveServer probed at /healthz: with SECURE_SSL_REDIRECT every other plain-HTTP path
     redirects to https, which this test server does not speak."""
 
-    def start(self, timeout: float = 20.0) -> ProductionServer:
-        env = {**self.env, "DJANGO_SETTINGS_MODULE": "sliderproject.settings"}
-        env.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
-        log = self.log_path.open("ab")
-        self.process = subprocess.Popen(
-            [
-                sys.executable, "-m", "uvicorn", "sliderproject.asgi:application",
-                "--host", "127.0.0.1", "--port", str(self.port), "--log-level", "warning",
-            ],
-            cwd=PROJECT_DIR, env=env, stdout=log, stderr=subprocess.STDOUT,
-        )  # fmt: skip
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"Server exited early:\n{self.log()}")
-            try:
-                with urllib.request.urlopen(f"{self.url}/healthz", timeout=1):
-                    return self
-            except urllib.error.HTTPError:
-                return self
-            except OSError:
-                time.sleep(0.05)
-        self.stop()
-        raise RuntimeError(f"Server did not start within {timeout}s:\n{self.log()}")
+    ready_path = "/healthz"
 
 
 @pytest.fixture
