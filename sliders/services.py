@@ -23,6 +23,8 @@ from sliders import broadcast
 from sliders.models import AuditEntry, Board, Slider
 
 SLUG_PATTERN = re.compile(r"[-a-zA-Z0-9_]{1,50}")
+# What the admin may change about a slider besides its value (a change sends `board:state`).
+STRUCTURE_FIELDS = ("board_id", "slug", "name", "min", "max", "step", "position")
 
 
 class SliderError(Exception):
@@ -136,16 +138,15 @@ def set_slider_value(
         if slider is None:
             raise SliderError("unknown_slider", f"There is no slider '{slider_id[:100]}' here.")
         actor = actor or Actor()
-        board_is_open = (slider.board.edit_access, slider.board.view_access) == ("anyone", "anyone")
+        board = slider.board
+        board_is_open = board.edit_access == board.view_access == Board.Access.ANYONE
         user = actor.user if board_is_open else current_user(actor.user)
-        if not slider.board.user_can_edit(user):
+        if not board.user_can_edit(user):
             raise SliderError("forbidden", "You may not change the sliders on this board.")
         new_value = normalize_value(value, minimum=slider.min, maximum=slider.max, step=slider.step)
         if new_value == slider.value:
-            return SliderChange(board_slug, slider.slug, slider.value, slider.version, False)
-        old_value, old_version = slider.value, slider.version
-        change = _store_value(slider, new_value)
-        _record_audit(change, actor, old_value=old_value, old_version=old_version)
+            return _change_of(slider, changed=False)
+        change = _write(slider, stored=slider, new_value=new_value, actor=actor)
 
     return _after_commit(change, sender_sid)
 
@@ -174,20 +175,12 @@ def save_slider(
         else:
             stored = Slider.objects.select_for_update().get(pk=slider.pk)
             structure_changed = any(
-                getattr(stored, field) != getattr(slider, field)
-                for field in ("board_id", "slug", "name", "min", "max", "step", "position")
+                getattr(stored, field) != getattr(slider, field) for field in STRUCTURE_FIELDS
             )
             new_value = normalized(stored.value if requested_value is None else requested_value)
-            # Structure and value in one write: a narrower range must never meet the old value.
-            changed = new_value != stored.value
-            slider.value = new_value
-            slider.version = stored.version + 1 if changed else stored.version
-            slider.save()
-            change = _change_of(slider, changed=changed)
-            if changed:
-                _record_audit(
-                    change, actor or Actor(), old_value=stored.value, old_version=stored.version
-                )
+            change = _write(
+                slider, stored=stored, new_value=new_value, actor=actor or Actor(), structure=True
+            )
             if stored.board_id != slider.board_id:
                 old_board = stored.board.slug
                 transaction.on_commit(lambda: broadcast.board_changed(old_board))
@@ -228,19 +221,30 @@ def save_board(*, board: Board) -> None:
             transaction.on_commit(lambda slug=slug: broadcast.board_changed(slug))
 
 
-def _store_value(slider: Slider, new_value: float) -> SliderChange:
-    """Write a new value and bump the version (for sets; `save_slider` writes both in its save).
+def _write(
+    slider: Slider, *, stored: Slider, new_value: float, actor: Actor, structure: bool = False
+) -> SliderChange:
+    """The one UPDATE that changes a stored slider's value, and its audit entry.
 
-    Must run inside the transaction that locked `slider`; the version check guards against a
-    writer that slipped past a lock the database does not enforce.
+    The version grows by one when the value changes. With `structure`, the admin's edits to
+    `slider` (range, step, name, ...) are written in the same statement: a narrower range must
+    never meet the old value. Must run inside the transaction that locked `stored`; the version
+    check guards against a writer that slipped past a lock the database does not enforce.
     """
-    written = Slider.objects.filter(pk=slider.pk, version=slider.version).update(
-        value=new_value, version=slider.version + 1
+    old_value, old_version = stored.value, stored.version
+    changed = new_value != old_value
+    version = old_version + 1 if changed else old_version
+    fields = {field: getattr(slider, field) for field in STRUCTURE_FIELDS} if structure else {}
+    written = Slider.objects.filter(pk=stored.pk, version=old_version).update(
+        value=new_value, version=version, **fields
     )
     if written != 1:
-        raise RuntimeError(f"Slider {slider.pk} changed under a held lock.")
-    slider.value, slider.version = new_value, slider.version + 1
-    return _change_of(slider, changed=True)
+        raise RuntimeError(f"Slider {stored.pk} changed under a held lock.")
+    slider.value, slider.version = new_value, version
+    change = _change_of(slider, changed=changed)
+    if changed:
+        _record_audit(change, actor, old_value=old_value, old_version=old_version)
+    return change
 
 
 def _record_audit(
