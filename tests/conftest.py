@@ -327,3 +327,13 @@ async def pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> No
         pass
     finally:
         writer.close()
+
+
+async def wait_until(predicate: Callable[[], Any], timeout: float, what: str) -> float:
+    """Wait for `predicate()` to hold; return how long it took (for the figures tests print)."""
+    start = time.monotonic()
+    while not predicate():
+        if time.monotonic() - start > timeout:
+            raise AssertionError(f"Timed out after {timeout}s waiting for {what}")
+        await asyncio.sleep(0.01)
+    return time.monotonic() - start

@@ -24,7 +24,7 @@ import socketio
 from django.conf import settings
 
 from sliders.models import AuditEntry
-from tests.conftest import BoardClient, LiveServer, pipe
+from tests.conftest import BoardClient, LiveServer, pipe, wait_until
 from tests.test_realtime import assert_error
 from tests.test_realtime import stored as stored_in_test_db
 from tests.test_scaleout import services_env, stored  # noqa: F401 (services_env is a fixture)
@@ -121,15 +121,6 @@ async def eventually(predicate: Any, timeout: float) -> bool:
             return False
         await asyncio.sleep(0.02)
     return True
-
-
-async def wait_until(predicate: Any, timeout: float, what: str) -> float:
-    started = time.monotonic()
-    while not predicate():
-        if time.monotonic() - started > timeout:
-            raise AssertionError(f"Timed out after {timeout}s waiting for {what}")
-        await asyncio.sleep(0.02)
-    return time.monotonic() - started
 
 
 # --- SQLite: the write lock is held elsewhere -----------------------------------------------

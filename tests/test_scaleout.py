@@ -12,13 +12,12 @@ import random
 import signal
 import time
 from collections.abc import AsyncIterator, Iterator
-from typing import Any
 
 import aiohttp
 import psycopg
 import pytest
 
-from tests.conftest import BoardClient, LiveServer, pipe
+from tests.conftest import BoardClient, LiveServer, pipe, wait_until
 from tests.http import AdminSession
 from tests.services import fresh_services, manage
 
@@ -119,16 +118,6 @@ async def connect(url: str, made: list[BoardClient], *, reconnection: bool = Fal
     made.append(client)
     await client.connect()
     return client
-
-
-async def wait_until(predicate: Any, timeout: float, what: str) -> float:
-    """Wait for `predicate()`; return how long it took."""
-    start = time.monotonic()
-    while not predicate():
-        if time.monotonic() - start > timeout:
-            raise AssertionError(f"Timed out after {timeout}s waiting for {what}")
-        await asyncio.sleep(0.01)
-    return time.monotonic() - start
 
 
 def presence(client: BoardClient) -> int | None:
