@@ -15,7 +15,6 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import functools
-import json
 import logging
 from collections.abc import Coroutine
 from typing import TYPE_CHECKING, Any
@@ -38,39 +37,24 @@ def attach_loop(loop: asyncio.AbstractEventLoop | None) -> None:
 
 
 def slider_updated(change: SliderChange, *, skip_sid: str | None = None) -> None:
-    from sliders import realtime
-
-    if _has_server_loop():
-        _run_on_server_loop(realtime.emit_slider_update(change, skip_sid=skip_sid))
-    elif settings.REDIS_URL:
-        _external_emitter().emit(
-            "slider:update", change.as_update(), room=realtime.board_room(change.board)
-        )
+    _notify("update", change.board, {"update": change.as_update(), "origin": skip_sid})
 
 
 def board_changed(board_slug: str) -> None:
+    _notify("board", board_slug)
+
+
+def _notify(kind: str, board_slug: str, data: Any = None) -> None:
     from sliders import cluster, realtime
 
     if _has_server_loop():
-        _run_on_server_loop(realtime.notify_board_changed(board_slug))
+        _run_on_server_loop(realtime.cluster.notify(kind, board_slug, data))
     elif settings.REDIS_URL:
-        _external_redis().publish(
-            cluster.channel(), json.dumps({"kind": "board", "board": board_slug})
-        )
+        _external_redis().publish(cluster.channel(), cluster.encode_notice(kind, board_slug, data))
 
 
 def _has_server_loop() -> bool:
     return _server_loop is not None and not _server_loop.is_closed()
-
-
-@functools.cache
-def _external_emitter() -> Any:
-    """python-socketio's emitter for processes that serve no clients (write-only)."""
-    import socketio
-
-    return socketio.RedisManager(
-        settings.REDIS_URL, channel=f"{settings.REDIS_PREFIX}:socketio", write_only=True
-    )
 
 
 @functools.cache

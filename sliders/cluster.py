@@ -3,10 +3,11 @@
 With `REDIS_URL` unset there is one process and everything stays in memory (`LocalCluster`).
 With Redis (`RedisCluster`):
 
-- slider updates travel through python-socketio's `AsyncRedisManager` (see realtime.py);
-- *notices* ("board X changed", "presence on board X changed") go over our own pub/sub channel,
-  because each process must rebuild `board:state` for its own clients (`can_edit` differs per
-  user) and count presence itself;
+- *notices* go over one pub/sub channel: "slider X of board B has version V now" (each process
+  hands it to its own clients through sliders.fanout, latest value first), "board B changed" (each
+  process rebuilds `board:state` for its own clients, whose `can_edit` differs per user) and
+  "presence on board B changed". A notice reaches the process that sends it at once, without
+  the trip through Redis, and still does when Redis is down;
 - presence counts live in one Redis hash per board, a field per process. Each process refreshes
   a heartbeat key with a short TTL; a process that dies stops refreshing it and its counts stop
   counting after `PRESENCE_PROCESS_TTL` seconds, so it leaves no ghosts.
@@ -27,7 +28,9 @@ from django.conf import settings
 
 logger = logging.getLogger(__name__)
 
-NoticeHandler = Callable[[str, str], Awaitable[None]]
+# (kind, board, data): kinds "update" (data: {"update": {...}, "origin": sid}), "board",
+# "presence", "recount" and "resync" (Redis is back after an outage: notices may have been lost).
+NoticeHandler = Callable[[str, str, Any], Awaitable[None]]
 
 
 def channel() -> str:
@@ -56,10 +59,10 @@ class LocalCluster:
     async def stop(self) -> None:
         self._handler = None
 
-    async def notify(self, kind: str, board: str) -> None:
-        """Tell every process (this one included) that something about `board` changed."""
+    async def notify(self, kind: str, board: str, data: Any = None) -> None:
+        """Tell every process (this one first) that something about `board` changed."""
         if self._handler is not None:
-            await self._handler(kind, board)
+            await self._handler(kind, board, data)
 
     async def report_count(self, board: str, count: int) -> None:
         self._local_counts[board] = count
@@ -109,9 +112,9 @@ class RedisCluster(LocalCluster):
         await self.redis.aclose()
         await super().stop()
 
-    async def notify(self, kind: str, board: str) -> None:
-        if not await self._publish(kind, board):
-            await super().notify(kind, board)  # Redis is down: at least our own clients hear it
+    async def notify(self, kind: str, board: str, data: Any = None) -> None:
+        await super().notify(kind, board, data)
+        await self._publish(kind, board, data)
 
     async def report_count(self, board: str, count: int) -> None:
         await super().report_count(board, count)
@@ -148,41 +151,52 @@ class RedisCluster(LocalCluster):
     def describe(self) -> str:
         return f"Redis at {self.url.split('@')[-1]}"
 
-    async def _publish(self, kind: str, board: str) -> bool:
+    async def _publish(self, kind: str, board: str, data: Any = None) -> None:
         try:
-            await self.redis.publish(channel(), json.dumps({"kind": kind, "board": board}))
+            await self.redis.publish(channel(), encode_notice(kind, board, data, self.process_id))
         except Exception as error:
             self._redis_failed(error)
-            return False
+            return
         self._redis_ok()
-        return True
 
     async def _listen(self) -> None:
+        lost = False
         while True:
             try:
                 async with self.redis.pubsub(ignore_subscribe_messages=True) as pubsub:
                     await pubsub.subscribe(channel())
                     self._redis_ok()
+                    if lost and self._handler is not None:
+                        lost = False
+                        # Notices sent while we could not hear them are lost: resync our clients.
+                        await self._handler("resync", "", None)
                     async for message in pubsub.listen():
                         await self._dispatch(message)
             except asyncio.CancelledError:
                 raise
             except Exception as error:
+                lost = True
                 self._redis_failed(error)
                 await asyncio.sleep(1)
 
     async def _dispatch(self, message: dict[str, Any]) -> None:
         try:
             notice = json.loads(message["data"])
-            kind, board = notice["kind"], notice["board"]
-        except (KeyError, TypeError, ValueError):
+            kind, board, data, sender = (
+                notice["kind"],
+                notice["board"],
+                notice.get("data"),
+                notice.get("from"),
+            )
+        except (KeyError, TypeError, ValueError, AttributeError):
             logger.warning("Ignoring a malformed cluster notice: %r", message.get("data"))
             return
-        if self._handler is not None:
-            try:
-                await self._handler(kind, board)
-            except Exception:
-                logger.exception("Handling the cluster notice %s for board %s failed", kind, board)
+        if sender == self.process_id or self._handler is None:
+            return  # our own notices were handled when we sent them
+        try:
+            await self._handler(kind, board, data)
+        except Exception:
+            logger.exception("Handling the cluster notice %s for board %s failed", kind, board)
 
     async def _heartbeat(self) -> None:
         """Keep our process key alive and our counts current (Redis may have restarted)."""
@@ -202,7 +216,7 @@ class RedisCluster(LocalCluster):
                 # Processes that died since the last beat leave the totals now.
                 for board, count in list(self._local_counts.items()):
                     if count:
-                        await self._handler("recount", board)
+                        await self._handler("recount", board, None)
             await asyncio.sleep(interval)
 
     def _redis_failed(self, error: Exception) -> None:
@@ -214,6 +228,11 @@ class RedisCluster(LocalCluster):
         if not self._available:
             logger.warning("Redis is back; broadcasting to all processes again")
         self._available = True
+
+
+def encode_notice(kind: str, board: str, data: Any = None, sender: str | None = None) -> str:
+    """A notice as published on the channel (also by processes that serve no clients)."""
+    return json.dumps({"kind": kind, "board": board, "data": data, "from": sender})
 
 
 def create_cluster() -> LocalCluster:

@@ -1,8 +1,9 @@
 """The realtime server: Socket.IO events in, service calls, acks and broadcasts out.
 
 Kept thin on purpose: it authenticates a connection, joins it to its board's room, turns
-`slider:set` into `services.set_slider_value` and the result into an ack. The wire protocol is
-described in docs/protocol.md.
+`slider:set` into `services.set_slider_value` and the result into an ack. Committed changes reach
+the board's clients through sliders.fanout (latest value wins). The wire protocol is described in
+docs/protocol.md.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from sliders import broadcast, selectors, services
 from sliders.auth import user_from_environ
 from sliders.cluster import create_cluster
 from sliders.db import run_in_db_thread
+from sliders.fanout import BoardFeed, UpdateFrame
 from sliders.models import AuditEntry
 from sliders.presence import Presence
 from sliders.ratelimit import TokenBucket
@@ -40,6 +42,7 @@ class Connection:
     user: Any
     ip: str
     address: str  # ip:port, for the logs
+    eio_sid: str  # the Engine.IO session under this Socket.IO connection
     bucket: TokenBucket = field(
         default_factory=lambda: TokenBucket(settings.SLIDER_SET_RATE, settings.SLIDER_SET_BURST)
     )
@@ -47,6 +50,7 @@ class Connection:
 
 connections: dict[str, Connection] = {}
 _connecting: Counter[str] = Counter()  # connections being admitted, per client address
+feeds: dict[str, BoardFeed] = {}  # slider updates waiting for this process's clients, per board
 
 
 def board_room(board_slug: str) -> str:
@@ -63,10 +67,23 @@ async def _emit_presence(board_slug: str, clients: int) -> None:
 
 
 async def _emit_local(event: str, data: Any, **kwargs: Any) -> None:
-    """Emit to clients of this process only (no trip through Redis)."""
-    if settings.REDIS_URL:
-        kwargs["ignore_queue"] = True
+    """Emit to clients of this process (other processes tell their own)."""
     await sio.emit(event, data, **kwargs)
+
+
+def _feed(board_slug: str) -> BoardFeed:
+    feed = feeds.get(board_slug)
+    if feed is None:
+        feed = feeds[board_slug] = BoardFeed(_enqueue_frame)
+    return feed
+
+
+def _enqueue_frame(sid: str, frame: UpdateFrame) -> None:
+    """Put a frame in a client's Engine.IO send queue (unbounded: this never waits)."""
+    connection = connections.get(sid)
+    socket = sio.eio.sockets.get(connection.eio_sid) if connection is not None else None
+    if socket is not None and not socket.closed:
+        socket.queue.put_nowait(frame)
 
 
 presence = Presence(count_local=_count_clients, emit_local=_emit_presence)
@@ -79,8 +96,6 @@ async def on_startup() -> None:
     broadcast.attach_loop(asyncio.get_running_loop())
     presence.interval = settings.PRESENCE_INTERVAL
     presence.cluster = cluster
-    # Broadcasts sent while Redis was down are lost: resync everyone once it is back.
-    sio.manager.on_recover = resync_all_boards
     await cluster.start(_on_notice)
     logger.info(
         "Realtime server started (process %s, transports: %s, broadcasting: %s)",
@@ -103,12 +118,17 @@ async def on_shutdown() -> None:
     broadcast.attach_loop(None)
 
 
-async def _on_notice(kind: str, board_slug: str) -> None:
+async def _on_notice(kind: str, board_slug: str, data: Any) -> None:
     """A notice from any process (this one included) about a board."""
-    if kind == "board":
+    if kind == "update":
+        update, origin = data["update"], data.get("origin")
+        _feed(board_slug).publish(update, origin=origin)
+    elif kind == "board":
         await send_board_state_to_room(board_slug)
     elif kind in ("presence", "recount"):
         presence.refresh(board_slug)
+    elif kind == "resync":
+        await resync_all_boards()
 
 
 # --- Events ---------------------------------------------------------------------------------
@@ -155,7 +175,13 @@ async def _admit(sid: str, environ: dict[str, Any], board_slug: str, ip: str, ad
             "This board is for signed-in users. Sign in and reload the page.",
             {"code": "forbidden"},
         )
-    connections[sid] = Connection(board=board.slug, user=user, ip=ip, address=address)
+    connections[sid] = Connection(
+        board=board.slug,
+        user=user,
+        ip=ip,
+        address=address,
+        eio_sid=sio.manager.eio_sid_from_sid(sid, "/"),
+    )
     await sio.enter_room(sid, board_room(board.slug))
     presence.changed(board.slug)
     logger.info(
@@ -169,6 +195,7 @@ async def _admit(sid: str, environ: dict[str, Any], board_slug: str, ip: str, ad
 async def disconnect(sid: str, reason: Any = None) -> None:
     connection = connections.pop(sid, None)
     if connection is not None:
+        _feed(connection.board).forget(sid)
         presence.changed(connection.board)
         logger.info("Disconnected %s from board %s (%s)", sid, connection.board, reason)
 
@@ -212,18 +239,7 @@ async def unknown_event(event: str, sid: str, *args: Any) -> dict[str, Any]:
     return error_ack("bad_request", f"Unknown event '{str(event)[:100]}'.")
 
 
-# --- Broadcasts (called through sliders.broadcast) ------------------------------------------
-
-
-async def emit_slider_update(change: services.SliderChange, *, skip_sid: str | None) -> None:
-    await sio.emit(
-        "slider:update", change.as_update(), room=board_room(change.board), skip_sid=skip_sid
-    )
-
-
-async def notify_board_changed(board_slug: str) -> None:
-    """A board's structure changed: every process re-sends `board:state` to its clients."""
-    await cluster.notify("board", board_slug)
+# --- Broadcasts (notices from sliders.broadcast, through the cluster) ------------------------
 
 
 async def send_board_state_to_room(board_slug: str) -> None:
@@ -241,6 +257,7 @@ async def send_board_state_to_room(board_slug: str) -> None:
     )
     if states is None:
         logger.info("Board %s is gone; disconnecting %d client(s)", board_slug, len(sids))
+        feeds.pop(board_slug, None)
         for sid in sids:
             await sio.disconnect(sid)
         return
@@ -270,6 +287,8 @@ async def _send_state_to(sid: str) -> None:
     if connection is None:
         return
     users = {_user_key(connection.user): connection.user}
+    feed = _feed(connection.board)
+    since_seq = feed.seq  # updates published from here on may be missing from the state
     try:
         await cluster.report_count(connection.board, _count_clients(connection.board))
         states = await run_in_db_thread(
@@ -287,6 +306,8 @@ async def _send_state_to(sid: str) -> None:
         await sio.disconnect(sid)
         return
     await _emit_local("board:state", state, to=sid)
+    if sid in connections:
+        feed.listen(sid, since_seq=since_seq)
 
 
 def _requested_board(auth: Any) -> str:

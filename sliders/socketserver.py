@@ -5,9 +5,7 @@ The event handlers live in sliders/realtime.py; this module only builds the serv
 
 from __future__ import annotations
 
-import asyncio
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 import socketio
@@ -58,71 +56,10 @@ class GuardedServer(socketio.AsyncServer):
             await self.eio.disconnect(eio_sid)
 
 
-class ResilientRedisManager(socketio.AsyncRedisManager):
-    """python-socketio's Redis manager, quicker to recover and quieter while Redis is down.
-
-    The library backs off up to 60 s between reconnects and logs twice for every broadcast it
-    cannot publish. Here it retries every second, logs once per outage, and calls `on_recover`
-    after it has subscribed again, so the caller can resync clients that missed broadcasts.
-    """
-
-    on_recover: Callable[[], Awaitable[None]] | None = None
-
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self._healthy = True
-
-    async def _publish(self, data: Any) -> Any:
-        try:
-            if not self.connected:
-                self._redis_connect()
-            result = await self.redis.publish(self.channel, self.json.dumps(data))
-        except Exception as error:
-            self.connected = False
-            self._failed(error)
-            return None
-        return result
-
-    async def _redis_listen_with_retries(self) -> AsyncIterator[Any]:
-        subscribed = False
-        while True:
-            try:
-                if not subscribed:
-                    self._redis_connect()
-                    await self.pubsub.subscribe(self.channel)
-                    subscribed = True
-                    if not self._healthy:
-                        self._healthy = True
-                        logger.warning("Redis is back: broadcasts reach every process again")
-                        if self.on_recover is not None:
-                            await self.on_recover()
-                async for message in self.pubsub.listen():
-                    yield message
-            except Exception as error:
-                subscribed = False
-                self._failed(error)
-                await asyncio.sleep(1)
-
-    def _failed(self, error: Exception) -> None:
-        if self._healthy:
-            logger.error(
-                "Redis is unavailable (%s): broadcasts reach this process's clients only", error
-            )
-        self._healthy = False
-
-
 def create_server() -> GuardedServer:
     return GuardedServer(
-        # With Redis, emits to a room reach that room's clients on every process.
-        client_manager=(
-            ResilientRedisManager(
-                settings.REDIS_URL,
-                channel=f"{settings.REDIS_PREFIX}:socketio",
-                redis_options={"socket_connect_timeout": 2},
-            )
-            if settings.REDIS_URL
-            else None
-        ),
+        # Rooms and emits stay in this process: what must reach other processes goes through
+        # sliders.cluster as notices, and each process tells its own clients.
         # Without this python-socketio picks aiohttp when it is installed and fails under ASGI.
         async_mode="asgi",
         # Handle one connection's events one after another, so the last value a person sent is

@@ -190,7 +190,15 @@ class BoardClient:
         self.connect_errors: list[Any] = []
         for event in ("board:state", "slider:update", "board:presence"):
             self.sio.on(event, self._recorder(event))
+        self.sio.on("slider:updates", self._record_batch)
+        self.batches = 0  # `slider:updates` messages; their items are recorded as slider:update
         self.sio.on("connect_error", self._record_connect_error)
+
+    def _record_batch(self, updates: list[Any]) -> None:
+        self.batches += 1
+        record = self._recorder("slider:update")
+        for update in updates:
+            record(update)
 
     def _record_connect_error(self, *args: Any) -> None:
         self.connect_errors.append(args[0] if len(args) == 1 else args)

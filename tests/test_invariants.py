@@ -185,9 +185,13 @@ async def test_invariant_2_version_grows_by_one_per_accepted_change(make_board, 
     # The last version belongs to the stored value.
     last = max(acks, key=lambda ack: ack["version"])
     assert slider.value == last["value"]
-    # Every accepted change was broadcast once, with its own version.
+    # The observer heard the changes in version order, each at most once, ending with the last;
+    # it may skip a version that a newer one replaced before it was sent (latest value wins).
     await wait_for_update(observer, "s1", slider.version)
-    assert sorted(u["version"] for u in observer.of("slider:update")) == versions
+    heard = [u["version"] for u in observer.of("slider:update")]
+    assert heard == sorted(set(heard)) and heard[-1] == slider.version
+    assert set(heard) <= set(versions)
+    assert observer.stale_updates == 0
 
 
 # --- 3. A client never shows an older value after a newer one ---------------------------------

@@ -1,7 +1,7 @@
 // Slider Sync board page: keeps the range inputs in step with everyone else on the board.
 //
 // Wire protocol v1 (see docs/protocol.md):
-//   server -> client  board:state, slider:update, board:presence
+//   server -> client  board:state, slider:update(s), board:presence
 //   client -> server  slider:set {id, value} with an ack
 //
 // Rules this file keeps:
@@ -528,6 +528,9 @@ socket.on("disconnect", onDisconnect);
 socket.on("connect_error", onConnectError);
 socket.on("board:state", onBoardState);
 socket.on("slider:update", onSliderUpdate);
+socket.on("slider:updates", (updates) => {
+  if (Array.isArray(updates)) updates.forEach(onSliderUpdate);
+});
 socket.on("board:presence", (data) => {
   if (data && typeof data === "object") setPresence(data.clients);
 });

@@ -1,0 +1,136 @@
+"""Slider updates to a board's clients: the latest value wins where messages wait.
+
+Emitting every update to every client (python-socketio's room broadcast) queues one message per
+client per update. When updates come faster than the server can write them, say a 30 Hz drag
+seen by a thousand clients, those queues grow and every screen falls further behind for as
+long as the drag lasts. A slider only needs its latest value, so here nothing queues per update:
+
+- each board keeps the latest update of every slider, numbered by a board-wide sequence;
+- a client with something new to hear gets ONE placeholder frame in its Engine.IO send queue,
+  and no second one while that one waits;
+- when the client's writer reaches the placeholder, it becomes every update the client has not
+  had yet, latest values only: `slider:update` for one, `slider:updates` (a list) for several.
+
+A client that keeps up gets every update as it happens; one that falls behind (or a server
+that falls behind everyone) skips intermediate values instead of queueing stale ones, so the
+backlog never grows. The encoded frame is cached, so clients at the same point share one
+encoding. The wire format is in docs/protocol.md.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from engineio import packet as eio_packet
+
+
+@dataclass(slots=True)
+class _Latest:
+    seq: int
+    version: int
+    update: dict[str, Any]
+    origin: str | None  # the connection that made the change: it has an ack instead
+
+
+@dataclass(slots=True)
+class _Listener:
+    sid: str
+    heard_seq: int  # the board's sequence number when this client's last frame was written
+    frame_waiting: bool = False
+
+
+class UpdateFrame(eio_packet.Packet):
+    """A placeholder in one client's send queue; encoded when the client's writer reaches it."""
+
+    def __init__(self, feed: BoardFeed, listener: _Listener) -> None:
+        super().__init__(eio_packet.MESSAGE, "")
+        self.feed = feed
+        self.listener = listener
+
+    def encode(self, b64: bool = False) -> str:
+        if self.encode_cache is None:
+            self.encode_cache = self.feed.take_frame(self.listener)
+        return self.encode_cache
+
+
+Enqueue = Callable[[str, UpdateFrame], None]
+
+
+def encode_event(event: str, data: Any) -> str:
+    """An Engine.IO message holding a Socket.IO event on the default namespace."""
+    return "42" + json.dumps([event, data], separators=(",", ":"), allow_nan=False)
+
+
+class BoardFeed:
+    """The latest slider updates of one board, and who has heard them, in this process."""
+
+    def __init__(self, enqueue: Enqueue) -> None:
+        self.enqueue = enqueue
+        self.seq = 0
+        self._latest: dict[str, _Latest] = {}  # by slider id, oldest change first
+        self._listeners: dict[str, _Listener] = {}
+        self._cache: dict[int, str] = {}  # heard_seq -> frame, valid for the current seq
+
+    def __len__(self) -> int:
+        return len(self._listeners)
+
+    def publish(self, update: dict[str, Any], *, origin: str | None = None) -> None:
+        """A committed change; an update older than one already published is dropped."""
+        slider_id, version = update["id"], update["version"]
+        previous = self._latest.pop(slider_id, None)
+        if previous is not None and previous.version >= version:
+            self._latest[slider_id] = previous
+            return
+        self.seq += 1
+        self._latest[slider_id] = _Latest(self.seq, version, update, origin)
+        self._cache.clear()
+        for listener in self._listeners.values():
+            if not listener.frame_waiting and listener.sid != origin:
+                self._send_frame(listener)
+
+    def listen(self, sid: str, *, since_seq: int) -> None:
+        """Start sending `sid` updates newer than `since_seq`.
+
+        Call it once the client's `board:state` is queued, with `self.seq` as it was before that
+        state was read: anything published since may be missing from the state and is sent.
+        """
+        listener = _Listener(sid, since_seq)
+        self._listeners[sid] = listener
+        if since_seq < self.seq:
+            self._send_frame(listener)
+
+    def forget(self, sid: str) -> None:
+        self._listeners.pop(sid, None)
+
+    def take_frame(self, listener: _Listener) -> str:
+        """Everything `listener` has not heard yet, as one encoded message; marks it heard."""
+        heard_seq = listener.heard_seq
+        listener.heard_seq = self.seq
+        listener.frame_waiting = False
+        updates: list[dict[str, Any]] = []
+        skipped_own = False
+        for latest in reversed(self._latest.values()):
+            if latest.seq <= heard_seq:
+                break
+            if latest.origin == listener.sid:
+                skipped_own = True
+            else:
+                updates.append(latest.update)
+        if not skipped_own and (frame := self._cache.get(heard_seq)) is not None:
+            return frame
+        if len(updates) == 1:
+            frame = encode_event("slider:update", updates[0])
+        else:
+            # Several at once, oldest first. Empty only when a change this client made itself
+            # replaced the one its frame was for; an empty list is harmless to every client.
+            frame = encode_event("slider:updates", updates[::-1])
+        if not skipped_own:
+            self._cache[heard_seq] = frame
+        return frame
+
+    def _send_frame(self, listener: _Listener) -> None:
+        listener.frame_waiting = True
+        self.enqueue(listener.sid, UpdateFrame(self, listener))

@@ -1,0 +1,124 @@
+"""The fan-out of slider updates: latest value wins where messages wait (sliders/fanout.py).
+
+These drive a BoardFeed directly, with a list standing in for each client's Engine.IO send
+queue; the live tests (test_realtime, test_invariants, the benchmark's smoke run) cover it on a
+real server.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from sliders.fanout import BoardFeed, UpdateFrame
+
+
+class Queues:
+    """Each client's send queue, as the feed fills it."""
+
+    def __init__(self) -> None:
+        self.waiting: dict[str, list[UpdateFrame]] = {}
+
+    def enqueue(self, sid: str, frame: UpdateFrame) -> None:
+        self.waiting.setdefault(sid, []).append(frame)
+
+    def write(self, sid: str) -> list[Any]:
+        """What the client's writer sends now: each waiting frame, decoded."""
+        frames, self.waiting[sid] = self.waiting.get(sid, []), []
+        decoded = []
+        for frame in frames:
+            text = frame.encode()
+            assert text.startswith("42")
+            decoded.append(json.loads(text[2:]))
+        return decoded
+
+
+def update(slider: str, value: float, version: int) -> dict[str, Any]:
+    return {"id": slider, "value": value, "version": version}
+
+
+def make_feed(*sids: str) -> tuple[BoardFeed, Queues]:
+    queues = Queues()
+    feed = BoardFeed(queues.enqueue)
+    for sid in sids:
+        feed.listen(sid, since_seq=feed.seq)
+    return feed, queues
+
+
+def test_a_client_that_keeps_up_hears_every_update() -> None:
+    feed, queues = make_feed("a")
+    for version in (1, 2, 3):
+        feed.publish(update("s1", version * 10, version))
+        assert queues.write("a") == [["slider:update", update("s1", version * 10, version)]]
+
+
+def test_a_client_that_is_behind_gets_one_message_with_the_latest_values() -> None:
+    feed, queues = make_feed("a")
+    for version in range(1, 101):
+        feed.publish(update("s1", version, version))
+        feed.publish(update("s2", -version, version))
+    assert len(queues.waiting["a"]) == 1  # one waiting message, however many updates
+    assert queues.write("a") == [
+        ["slider:updates", [update("s1", 100, 100), update("s2", -100, 100)]]
+    ]
+    assert queues.write("a") == []
+
+
+def test_the_sender_does_not_hear_its_own_change() -> None:
+    feed, queues = make_feed("a", "b")
+    feed.publish(update("s1", 5, 1), origin="a")
+    assert queues.waiting.get("a", []) == []
+    assert queues.write("b") == [["slider:update", update("s1", 5, 1)]]
+
+
+def test_a_waiting_message_skips_the_clients_own_later_change() -> None:
+    feed, queues = make_feed("a", "b")
+    feed.publish(update("s1", 5, 1), origin="b")
+    feed.publish(update("s2", 7, 1), origin="b")
+    feed.publish(update("s1", 6, 2), origin="a")  # replaces b's s1 before a's message is sent
+    assert queues.write("a") == [["slider:update", update("s2", 7, 1)]]
+    # b's message (same point in the feed) is not a's cached one: b hears a's change.
+    assert queues.write("b") == [["slider:update", update("s1", 6, 2)]]
+
+
+def test_an_empty_list_when_only_the_clients_own_change_is_left() -> None:
+    feed, queues = make_feed("a", "b")
+    feed.publish(update("s1", 5, 1), origin="b")
+    feed.publish(update("s1", 6, 2), origin="a")
+    assert queues.write("a") == [["slider:updates", []]]
+
+
+def test_an_older_version_arriving_late_is_dropped() -> None:
+    feed, queues = make_feed("a")
+    feed.publish(update("s1", 9, 9))
+    queues.write("a")
+    feed.publish(update("s1", 8, 8))  # e.g. from another process, out of order
+    feed.publish(update("s1", 9, 9))  # or twice
+    assert queues.waiting["a"] == []
+    feed.publish(update("s1", 10, 10))
+    assert queues.write("a") == [["slider:update", update("s1", 10, 10)]]
+
+
+def test_a_new_listener_gets_what_was_published_since_its_state_was_read() -> None:
+    feed, queues = make_feed("a")
+    feed.publish(update("s1", 1, 1))
+    since = feed.seq  # the state is read here: it holds version 1
+    feed.publish(update("s2", 2, 1))  # committed while the state was on its way
+    feed.listen("late", since_seq=since)
+    assert queues.write("late") == [["slider:update", update("s2", 2, 1)]]
+
+
+def test_clients_at_the_same_point_share_one_encoding() -> None:
+    feed, queues = make_feed("a", "b", "c")
+    feed.publish(update("s1", 1, 1))
+    feed.publish(update("s2", 2, 1))
+    texts = {sid: queues.waiting[sid][0].encode() for sid in "abc"}
+    assert texts["a"] is texts["b"] is texts["c"]
+
+
+def test_a_forgotten_client_gets_nothing_more() -> None:
+    feed, queues = make_feed("a")
+    feed.forget("a")
+    feed.publish(update("s1", 1, 1))
+    assert queues.waiting.get("a", []) == []
+    assert len(feed) == 0
