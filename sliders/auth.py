@@ -12,6 +12,11 @@ from django.http import HttpRequest
 from django.http.cookie import parse_cookie
 
 
+def has_session_cookie(environ: dict[str, Any]) -> bool:
+    """Whether the request carries a session cookie (if not, the user is anonymous: no query)."""
+    return bool(parse_cookie(environ.get("HTTP_COOKIE", "")).get(settings.SESSION_COOKIE_NAME))
+
+
 def user_from_environ(environ: dict[str, Any]) -> Any:
     """Return the signed-in user for the request's session cookie, or AnonymousUser.
 

@@ -15,11 +15,18 @@ A client that keeps up gets every update as it happens; one that falls behind (o
 that falls behind everyone) skips intermediate values instead of queueing stale ones, so the
 backlog never grows. The encoded frame is cached, so clients at the same point share one
 encoding. The wire format is in docs/protocol.md.
+
+Frames are handed to at most `FRAMES_PER_TURN` clients per turn of the event loop. Each one
+wakes that client's writer; waking a thousand at once would make one turn of the loop take tens
+of milliseconds, and a `slider:set`, which needs a few turns to be stored and acked, would wait
+behind every one of them.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -35,15 +42,11 @@ class _Latest:
     origin: str | None  # the connection that made the change: it has an ack instead
 
 
-@dataclass(slots=True)
-class _Listener:
-    sid: str
-    heard_seq: int  # the board's sequence number when this client's last frame was written
-    frame_waiting: bool = False
-
-
 class UpdateFrame(eio_packet.Packet):
-    """A placeholder in one client's send queue; encoded when the client's writer reaches it."""
+    """A placeholder in one client's send queue; encoded when the client's writer reaches it.
+
+    Each client has one, queued again each time it has news (never twice at once).
+    """
 
     def __init__(self, feed: BoardFeed, listener: _Listener) -> None:
         super().__init__(eio_packet.MESSAGE, "")
@@ -56,7 +59,17 @@ class UpdateFrame(eio_packet.Packet):
         return self.encode_cache
 
 
+@dataclass(slots=True)
+class _Listener:
+    sid: str
+    heard_seq: int  # the board's sequence number when this client's last frame was written
+    frame: UpdateFrame | None = None
+    frame_waiting: bool = False
+
+
 Enqueue = Callable[[str, UpdateFrame], None]
+
+FRAMES_PER_TURN = 64
 
 
 def encode_event(event: str, data: Any) -> str:
@@ -73,6 +86,8 @@ class BoardFeed:
         self._latest: dict[str, _Latest] = {}  # by slider id, oldest change first
         self._listeners: dict[str, _Listener] = {}
         self._cache: dict[int, str] = {}  # heard_seq -> frame, valid for the current seq
+        self._due: deque[_Listener] = deque()  # clients with news and no frame queued yet
+        self._flusher: asyncio.Task[None] | None = None
 
     def __len__(self) -> int:
         return len(self._listeners)
@@ -89,7 +104,9 @@ class BoardFeed:
         self._cache.clear()
         for listener in self._listeners.values():
             if not listener.frame_waiting and listener.sid != origin:
-                self._send_frame(listener)
+                listener.frame_waiting = True
+                self._due.append(listener)
+        self._flush()
 
     def listen(self, sid: str, *, since_seq: int) -> None:
         """Start sending `sid` updates newer than `since_seq`.
@@ -100,7 +117,9 @@ class BoardFeed:
         listener = _Listener(sid, since_seq)
         self._listeners[sid] = listener
         if since_seq < self.seq:
-            self._send_frame(listener)
+            listener.frame_waiting = True
+            self._due.append(listener)
+            self._flush()
 
     def forget(self, sid: str) -> None:
         self._listeners.pop(sid, None)
@@ -131,6 +150,30 @@ class BoardFeed:
             self._cache[heard_seq] = frame
         return frame
 
-    def _send_frame(self, listener: _Listener) -> None:
-        listener.frame_waiting = True
-        self.enqueue(listener.sid, UpdateFrame(self, listener))
+    def _flush(self) -> None:
+        """Queue the due frames: now if they are few, else a turn of the event loop at a time."""
+        if self._flusher is not None:
+            return  # the running flusher will get to them
+        if len(self._due) <= FRAMES_PER_TURN:
+            self._queue_frames(len(self._due))
+        else:
+            self._flusher = asyncio.get_running_loop().create_task(self._flush_in_turns())
+
+    async def _flush_in_turns(self) -> None:
+        try:
+            while self._due:
+                self._queue_frames(min(FRAMES_PER_TURN, len(self._due)))
+                await asyncio.sleep(0)  # the writers just woken (and everything else) run first
+        finally:
+            self._flusher = None
+
+    def _queue_frames(self, count: int) -> None:
+        for _ in range(count):
+            listener = self._due.popleft()
+            if self._listeners.get(listener.sid) is not listener:
+                continue  # gone since
+            frame = listener.frame
+            if frame is None:
+                frame = listener.frame = UpdateFrame(self, listener)
+            frame.encode_cache = None
+            self.enqueue(listener.sid, frame)

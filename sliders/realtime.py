@@ -16,10 +16,11 @@ from typing import Any
 
 import socketio
 from django.conf import settings
+from django.contrib.auth.models import AnonymousUser
 from django.db import DatabaseError
 
 from sliders import broadcast, selectors, services
-from sliders.auth import user_from_environ
+from sliders.auth import has_session_cookie, user_from_environ
 from sliders.cluster import create_cluster
 from sliders.db import run_in_db_thread
 from sliders.fanout import BoardFeed, UpdateFrame
@@ -50,6 +51,11 @@ class Connection:
 
 connections: dict[str, Connection] = {}
 _connecting: Counter[str] = Counter()  # connections being admitted, per client address
+_per_address: Counter[str] = Counter()  # connections, per client address
+_per_board: Counter[str] = Counter()  # connections, per board
+_board_reads: dict[str, asyncio.Future[Any]] = {}  # board lookups on their way, by slug
+_awaiting_state: dict[str, list[str]] = {}  # connections waiting for their first board:state
+_state_senders: dict[str, asyncio.Task[None]] = {}  # per board, while some are waiting
 feeds: dict[str, BoardFeed] = {}  # slider updates waiting for this process's clients, per board
 
 
@@ -58,7 +64,7 @@ def board_room(board_slug: str) -> str:
 
 
 def _count_clients(board_slug: str) -> int:
-    return sum(1 for connection in connections.values() if connection.board == board_slug)
+    return _per_board[board_slug]
 
 
 async def _emit_presence(board_slug: str, clients: int) -> None:
@@ -138,7 +144,7 @@ async def _on_notice(kind: str, board_slug: str, data: Any) -> None:
 async def connect(sid: str, environ: dict[str, Any], auth: Any = None) -> None:
     board_slug = _requested_board(auth)
     ip, address = _client_address(environ)
-    same_address = sum(1 for c in connections.values() if c.ip == ip) + _connecting[ip]
+    same_address = _per_address[ip] + _connecting[ip]
     if same_address >= settings.SOCKETIO_MAX_CONNECTIONS_PER_ADDRESS:
         logger.warning("Refused %s from %s: too many connections from that address", sid, ip)
         raise socketio.exceptions.ConnectionRefusedError(
@@ -157,7 +163,12 @@ async def connect(sid: str, environ: dict[str, Any], auth: Any = None) -> None:
 
 async def _admit(sid: str, environ: dict[str, Any], board_slug: str, ip: str, address: str) -> None:
     try:
-        board, user = await run_in_db_thread(_load_board_and_user, board_slug, environ)
+        board = await _read_board(board_slug)
+        user = (
+            await run_in_db_thread(user_from_environ, environ)
+            if has_session_cookie(environ)
+            else AnonymousUser()
+        )
     except DatabaseError:
         logger.exception("Refused %s from %s: the database is unavailable", sid, address)
         raise socketio.exceptions.ConnectionRefusedError(
@@ -182,19 +193,25 @@ async def _admit(sid: str, environ: dict[str, Any], board_slug: str, ip: str, ad
         address=address,
         eio_sid=sio.manager.eio_sid_from_sid(sid, "/"),
     )
+    _per_address[ip] += 1
+    _per_board[board.slug] += 1
     await sio.enter_room(sid, board_room(board.slug))
     presence.changed(board.slug)
     logger.info(
         "Connected %s to board %s from %s as %s", sid, board.slug, address, _user_label(user)
     )
     # The state is sent once the connection is fully open (after this handler returns).
-    sio.start_background_task(_send_state_to, sid)
+    _awaiting_state.setdefault(board.slug, []).append(sid)
+    if board.slug not in _state_senders:
+        _state_senders[board.slug] = asyncio.create_task(_send_first_states(board.slug))
 
 
 @sio.event
 async def disconnect(sid: str, reason: Any = None) -> None:
     connection = connections.pop(sid, None)
     if connection is not None:
+        _discount(_per_address, connection.ip)
+        _discount(_per_board, connection.board)
         _feed(connection.board).forget(sid)
         presence.changed(connection.board)
         logger.info("Disconnected %s from board %s (%s)", sid, connection.board, reason)
@@ -282,32 +299,45 @@ async def resync_all_boards() -> None:
 # --- Helpers --------------------------------------------------------------------------------
 
 
-async def _send_state_to(sid: str) -> None:
-    connection = connections.get(sid)
-    if connection is None:
-        return
-    users = {_user_key(connection.user): connection.user}
-    feed = _feed(connection.board)
-    since_seq = feed.seq  # updates published from here on may be missing from the state
+async def _send_first_states(board_slug: str) -> None:
+    """Send `board:state` to the connections waiting for their first one on a board.
+
+    Everyone who connected while a read was on its way is served by the next read: a thousand
+    clients connecting at once cost a handful of queries, not a thousand. Updates published
+    from the start of a read on reach those clients through the feed (see fanout.BoardFeed).
+    """
     try:
-        await cluster.report_count(connection.board, _count_clients(connection.board))
+        while waiting := _awaiting_state.pop(board_slug, None):
+            sids = [sid for sid in waiting if sid in connections]
+            if sids:
+                await _send_states(board_slug, sids)
+    finally:
+        _state_senders.pop(board_slug, None)
+
+
+async def _send_states(board_slug: str, sids: list[str]) -> None:
+    feed = _feed(board_slug)
+    since_seq = feed.seq  # updates published from here on may be missing from the state
+    users = {_user_key(connections[sid].user): connections[sid].user for sid in sids}
+    try:
+        await cluster.report_count(board_slug, _count_clients(board_slug))
         states = await run_in_db_thread(
-            _states_for_users,
-            connection.board,
-            users,
-            clients=await cluster.total_count(connection.board),
+            _states_for_users, board_slug, users, clients=await cluster.total_count(board_slug)
         )
     except DatabaseError:
-        logger.exception("Cannot read board %s for %s", connection.board, sid)
-        await sio.disconnect(sid)
-        return
-    state = states[_user_key(connection.user)] if states is not None else None
-    if state is None:  # the board is gone, or no longer visible to this user
-        await sio.disconnect(sid)
-        return
-    await _emit_local("board:state", state, to=sid)
-    if sid in connections:
-        feed.listen(sid, since_seq=since_seq)
+        logger.exception("Cannot read board %s for %d new connection(s)", board_slug, len(sids))
+        states = None
+    for sid in sids:
+        connection = connections.get(sid)
+        if connection is None:
+            continue
+        state = states.get(_user_key(connection.user)) if states is not None else None
+        if state is None:  # no database, the board is gone, or no longer visible to this user
+            await sio.disconnect(sid)
+        else:
+            await _emit_local("board:state", state, to=sid)
+            if sid in connections:
+                feed.listen(sid, since_seq=since_seq)
 
 
 def _requested_board(auth: Any) -> str:
@@ -332,8 +362,21 @@ def _requested_board(auth: Any) -> str:
     return board
 
 
-def _load_board_and_user(board_slug: str, environ: dict[str, Any]) -> tuple[Any, Any]:
-    return selectors.get_board(board_slug), user_from_environ(environ)
+async def _read_board(board_slug: str) -> Any:
+    """The board, read once for all the connections that ask while a read is on its way."""
+    read = _board_reads.get(board_slug)
+    if read is None:
+        read = _board_reads[board_slug] = asyncio.ensure_future(
+            run_in_db_thread(selectors.get_board, board_slug)
+        )
+        read.add_done_callback(lambda _: _board_reads.pop(board_slug, None))
+    return await asyncio.shield(read)
+
+
+def _discount(counter: Counter[str], key: str) -> None:
+    counter[key] -= 1
+    if counter[key] <= 0:
+        del counter[key]
 
 
 def _states_for_users(

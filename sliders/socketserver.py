@@ -5,9 +5,12 @@ The event handlers live in sliders/realtime.py; this module only builds the serv
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from typing import Any
 
+import engineio.async_socket
+import engineio.exceptions
 import socketio
 from django.conf import settings
 
@@ -45,6 +48,12 @@ class GuardedServer(socketio.AsyncServer):
             return
         await super()._handle_event(eio_sid, namespace, id, data)
 
+    async def _handle_eio_connect(self, eio_sid: str, environ: dict[str, Any]) -> Any:
+        socket = self.eio.sockets.get(eio_sid)
+        if type(socket) is engineio.async_socket.AsyncSocket:
+            socket.__class__ = QuickPollSocket  # before its writer starts polling
+        return await super()._handle_eio_connect(eio_sid, environ)
+
     async def _handle_eio_message(self, eio_sid: str, data: Any) -> None:
         try:
             await super()._handle_eio_message(eio_sid, data)
@@ -69,6 +78,38 @@ def create_server() -> GuardedServer:
         max_http_buffer_size=settings.SOCKETIO_MAX_MESSAGE_BYTES,
         transports=settings.SOCKETIO_TRANSPORTS,
     )
+
+
+class QuickPollSocket(engineio.async_socket.AsyncSocket):
+    """python-engineio's socket, waiting for outgoing packets more cheaply.
+
+    The library's writer waits for each packet with `asyncio.wait_for`, which wraps every wait in
+    a new task; with a thousand clients each hearing 30 updates a second that wrapper was one of
+    the largest costs of a broadcast. `asyncio.timeout` keeps the same timeout without the task.
+    Behaviour is otherwise the library's: packets are drained in order, `None` ends the writer.
+    """
+
+    async def poll(self) -> list[Any]:
+        queue = self.queue
+        try:
+            if queue.empty():
+                async with asyncio.timeout(self.server.ping_interval + self.server.ping_timeout):
+                    packets = [await queue.get()]
+            else:
+                packets = [queue.get_nowait()]
+            queue.task_done()
+        except (TimeoutError, asyncio.CancelledError):
+            raise engineio.exceptions.QueueEmpty() from None
+        if packets == [None]:
+            return []
+        while not queue.empty():
+            pkt = queue.get_nowait()
+            queue.task_done()
+            if pkt is None:
+                queue.put_nowait(None)
+                break
+            packets.append(pkt)
+        return packets
 
 
 class EngineIOFrameGuard:
