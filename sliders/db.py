@@ -37,4 +37,7 @@ async def run_in_db_thread(func: Callable[P, R], *args: P.args, **kwargs: P.kwar
     work from sockets is serialised in one place, transactions never span threads, and the
     thread holds a single connection for the life of the process.
     """
-    return await sync_to_async(_in_db_thread)(func, *args, **kwargs)
+    return await _run_in_db_thread(func, *args, **kwargs)
+
+
+_run_in_db_thread = sync_to_async(_in_db_thread)

@@ -247,28 +247,48 @@ def _write(
     return change
 
 
+@dataclass(frozen=True)
+class _AuditTail:
+    """The newest audit entry of a slider written by this process: the one a set may extend."""
+
+    pk: int
+    client: str
+    to_version: int
+    ended_at: Any
+
+
+# (board, slider) -> its newest entry from this process. Saves a query per set; the UPDATE below
+# re-checks in the database, so a stale or rolled-back tail only means a new entry.
+_audit_tails: dict[tuple[str, str], _AuditTail] = {}
+
+
 def _record_audit(
     change: SliderChange, actor: Actor, *, old_value: float, old_version: int
 ) -> None:
     """Add the change to the audit trail, merging it into the same client's ongoing drag."""
     now = timezone.now()
-    latest = AuditEntry.objects.filter(board=change.board, slider=change.id).order_by("-id").first()
+    key = (change.board, change.id)
+    tail = _audit_tails.get(key)
     if (
-        latest is not None
+        tail is not None
         and actor.client
-        and latest.client == actor.client
-        and latest.to_version == old_version  # nobody else moved it in between
-        and (now - latest.ended_at).total_seconds() <= settings.AUDIT_MERGE_SECONDS
+        and tail.client == actor.client
+        and tail.to_version == old_version  # nobody else moved it in between
+        and (now - tail.ended_at).total_seconds() <= settings.AUDIT_MERGE_SECONDS
     ):
-        AuditEntry.objects.filter(pk=latest.pk).update(
+        merged = AuditEntry.objects.filter(
+            pk=tail.pk, client=actor.client, to_version=old_version
+        ).update(
             to_value=change.value,
             to_version=change.version,
             changes=F("changes") + 1,
             ended_at=now,
         )
-        return
+        if merged:
+            _audit_tails[key] = _AuditTail(tail.pk, actor.client, change.version, now)
+            return
     user = actor.user if actor.user is not None and actor.user.is_authenticated else None
-    AuditEntry.objects.create(
+    entry = AuditEntry.objects.create(
         board=change.board,
         slider=change.id,
         user=user,
@@ -283,6 +303,7 @@ def _record_audit(
         started_at=now,
         ended_at=now,
     )
+    _audit_tails[key] = _AuditTail(entry.pk, entry.client, change.version, now)
 
 
 def _change_of(slider: Slider, *, changed: bool) -> SliderChange:
