@@ -92,11 +92,14 @@ class QuickPollSocket(engineio.async_socket.AsyncSocket):
     async def poll(self) -> list[Any]:
         queue = self.queue
         try:
-            if queue.empty():
+            if not queue.empty():
+                packets = [queue.get_nowait()]
+            elif self.upgraded:
+                # The websocket writer: it ends when the connection does (the reader queues None).
+                packets = [await queue.get()]
+            else:
                 async with asyncio.timeout(self.server.ping_interval + self.server.ping_timeout):
                     packets = [await queue.get()]
-            else:
-                packets = [queue.get_nowait()]
             queue.task_done()
         except (TimeoutError, asyncio.CancelledError):
             raise engineio.exceptions.QueueEmpty() from None
