@@ -547,7 +547,9 @@ window.addEventListener("online", () => {
     if (!awaitingState) flushAll();
   } else if (!refused) {
     setStatus("reconnecting");
-    if (!socket.active) socket.connect();
+    // An attempt begun while offline can hang until it times out (20 s): start afresh now.
+    socket.disconnect();
+    socket.connect();
   }
 });
 setStatus(navigator.onLine ? "connecting" : "offline");
