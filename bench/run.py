@@ -53,6 +53,8 @@ def slidersync_command(port: int) -> list[str]:
         "127.0.0.1",
         "--port",
         str(port),
+        "--ws-per-message-deflate",  # as docs/deploy.md runs it
+        "false",
         *extra,
     ]
 

@@ -40,6 +40,9 @@ class Command(DjangoRunserverCommand):
             port=int(self.port),
             lifespan="on",
             log_level="info",
+            # Slider messages are tens of bytes: compressing them costs CPU and saves nothing
+            # (docs/performance.md).
+            ws_per_message_deflate=False,
             # The auto-reloader lives in Django's parent process; uvicorn must not add its own.
             reload=False,
         )
