@@ -25,7 +25,9 @@ class SliderInline(admin.TabularInline):
     model = Slider
     form = SliderForm
     extra = 0
-    fields = ("position", "slug", "name", "min", "max", "step", "value", "version")
+    fields = (
+        "position", "slug", "name", "min", "max", "step", "unit", "precision", "value", "version",
+    )  # fmt: skip
     readonly_fields = ("version",)
     ordering = ("position", "id")
 
@@ -80,7 +82,10 @@ class SliderAdmin(admin.ModelAdmin):
     list_filter = ("board",)
     list_select_related = ("board",)
     search_fields = ("name", "slug", "board__name")
-    fields = ("board", "slug", "name", "min", "max", "step", "value", "version", "position")
+    fields = (
+        "board", "slug", "name", "min", "max", "step", "unit", "precision", "value", "version",
+        "position",
+    )  # fmt: skip
     readonly_fields = ("version",)
 
     def save_model(self, request: HttpRequest, obj: Slider, form: ModelForm, change: bool) -> None:

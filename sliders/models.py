@@ -6,10 +6,12 @@ database constraints below are the last line of defence for invariant 1 (finite,
 
 from __future__ import annotations
 
+from decimal import Decimal
 from typing import TYPE_CHECKING
 
 from django.conf import settings
 from django.contrib.auth.models import Group
+from django.core.validators import MaxValueValidator
 from django.db import models
 from django.db.models import F, Q
 from django.urls import reverse
@@ -17,6 +19,15 @@ from django.urls import reverse
 if TYPE_CHECKING:
     from django.contrib.auth.base_user import AbstractBaseUser
     from django.contrib.auth.models import AnonymousUser
+
+
+MAX_PRECISION = 6  # decimal places a slider's value may be shown with
+
+
+def decimals_of(number: float) -> int:
+    """Decimal places in the shortest text of `number` (0.25 -> 2, 100 -> 0, 1e-07 -> 7)."""
+    exponent = Decimal(repr(float(number))).normalize().as_tuple().exponent
+    return max(0, -exponent) if isinstance(exponent, int) else 0
 
 
 class Board(models.Model):
@@ -107,6 +118,15 @@ class Slider(models.Model):
     value = models.FloatField(default=0)
     version = models.PositiveBigIntegerField(default=0, editable=False)
     position = models.PositiveIntegerField(default=0)
+    unit = models.CharField(
+        max_length=16, blank=True, help_text='Shown after the value, e.g. "dB" or "%".'
+    )
+    precision = models.PositiveSmallIntegerField(
+        null=True,
+        blank=True,
+        validators=[MaxValueValidator(MAX_PRECISION)],
+        help_text="Decimal places shown (0 to 6). Empty: as many as the step needs.",
+    )
 
     class Meta:
         ordering = ["board", "position", "id"]
@@ -131,10 +151,29 @@ class Slider(models.Model):
                 name="slider_value_in_range",
                 violation_error_message="The value must lie between min and max.",
             ),
+            models.CheckConstraint(
+                condition=Q(precision__isnull=True) | Q(precision__lte=MAX_PRECISION),
+                name="slider_precision_at_most_6",
+                violation_error_message="Show at most 6 decimal places.",
+            ),
         ]
 
     def __str__(self) -> str:
         return f"{self.board.slug}/{self.slug}"
+
+    @property
+    def display_decimals(self) -> int:
+        """`precision`, or as many decimals as the step grid has (board.js does the same)."""
+        if self.precision is not None:
+            return self.precision
+        return min(MAX_PRECISION, max(decimals_of(self.step), decimals_of(self.min)))
+
+    def format_value(self, value: float) -> str:
+        """The value as people read it: "-12.5 dB", "75 %" (board.js's formatValue)."""
+        text = f"{value:.{self.display_decimals}f}"
+        if text.startswith("-") and float(text) == 0:
+            text = text[1:]  # no "-0.0"
+        return f"{text} {self.unit}" if self.unit else text
 
 
 class AuditEntry(models.Model):

@@ -20,6 +20,8 @@ def slider_payload(slider: Slider) -> dict[str, Any]:
         "step": slider.step,
         "value": slider.value,
         "version": slider.version,
+        "unit": slider.unit,
+        "precision": slider.precision,
     }
 
 

@@ -24,7 +24,9 @@ from sliders.models import AuditEntry, Board, Slider
 
 SLUG_PATTERN = re.compile(r"[-a-zA-Z0-9_]{1,50}")
 # What the admin may change about a slider besides its value (a change sends `board:state`).
-STRUCTURE_FIELDS = ("board_id", "slug", "name", "min", "max", "step", "position")
+STRUCTURE_FIELDS = (
+    "board_id", "slug", "name", "min", "max", "step", "position", "unit", "precision",
+)  # fmt: skip
 
 
 class SliderError(Exception):

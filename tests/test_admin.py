@@ -501,8 +501,14 @@ async def test_live_admin_range_change_sends_board_state(
     (shown,) = client.state["sliders"]
     assert shown == {
         "id": "s1", "name": "s1", "min": -50.0, "max": 250.0, "step": 5.0,
-        "value": 30.0, "version": 0,
+        "value": 30.0, "version": 0, "unit": "", "precision": None,
     }  # fmt: skip
+
+    # A unit and a precision are structure too: pages get them at once.
+    await admin_http.submit(slider_url(slider), "slider_form", unit="dB", precision="2")
+    await client.wait_for(lambda: len(client.of("board:state")) >= 3)
+    (shown,) = client.state["sliders"]
+    assert (shown["unit"], shown["precision"], shown["version"]) == ("dB", 2, 0)
 
 
 @pytest.mark.live

@@ -430,3 +430,20 @@ def test_connection_indicator_follows_the_server(make_board, page_on, start_serv
     a.locator("#slider-s1").focus()
     a.keyboard.press("End")
     shows(b, "100")
+
+
+def test_units_and_precision_are_shown_and_spoken(make_board, page_on):
+    """A slider's unit and precision appear next to it and in its aria-valuetext."""
+    slider = {"slug": "s1", "min": -60, "max": 12, "step": 0.5, "value": -12.5}
+    board = make_board(sliders=[{**slider, "unit": "dB", "precision": 1}])
+    static = page_on(board.slug, javascript=False)  # as the server renders it
+    expect(static.locator("#value-s1")).to_have_text("-12.5 dB")
+    expect(static.locator("#slider-s1")).to_have_attribute("aria-valuetext", "-12.5 dB")
+
+    a, b = page_on(board.slug), page_on(board.slug)
+    expect(a.locator("#value-s1")).to_have_text("-12.5 dB")
+    b.locator("#slider-s1").focus()
+    b.keyboard.press("ArrowRight")  # one step: -12.0
+    for page in (a, b):
+        expect(page.locator("#value-s1")).to_have_text("-12.0 dB")
+        expect(page.locator("#slider-s1")).to_have_attribute("aria-valuetext", "-12.0 dB")

@@ -213,3 +213,34 @@ def test_sliders_are_ordered_by_position_then_creation() -> None:
     for slug, position in [("c", 2), ("a", 0), ("b2", 1), ("b1", 1)]:
         Slider.objects.create(board=board, slug=slug, name=slug, position=position)
     assert [s.slug for s in board.sliders.all()] == ["a", "b2", "b1", "c"]
+
+
+# --- Units and display precision -----------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("fields", "value", "text"),
+    [
+        ({"unit": "dB", "precision": 1, "min": -60, "max": 12, "step": 0.5}, -12.5, "-12.5 dB"),
+        ({"unit": "%", "min": 0, "max": 100, "step": 1}, 75, "75 %"),
+        ({"min": 0, "max": 1, "step": 0.1}, 0.30000000000000004, "0.3"),  # step's decimals
+        ({"min": 0, "max": 1, "step": 0.25}, 0.5, "0.50"),
+        ({"precision": 0, "unit": "Hz", "min": -1, "max": 1, "step": 0.1}, -0.4, "0 Hz"),  # no -0
+        ({"precision": 3, "min": 0, "max": 10, "step": 1}, 2, "2.000"),
+        ({"min": 0, "max": 1, "step": 1e-7}, 1e-7, "0.000000"),  # at most 6 decimals
+    ],
+)
+def test_a_value_is_shown_with_its_precision_and_unit(
+    fields: dict[str, Any], value: float, text: str
+) -> None:
+    assert Slider(**fields).format_value(value) == text
+
+
+def test_more_than_six_decimals_is_refused() -> None:
+    board = Board.objects.create(slug="units", name="Units")
+    slider = Slider(board=board, slug="s1", name="S", precision=7)
+    with pytest.raises(ValidationError) as error:
+        slider.full_clean()
+    assert "precision" in error.value.message_dict
+    with pytest.raises(IntegrityError), transaction.atomic():
+        Slider.objects.create(board=board, slug="s2", name="S", precision=7)

@@ -56,7 +56,7 @@ async def test_board_state_on_connect(make_board, connect_client):
     assert [s["id"] for s in state["sliders"]] == ["s1", "s2"]
     assert state["sliders"][0] == {
         "id": "s1", "name": "Slider 1", "min": 0.0, "max": 100.0, "step": 1.0,
-        "value": 50.0, "version": 0,
+        "value": 50.0, "version": 0, "unit": "", "precision": None,
     }  # fmt: skip
 
 
@@ -78,10 +78,14 @@ async def test_board_state_shape_display_order_and_client_count(make_board, conn
     assert set(state) == {"board", "name", "can_edit", "clients", "sliders"}
     assert state["clients"] == 2
     assert [s["id"] for s in state["sliders"]] == ["b", "c", "a"]
+    display = {"unit": "", "precision": None}
     assert state["sliders"] == [
-        {"id": "b", "name": "Beta", "min": 0, "max": 100, "step": 1, "value": 7, "version": 0},
-        {"id": "c", "name": "Gamma", "min": 10, "max": 20, "step": 1, "value": 12, "version": 0},
-        {"id": "a", "name": "Alpha", "min": -5, "max": 5, "step": 0.5, "value": -5, "version": 0},
+        {"id": "b", "name": "Beta", "min": 0, "max": 100, "step": 1, "value": 7, "version": 0}
+        | display,
+        {"id": "c", "name": "Gamma", "min": 10, "max": 20, "step": 1, "value": 12, "version": 0}
+        | display,
+        {"id": "a", "name": "Alpha", "min": -5, "max": 5, "step": 0.5, "value": -5, "version": 0}
+        | display,
     ]
     for slider in state["sliders"]:
         assert isinstance(slider["version"], int)

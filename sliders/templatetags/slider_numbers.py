@@ -2,9 +2,17 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from django import template
 
 register = template.Library()
+
+
+@register.filter
+def value_text(slider: Any) -> str:
+    """A slider's value with its precision and unit, as the page's script shows it."""
+    return slider.format_value(slider.value)
 
 
 @register.filter

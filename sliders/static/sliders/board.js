@@ -78,10 +78,16 @@ function decimalsOf(number) {
   return dot === -1 ? 0 : text.length - dot - 1;
 }
 
-/** The value as people read it: as many decimals as the step grid has (max 6). */
+/**
+ * The value as people read it ("-12.5 dB", "75 %"): the slider's precision, or as many
+ * decimals as the step grid has (max 6), then its unit. Slider.format_value in Python agrees.
+ */
 function formatValue(entry, value) {
-  const decimals = Math.min(6, Math.max(decimalsOf(entry.step), decimalsOf(entry.min)));
-  return Number(value).toFixed(decimals);
+  const decimals =
+    entry.precision ?? Math.min(6, Math.max(decimalsOf(entry.step), decimalsOf(entry.min)));
+  let text = Number(value).toFixed(decimals);
+  if (text.startsWith("-") && Number(text) === 0) text = text.slice(1); // no "-0.0"
+  return entry.unit ? `${text} ${entry.unit}` : text;
 }
 
 function showMessage(text, { sticky = false } = {}) {
@@ -164,6 +170,8 @@ function makeEntry(container) {
     min: Number(input.min),
     max: Number(input.max),
     step: Number(input.step),
+    unit: input.dataset.unit ?? "",
+    precision: input.dataset.precision ? Number(input.dataset.precision) : null,
     version: null, // highest server version held (null: none since this connection opened)
     serverValue: null, // the value at that version
     pending: null, // a value the person chose that has not been sent yet
@@ -215,7 +223,9 @@ function showValue(entry, value) {
 
 /** The number next to the slider, and how far the track is filled. */
 function showOutput(entry, value) {
-  entry.output.textContent = formatValue(entry, value);
+  const text = formatValue(entry, value);
+  entry.output.textContent = text;
+  entry.input.setAttribute("aria-valuetext", text);
   const fraction = (value - entry.min) / (entry.max - entry.min);
   const percent = Number.isFinite(fraction) ? Math.min(100, Math.max(0, fraction * 100)) : 0;
   entry.input.style.setProperty("--fill", `${percent}%`);
@@ -413,6 +423,11 @@ function updateEntry(entry, item) {
     entry.step = item.step;
     input.step = String(item.step);
   }
+  entry.unit = typeof item.unit === "string" ? item.unit : "";
+  entry.precision =
+    Number.isInteger(item.precision) && item.precision >= 0 && item.precision <= 6
+      ? item.precision
+      : null;
   // A held value survives only if it is newer than the state's (an update can overtake a state).
   acceptServerValue(entry, item.value, item.version);
   render(entry);
