@@ -168,6 +168,8 @@ AUDIT_MERGE_SECONDS = env.float("AUDIT_MERGE_SECONDS", default=3.0)
 # Socket connections allowed from one client address per process (a classroom behind one NAT
 # address needs a generous number).
 SOCKETIO_MAX_CONNECTIONS_PER_ADDRESS = env.int("SOCKETIO_MAX_CONNECTIONS_PER_ADDRESS", default=200)
+# Client addresses or networks that may read /metrics (board slugs and activity are in there).
+METRICS_ALLOWED_IPS = env.list("METRICS_ALLOWED_IPS", default=["127.0.0.1", "::1"])
 
 LOGGING = {
     "version": 1,

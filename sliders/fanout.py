@@ -69,6 +69,18 @@ class _Listener:
 
 Enqueue = Callable[[str, UpdateFrame], None]
 
+
+@dataclass(slots=True)
+class Totals:
+    """Counts for /metrics, kept as plain integers (read when scraped)."""
+
+    published: int = 0  # changes handed to a feed
+    messages: int = 0  # frames written to clients
+    updates: int = 0  # slider updates inside them
+
+
+totals = Totals()
+
 FRAMES_PER_TURN = 64
 
 
@@ -100,6 +112,7 @@ class BoardFeed:
             self._latest[slider_id] = previous
             return
         self.seq += 1
+        totals.published += 1
         self._latest[slider_id] = _Latest(self.seq, version, update, origin)
         self._cache.clear()
         for listener in self._listeners.values():
@@ -138,6 +151,8 @@ class BoardFeed:
                 skipped_own = True
             else:
                 updates.append(latest.update)
+        totals.messages += 1
+        totals.updates += len(updates)
         if not skipped_own and (frame := self._cache.get(heard_seq)) is not None:
             return frame
         if len(updates) == 1:

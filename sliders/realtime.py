@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
@@ -19,7 +20,7 @@ from django.conf import settings
 from django.contrib.auth.models import AnonymousUser
 from django.db import DatabaseError
 
-from sliders import broadcast, selectors, services
+from sliders import broadcast, metrics, selectors, services
 from sliders.auth import has_session_cookie, user_from_environ
 from sliders.cluster import create_cluster
 from sliders.db import run_in_db_thread
@@ -57,6 +58,7 @@ _board_reads: dict[str, asyncio.Future[Any]] = {}  # board lookups on their way,
 _awaiting_state: dict[str, list[str]] = {}  # connections waiting for their first board:state
 _state_senders: dict[str, asyncio.Task[None]] = {}  # per board, while some are waiting
 feeds: dict[str, BoardFeed] = {}  # slider updates waiting for this process's clients, per board
+_set_received: dict[str, float] = {}  # when each connection's latest slider:set arrived
 
 
 def board_room(board_slug: str) -> str:
@@ -65,6 +67,11 @@ def board_room(board_slug: str) -> str:
 
 def _count_clients(board_slug: str) -> int:
     return _per_board[board_slug]
+
+
+def clients_per_board() -> dict[str, int]:
+    """Connections per board in this process (for /metrics)."""
+    return dict(_per_board)
 
 
 async def _emit_presence(board_slug: str, clients: int) -> None:
@@ -129,6 +136,9 @@ async def _on_notice(kind: str, board_slug: str, data: Any) -> None:
     if kind == "update":
         update, origin = data["update"], data.get("origin")
         _feed(board_slug).publish(update, origin=origin)
+        received = _set_received.pop(origin, None) if origin else None
+        if received is not None:
+            metrics.SET_TO_BROADCAST.observe(time.perf_counter() - received)
     elif kind == "board":
         await send_board_state_to_room(board_slug)
     elif kind in ("presence", "recount"):
@@ -210,6 +220,7 @@ async def _admit(sid: str, environ: dict[str, Any], board_slug: str, ip: str, ad
 async def disconnect(sid: str, reason: Any = None) -> None:
     connection = connections.pop(sid, None)
     if connection is not None:
+        _set_received.pop(sid, None)
         _discount(_per_address, connection.ip)
         _discount(_per_board, connection.board)
         _feed(connection.board).forget(sid)
@@ -219,6 +230,12 @@ async def disconnect(sid: str, reason: Any = None) -> None:
 
 @sio.on("slider:set")
 async def slider_set(sid: str, *args: Any) -> dict[str, Any]:
+    ack = await _slider_set(sid, *args)
+    metrics.SETS.labels(ack.get("error", "ok")).inc()
+    return ack
+
+
+async def _slider_set(sid: str, *args: Any) -> dict[str, Any]:
     connection = connections.get(sid)
     if connection is None:
         return error_ack("bad_request", "Not connected to a board.")
@@ -229,6 +246,7 @@ async def slider_set(sid: str, *args: Any) -> dict[str, Any]:
     payload = args[0]
     if "id" not in payload or "value" not in payload:
         return error_ack("bad_request", "Both 'id' and 'value' are required.")
+    _set_received[sid] = time.perf_counter()  # for the set-to-broadcast histogram
     try:
         change = await run_in_db_thread(
             services.set_slider_value,

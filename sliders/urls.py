@@ -8,4 +8,5 @@ urlpatterns = [
     path("", views.index, name="index"),
     path("b/<slug:slug>/", views.board, name="board"),
     path("healthz", views.healthz, name="healthz"),
+    path("metrics", views.metrics, name="metrics"),
 ]

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import ipaddress
 import logging
 
 from django.conf import settings
 from django.contrib.auth.views import redirect_to_login
 from django.db import DatabaseError, connection
 from django.db.models import Count
-from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.http import HttpRequest, HttpResponse, HttpResponseForbidden, JsonResponse
 from django.shortcuts import get_object_or_404, render
 
 from sliders.models import Board
@@ -48,6 +49,34 @@ def healthz(request: HttpRequest) -> JsonResponse:
     checks = {"database": _database_status(), "redis": _redis_status()}
     healthy = all(status in ("up", "not configured") for status in checks.values())
     return JsonResponse(checks, status=200 if healthy else 503)
+
+
+async def metrics(request: HttpRequest) -> HttpResponse:
+    """This process's figures in Prometheus's text format, for `METRICS_ALLOWED_IPS` only.
+
+    Async, so it reads the realtime server's state on the server's own thread.
+    """
+    from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, generate_latest
+
+    from sliders import metrics as _registered  # noqa: F401  (registers the collectors)
+
+    if not _metrics_allowed(request.META.get("REMOTE_ADDR", "")):
+        return HttpResponseForbidden("Metrics are not served to this address.\n")
+    return HttpResponse(generate_latest(REGISTRY), content_type=CONTENT_TYPE_LATEST)
+
+
+def _metrics_allowed(address: str) -> bool:
+    try:
+        client = ipaddress.ip_address(address)
+    except ValueError:
+        return False
+    for allowed in settings.METRICS_ALLOWED_IPS:
+        try:
+            if client in ipaddress.ip_network(allowed, strict=False):
+                return True
+        except ValueError:
+            continue
+    return False
 
 
 def _database_status() -> str:

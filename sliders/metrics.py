@@ -1,0 +1,73 @@
+"""Live metrics in Prometheus's text format, served at /metrics (see docs/metrics.md).
+
+Counters that change on every message (frames sent to clients) are plain integers kept by the
+fan-out and read when Prometheus scrapes, so measuring costs nothing on the hot path. Each
+server process reports its own figures, labelled with its process id.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+from prometheus_client import REGISTRY, Counter, Histogram
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+from prometheus_client.registry import Collector
+
+SETS = Counter(
+    "slidersync_sets",
+    "slider:set messages handled, by result: ok (accepted) or the error code of the refusal.",
+    ["result"],
+)
+SET_TO_BROADCAST = Histogram(
+    "slidersync_set_to_broadcast_seconds",
+    "From receiving a slider:set to handing the committed change to the board's fan-out.",
+    buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5),
+)
+
+
+class RealtimeCollector(Collector):
+    """Figures read from the realtime server when scraped."""
+
+    def describe(self) -> Iterator[Any]:
+        return iter(self._families())
+
+    def collect(self) -> Iterator[Any]:
+        from sliders import fanout, realtime
+
+        clients, messages, updates, published = families = self._families()
+        process = realtime.cluster.process_id
+        for board, count in sorted(realtime.clients_per_board().items()):
+            clients.add_metric([board, process], count)
+        messages.add_metric([process], fanout.totals.messages)
+        updates.add_metric([process], fanout.totals.updates)
+        published.add_metric([process], fanout.totals.published)
+        return iter(families)
+
+    @staticmethod
+    def _families() -> list[Any]:
+        return [
+            GaugeMetricFamily(
+                "slidersync_clients",
+                "Socket.IO connections on each board, in this process.",
+                labels=["board", "process"],
+            ),
+            CounterMetricFamily(
+                "slidersync_fanout_messages",
+                "slider:update(s) messages written to clients (the broadcast fan-out).",
+                labels=["process"],
+            ),
+            CounterMetricFamily(
+                "slidersync_fanout_updates",
+                "Slider updates inside those messages (one message may carry several sliders).",
+                labels=["process"],
+            ),
+            CounterMetricFamily(
+                "slidersync_changes_published",
+                "Committed changes handed to the fan-out (from any process, via the cluster).",
+                labels=["process"],
+            ),
+        ]
+
+
+REGISTRY.register(RealtimeCollector())
