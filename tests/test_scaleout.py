@@ -8,6 +8,7 @@ under CI, where they fail.
 from __future__ import annotations
 
 import asyncio
+import json
 import random
 import signal
 import time
@@ -209,6 +210,19 @@ async def test_a_change_from_a_process_without_a_server_reaches_everyone(
     assert value == 13.0
     for client in (on_a, on_b):
         await client.wait_for(lambda c=client: c.values["s2"] == (13.0, version))
+
+
+async def test_the_slider_command_reaches_everyone(cluster, clients, services_env):
+    a, b = cluster
+    on_a = await connect(a.url, clients)
+    on_b = await connect(b.url, clients)
+    assert manage("slider", "set", "main", "s2", "21.4", env=services_env).strip().startswith("21")
+    value, version = stored(services_env, "s2")
+    assert value == 21.0  # snapped to the step, like any set
+    for client in (on_a, on_b):
+        await client.wait_for(lambda c=client: c.values["s2"] == (21.0, version))
+    shown = json.loads(manage("slider", "get", "main", "s2", "--json", env=services_env))
+    assert shown == {"value": 21.0, "version": version}
 
 
 async def test_convergence_under_contention(cluster, clients, services_env):
