@@ -162,6 +162,8 @@ SLIDER_SET_RATE = env.float("SLIDER_SET_RATE", default=60.0)
 SLIDER_SET_BURST = env.int("SLIDER_SET_BURST", default=120)
 # Presence (`board:presence`) is coalesced: at most one emit per board per this many seconds.
 PRESENCE_INTERVAL = env.float("PRESENCE_INTERVAL", default=0.25)
+# A hand on a slider (someone dragging it) goes away this long after the page last said so.
+GRAB_TIMEOUT = env.float("GRAB_TIMEOUT", default=6.0)
 DEFAULT_BOARD_SLUG = "main"
 # Sets from one connection to one slider within this many seconds form one audit entry.
 AUDIT_MERGE_SECONDS = env.float("AUDIT_MERGE_SECONDS", default=3.0)

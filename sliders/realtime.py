@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import secrets
 import time
 from collections import Counter
 from dataclasses import dataclass, field
@@ -25,6 +26,7 @@ from sliders.auth import has_session_cookie, user_from_environ
 from sliders.cluster import create_cluster
 from sliders.db import run_in_db_thread
 from sliders.fanout import BoardFeed, UpdateFrame
+from sliders.hands import Hands
 from sliders.models import AuditEntry
 from sliders.presence import Presence
 from sliders.ratelimit import TokenBucket
@@ -45,10 +47,17 @@ class Connection:
     ip: str
     address: str  # ip:port, for the logs
     eio_sid: str  # the Engine.IO session under this Socket.IO connection
+    name: str  # shown with this connection's hands: the user's name, or "someone"
     bucket: TokenBucket = field(
         default_factory=lambda: TokenBucket(settings.SLIDER_SET_RATE, settings.SLIDER_SET_BURST)
     )
+    hand_bucket: TokenBucket = field(default_factory=lambda: TokenBucket(HAND_RATE, HAND_BURST))
+    # Public id of this connection's hands (the Socket.IO sid is a session secret).
+    hand: str = field(default_factory=lambda: secrets.token_hex(6))
+    can_edit: bool = False  # as of its latest board:state
 
+
+HAND_RATE, HAND_BURST = 10.0, 20  # grabs and releases per second, per connection
 
 connections: dict[str, Connection] = {}
 _connecting: Counter[str] = Counter()  # connections being admitted, per client address
@@ -59,6 +68,7 @@ _awaiting_state: dict[str, list[str]] = {}  # connections waiting for their firs
 _state_senders: dict[str, asyncio.Task[None]] = {}  # per board, while some are waiting
 feeds: dict[str, BoardFeed] = {}  # slider updates waiting for this process's clients, per board
 _set_received: dict[str, float] = {}  # when each connection's latest slider:set arrived
+_slider_ids: dict[str, frozenset[str]] = {}  # each board's sliders, as of its latest state read
 
 
 def board_room(board_slug: str) -> str:
@@ -102,12 +112,20 @@ def _enqueue_frame(sid: str, frame: UpdateFrame) -> None:
 presence = Presence(count_local=_count_clients, emit_local=_emit_presence)
 
 
+async def _emit_hands(board_slug: str, slider_id: str, held: list[dict[str, str]]) -> None:
+    await _emit_local("slider:hands", {"id": slider_id, "hands": held}, room=board_room(board_slug))
+
+
+hands = Hands(emit=_emit_hands, timeout=6.0)
+
+
 # --- Lifecycle ------------------------------------------------------------------------------
 
 
 async def on_startup() -> None:
     broadcast.attach_loop(asyncio.get_running_loop())
     presence.interval = settings.PRESENCE_INTERVAL
+    hands.timeout = settings.GRAB_TIMEOUT
     presence.cluster = cluster
     await cluster.start(_on_notice)
     logger.info(
@@ -127,6 +145,7 @@ async def on_shutdown() -> None:
     # Without wait=False engine.io waits for a long-poll that will never come.
     for socket in list(sio.eio.sockets.values()):
         await socket.close(wait=False)
+    hands.stop()
     await cluster.stop()
     broadcast.attach_loop(None)
 
@@ -139,6 +158,8 @@ async def _on_notice(kind: str, board_slug: str, data: Any) -> None:
         received = _set_received.pop(origin, None) if origin else None
         if received is not None:
             metrics.SET_TO_BROADCAST.observe(time.perf_counter() - received)
+    elif kind == "hand":
+        await _on_hand_notice(board_slug, data)
     elif kind == "board":
         await send_board_state_to_room(board_slug)
     elif kind in ("presence", "recount"):
@@ -202,6 +223,7 @@ async def _admit(sid: str, environ: dict[str, Any], board_slug: str, ip: str, ad
         ip=ip,
         address=address,
         eio_sid=sio.manager.eio_sid_from_sid(sid, "/"),
+        name=_display_name(user),
     )
     _per_address[ip] += 1
     _per_board[board.slug] += 1
@@ -220,6 +242,8 @@ async def _admit(sid: str, environ: dict[str, Any], board_slug: str, ip: str, ad
 async def disconnect(sid: str, reason: Any = None) -> None:
     connection = connections.pop(sid, None)
     if connection is not None:
+        for slider_id in hands.held_by(connection.board, connection.hand):
+            await _notify_hand(connection, slider_id, held=False)
         _set_received.pop(sid, None)
         _discount(_per_address, connection.ip)
         _discount(_per_board, connection.board)
@@ -269,6 +293,49 @@ async def _slider_set(sid: str, *args: Any) -> dict[str, Any]:
     return {"ok": True, "id": change.id, "value": change.value, "version": change.version}
 
 
+@sio.on("slider:grab")
+async def slider_grab(sid: str, *args: Any) -> dict[str, Any]:
+    """Someone started (or is still) dragging a slider: everyone sees a hand on it."""
+    return await _hand_event(sid, args, held=True)
+
+
+@sio.on("slider:release")
+async def slider_release(sid: str, *args: Any) -> dict[str, Any]:
+    return await _hand_event(sid, args, held=False)
+
+
+async def _hand_event(sid: str, args: tuple[Any, ...], *, held: bool) -> dict[str, Any]:
+    connection = connections.get(sid)
+    if connection is None:
+        return error_ack("bad_request", "Not connected to a board.")
+    if not connection.hand_bucket.take():
+        return error_ack("rate_limited", "Too many grabs at once; slow down.")
+    if len(args) != 1 or not isinstance(args[0], dict) or not isinstance(args[0].get("id"), str):
+        return error_ack("bad_request", "Send one object: {id}.")
+    slider_id = args[0]["id"]
+    if slider_id not in _slider_ids.get(connection.board, frozenset()):
+        return error_ack("unknown_slider", f"There is no slider '{slider_id[:100]}' here.")
+    if held and not connection.can_edit:
+        return error_ack("forbidden", "You may not change the sliders on this board.")
+    await _notify_hand(connection, slider_id, held=held)
+    return {"ok": True}
+
+
+async def _notify_hand(connection: Connection, slider_id: str, *, held: bool) -> None:
+    data = {"id": slider_id, "hand": connection.hand, "by": connection.name, "held": held}
+    await cluster.notify("hand", connection.board, data)
+
+
+async def _on_hand_notice(board_slug: str, data: Any) -> None:
+    slider_id, hand, by, held = data["id"], data["hand"], data["by"], data["held"]
+    if not all(isinstance(x, str) for x in (slider_id, hand, by)) or not isinstance(held, bool):
+        raise ValueError(f"malformed hand notice: {data!r}")
+    if held:
+        await hands.grab(board_slug, slider_id, hand, by[:NAME_LENGTH])
+    else:
+        await hands.release(board_slug, slider_id, hand)
+
+
 @sio.on("*")
 async def unknown_event(event: str, sid: str, *args: Any) -> dict[str, Any]:
     return error_ack("bad_request", f"Unknown event '{str(event)[:100]}'.")
@@ -305,7 +372,7 @@ async def send_board_state_to_room(board_slug: str) -> None:
             logger.info("Disconnecting %s: board %s is now for signed-in users", sid, board_slug)
             await sio.disconnect(sid)
         else:
-            await _emit_local("board:state", state, to=sid)
+            await _emit_local("board:state", _state_for(connection, state), to=sid)
 
 
 async def resync_all_boards() -> None:
@@ -353,7 +420,7 @@ async def _send_states(board_slug: str, sids: list[str]) -> None:
         if state is None:  # no database, the board is gone, or no longer visible to this user
             await sio.disconnect(sid)
         else:
-            await _emit_local("board:state", state, to=sid)
+            await _emit_local("board:state", _state_for(connection, state), to=sid)
             if sid in connections:
                 feed.listen(sid, since_seq=since_seq)
 
@@ -413,6 +480,22 @@ def _states_for_users(
         else:
             states[key] = None
     return states
+
+
+def _state_for(connection: Connection, state: dict[str, Any]) -> dict[str, Any]:
+    """A user's `board:state` made personal: this connection's hand id and everyone's hands."""
+    _slider_ids[connection.board] = frozenset(s["id"] for s in state["sliders"])
+    connection.can_edit = state["can_edit"]
+    return {**state, "hand": connection.hand, "hands": hands.on_board(connection.board)}
+
+
+NAME_LENGTH = 40
+
+
+def _display_name(user: Any) -> str:
+    if user is None or not user.is_authenticated:
+        return "someone"
+    return (user.get_full_name() or user.get_username())[:NAME_LENGTH]
 
 
 def _user_key(user: Any) -> Any:

@@ -188,7 +188,7 @@ class BoardClient:
         self.stale_updates = 0
         # What the server sent with a refused connection: {"message": str, "data": {"code": ...}}.
         self.connect_errors: list[Any] = []
-        for event in ("board:state", "slider:update", "board:presence"):
+        for event in ("board:state", "slider:update", "board:presence", "slider:hands"):
             self.sio.on(event, self._recorder(event))
         self.sio.on("slider:updates", self._record_batch)
         self.batches = 0  # `slider:updates` messages; their items are recorded as slider:update

@@ -447,3 +447,49 @@ def test_units_and_precision_are_shown_and_spoken(make_board, page_on):
     for page in (a, b):
         expect(page.locator("#value-s1")).to_have_text("-12.0 dB")
         expect(page.locator("#slider-s1")).to_have_attribute("aria-valuetext", "-12.0 dB")
+
+
+def press_on_thumb(page: Any, slider: str = "s1", *, to: float = 0.3) -> None:
+    """Press the mouse on the slider's middle (its value 50 of 0..100) and drag to `to`."""
+    box = page.locator(f"#slider-{slider}").bounding_box()
+    y = box["y"] + box["height"] / 2
+    page.mouse.move(box["x"] + box["width"] * 0.5, y)
+    page.mouse.down()
+    page.mouse.move(box["x"] + box["width"] * to, y, steps=5)
+
+
+def test_others_see_a_hand_while_someone_drags(make_board, page_on):
+    """B sees A's hand while A holds the slider; B's change does not move A's thumb; A lets go
+    and sees the board's value."""
+    board = make_board()
+    a, b = page_on(board.slug), page_on(board.slug)
+    hand_on_b = b.locator("#hands-s1")
+    expect(hand_on_b).to_be_hidden()
+
+    press_on_thumb(a)
+    expect(hand_on_b).to_have_text("Being moved by someone")
+    expect(b.locator('.slider[data-slider-id="s1"]')).to_have_class(re.compile(r"\bheld\b"))
+    expect(a.locator("#hands-s1")).to_be_hidden()  # a page does not show its own hand
+    held = a.locator("#slider-s1").input_value()
+    assert int(held) < 50
+
+    b.locator("#slider-s1").focus()
+    b.keyboard.press("End")
+    wait_until(lambda: db_slider(board).value == 100, what="B's value stored")
+    a.wait_for_timeout(300)  # B's update has reached A by now
+    assert a.locator("#slider-s1").input_value() == held  # still under A's pointer
+
+    a.mouse.up()
+    expect(hand_on_b).to_be_hidden()
+    expect(b.locator('.slider[data-slider-id="s1"]')).not_to_have_class(re.compile(r"\bheld\b"))
+    shows(a, "100")  # the authoritative value: B's change came after A's last one
+    shows(b, "100")
+
+
+def test_a_closed_page_takes_its_hand_away(make_board, page_on):
+    board = make_board()
+    a, b = page_on(board.slug), page_on(board.slug)
+    press_on_thumb(a)
+    expect(b.locator("#hands-s1")).to_have_text("Being moved by someone")
+    a.context.close()
+    expect(b.locator("#hands-s1")).to_be_hidden()

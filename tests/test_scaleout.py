@@ -225,6 +225,25 @@ async def test_the_slider_command_reaches_everyone(cluster, clients, services_en
     assert shown == {"value": 21.0, "version": version}
 
 
+async def test_a_hand_on_one_process_shows_on_the_other(cluster, clients):
+    a, b = cluster
+    mover = await connect(a.url, clients)
+    watcher = await connect(b.url, clients)
+
+    def hands(client: BoardClient) -> list | None:
+        lists = [h["hands"] for h in client.of("slider:hands") if h["id"] == "s2"]
+        return lists[-1] if lists else None
+
+    assert await mover.call("slider:grab", {"id": "s2"}) == {"ok": True}
+    await watcher.wait_for(
+        lambda: hands(watcher) == [{"hand": mover.state["hand"], "by": "someone"}]
+    )
+    late = await connect(b.url, clients)
+    assert late.state["hands"]["s2"][0]["hand"] == mover.state["hand"]
+    await mover.disconnect()
+    await watcher.wait_for(lambda: hands(watcher) == [])
+
+
 async def test_convergence_under_contention(cluster, clients, services_env):
     """Six clients on two processes hammer one slider; afterwards all agree with the database."""
     a, b = cluster

@@ -1,8 +1,8 @@
 // Slider Sync board page: keeps the range inputs in step with everyone else on the board.
 //
 // Wire protocol v1 (see docs/protocol.md):
-//   server -> client  board:state, slider:update(s), board:presence
-//   client -> server  slider:set {id, value} with an ack
+//   server -> client  board:state, slider:update(s), board:presence, slider:hands
+//   client -> server  slider:set {id, value} with an ack; slider:grab / slider:release {id}
 //
 // Rules this file keeps:
 // - Never show an older value after a newer one: a server value is applied only when its version
@@ -18,6 +18,7 @@ const ACK_TIMEOUT_MS = 10000;
 const RATE_LIMIT_RETRY_MS = 250;
 const MESSAGE_MS = 4000;
 const SERVER_DISCONNECT_RETRY_MS = [2000, 5000, 10000, 30000];
+const GRAB_RENEW_MS = 2000; // the server forgets a hand GRAB_TIMEOUT (6 s) after its last grab
 const HOLD_KEYS = new Set([
   "ArrowLeft", "ArrowRight", "ArrowUp", "ArrowDown", "PageUp", "PageDown", "Home", "End",
 ]);
@@ -49,6 +50,7 @@ let serverDisconnects = 0;
 let serverRetryTimer = null;
 let messageTimer = null;
 let socket = null;
+let myHand = null; // this connection's hand id (from board:state): our own hands are not shown
 
 // --- Small helpers ----------------------------------------------------------------------------
 
@@ -155,7 +157,12 @@ function createSliderElement(id) {
   input.type = "range";
   input.id = `slider-${id}`;
   input.dataset.sliderId = id;
-  container.append(label, output, input);
+  input.setAttribute("aria-describedby", `hands-${id}`);
+  const hands = document.createElement("p");
+  hands.className = "hands";
+  hands.id = `hands-${id}`;
+  hands.hidden = true;
+  container.append(label, output, input, hands);
   return container;
 }
 
@@ -167,6 +174,8 @@ function makeEntry(container) {
     input,
     output: container.querySelector("output"),
     label: container.querySelector("label"),
+    handsEl: container.querySelector(".hands"),
+    grabTimer: null, // while this page holds the slider: renews its hand on the server
     min: Number(input.min),
     max: Number(input.max),
     step: Number(input.step),
@@ -194,9 +203,12 @@ function makeEntry(container) {
   input.addEventListener("change", () => onChange(entry));
   input.addEventListener("pointerdown", () => {
     entry.pointerDown = true;
+    grab(entry);
   });
   input.addEventListener("keydown", (event) => {
-    if (HOLD_KEYS.has(event.key)) entry.keyHeld = true;
+    if (!HOLD_KEYS.has(event.key)) return;
+    entry.keyHeld = true;
+    if (event.repeat) grab(entry); // a key held down, not a single step
   });
   input.addEventListener("keyup", (event) => {
     if (HOLD_KEYS.has(event.key)) release(entry);
@@ -246,10 +258,40 @@ function release(entry) {
   entry.pointerDown = false;
   entry.keyHeld = false;
   if (entry.pending !== null) flushNow(entry);
+  ungrab(entry);
   render(entry);
 }
 
+// --- Hands on controls ------------------------------------------------------------------------
+
+/** Tell the others this page is moving the slider (renewed until it lets go). */
+function grab(entry) {
+  if (!canEdit || !socket.connected || entry.grabTimer !== null) return;
+  socket.emit("slider:grab", { id: entry.id });
+  entry.grabTimer = setInterval(() => {
+    if (socket.connected) socket.emit("slider:grab", { id: entry.id });
+  }, GRAB_RENEW_MS);
+}
+
+function ungrab(entry) {
+  if (entry.grabTimer === null) return;
+  clearInterval(entry.grabTimer);
+  entry.grabTimer = null;
+  if (socket.connected) socket.emit("slider:release", { id: entry.id });
+}
+
+/** Show who else is moving a slider ("someone" for people who are not signed in). */
+function showHands(entry, hands) {
+  const others = Array.isArray(hands)
+    ? hands.filter((h) => h && typeof h.by === "string" && h.hand !== myHand)
+    : [];
+  entry.handsEl.textContent = others.length ? `Being moved by ${others.map((h) => h.by).join(", ")}` : "";
+  entry.handsEl.hidden = others.length === 0;
+  entry.container.classList.toggle("held", others.length > 0);
+}
+
 function removeEntry(entry) {
+  ungrab(entry);
   cancelFlush(entry);
   clearTimeout(entry.retryTimer);
   entry.container.remove();
@@ -378,6 +420,7 @@ function onBoardState(state) {
     document.title = `${state.name} · Slider Sync`;
   }
   setPresence(state.clients);
+  if (typeof state.hand === "string") myHand = state.hand;
 
   const seen = new Set();
   let index = 0;
@@ -390,6 +433,7 @@ function onBoardState(state) {
       sliders.set(item.id, entry);
     }
     updateEntry(entry, item);
+    showHands(entry, state.hands && typeof state.hands === "object" ? state.hands[item.id] : []);
     // Move the element into place only if it is out of place (moving a focused element blurs it).
     const current = listEl.children[index];
     if (current !== entry.container) listEl.insertBefore(entry.container, current ?? null);
@@ -465,6 +509,10 @@ function onDisconnect(reason) {
   presenceLabelEl.textContent = "here";
   for (const entry of sliders.values()) {
     cancelFlush(entry);
+    // The server drops this connection's hands, and others' hands are unknown until board:state.
+    clearInterval(entry.grabTimer);
+    entry.grabTimer = null;
+    showHands(entry, []);
     if (entry.inflight > 0 && entry.pending === null && entry.lastSentValue !== null) {
       // The last set's ack is lost with the connection: send that value again after reconnecting.
       entry.pending = entry.lastSentValue;
@@ -545,6 +593,10 @@ socket.on("board:state", onBoardState);
 socket.on("slider:update", onSliderUpdate);
 socket.on("slider:updates", (updates) => {
   if (Array.isArray(updates)) updates.forEach(onSliderUpdate);
+});
+socket.on("slider:hands", (data) => {
+  const entry = data && typeof data.id === "string" ? sliders.get(data.id) : undefined;
+  if (entry) showHands(entry, data.hands);
 });
 socket.on("board:presence", (data) => {
   if (data && typeof data === "object") setPresence(data.clients);
