@@ -25,6 +25,22 @@ def index(request: HttpRequest) -> HttpResponse:
     return render(request, "sliders/index.html", {"boards": boards})
 
 
+async def presence(request: HttpRequest) -> JsonResponse:
+    """How many are on each board the user may see: `{"boards": {"main": 3}}`, for the index.
+
+    Async, so it reads the realtime server's counts (across processes with Redis) on its loop.
+    """
+    from sliders import realtime
+
+    user = await request.auser()
+    boards = Board.objects.all()
+    if not user.is_authenticated:
+        boards = boards.filter(view_access=Board.Visibility.ANYONE)
+    slugs = [slug async for slug in boards.values_list("slug", flat=True)]
+    counts = {slug: await realtime.cluster.total_count(slug) for slug in slugs}
+    return JsonResponse({"boards": counts}, headers={"Cache-Control": "no-store"})
+
+
 def board(request: HttpRequest, slug: str) -> HttpResponse:
     board = get_object_or_404(Board, slug=slug)
     if not board.user_can_view(request.user):

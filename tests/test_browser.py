@@ -24,10 +24,13 @@ import shutil
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import pytest
 from playwright.sync_api import expect, sync_playwright
+
+from tests.services import unavailable
 
 pytestmark = pytest.mark.browser
 
@@ -493,3 +496,100 @@ def test_a_closed_page_takes_its_hand_away(make_board, page_on):
     expect(b.locator("#hands-s1")).to_have_text("Being moved by someone")
     a.context.close()
     expect(b.locator("#hands-s1")).to_be_hidden()
+
+
+# --- Accessibility ------------------------------------------------------------------------------
+
+AXE = Path(__file__).parent / "a11y" / "node_modules" / "axe-core" / "axe.min.js"
+
+
+def serious_violations(page: Any) -> list[str]:
+    """axe-core's serious and critical findings on the page as it is now, one line each."""
+    if not AXE.exists():
+        unavailable("axe-core is missing: npm ci --prefix tests/a11y")
+    page.add_script_tag(path=str(AXE))
+    result = page.evaluate("async () => await axe.run(document, {resultTypes: ['violations']})")
+    return [
+        f"{v['id']} ({v['impact']}): {v['help']} at {[n['target'] for n in v['nodes']]}"
+        for v in result["violations"]
+        if v["impact"] in ("serious", "critical")
+    ]
+
+
+@pytest.mark.parametrize("scheme", ["light", "dark"])
+@pytest.mark.parametrize("width", [375, 1440])
+def test_the_board_page_passes_an_accessibility_check(make_board, page_on, scheme, width):
+    """axe-core (the engine behind Lighthouse's accessibility audit) finds nothing serious: on a
+    phone and a wall screen, light and dark, with a hand shown and a read-only board."""
+    sliders = [
+        {"slug": "gain", "name": "Gain", "min": -60, "max": 12, "step": 0.5, "value": -6},
+        {"slug": "mix", "name": "Mix", "unit": "%", "value": 75},
+    ]
+    board = make_board(name="Stage", sliders=sliders)
+    other = page_on(board.slug)
+    press_on_thumb(other, "gain")
+    page = page_on(board.slug)
+    page.set_viewport_size({"width": width, "height": 900})
+    page.emulate_media(color_scheme=scheme)
+    expect(page.locator("#hands-gain")).to_be_visible()
+    assert serious_violations(page) == []
+
+    read_only = make_board(name="Display", sliders=sliders, edit_access="nobody")
+    page.goto(page.url.replace(board.slug, read_only.slug))
+    page.wait_for_selector(CONNECTED)
+    assert serious_violations(page) == []
+
+
+def test_the_index_and_sign_in_pages_pass_an_accessibility_check(make_board, page_on, asgi_server):
+    board = make_board(name="Stage")
+    page = page_on(board.slug)
+    for path in ("/", "/accounts/login/"):
+        page.goto(asgi_server.url + path)
+        assert serious_violations(page) == [], path
+
+
+def test_the_accessibility_check_finds_what_it_should(make_board, page_on):
+    """The check itself works: a slider without its label is reported."""
+    board = make_board()
+    page = page_on(board.slug)
+    page.evaluate("() => document.querySelector('label[for=slider-s1]').remove()")
+    assert any(line.startswith("label (critical)") for line in serious_violations(page))
+
+
+def test_changes_by_others_are_announced_once_the_slider_is_still(make_board, page_on):
+    """Screen readers hear "Slider 1: 80" after someone else's drag, not every value of it."""
+    board = make_board()
+    a, b = page_on(board.slug), page_on(board.slug)
+    b.evaluate(
+        """() => {
+          window.announced = [];
+          const el = document.getElementById("announcer");
+          new MutationObserver(() => window.announced.push(el.textContent))
+            .observe(el, {childList: true, characterData: true, subtree: true});
+        }"""
+    )
+    announcer = b.locator("#announcer")
+    expect(announcer).to_have_attribute("aria-live", "polite")
+    a.locator("#slider-s1").focus()
+    for _ in range(30):  # a drag of 30 steps over about 1.5 s
+        a.keyboard.press("ArrowRight")
+        a.wait_for_timeout(50)
+    shows(b, "80")
+    expect(announcer).to_have_text("Slider 1: 80", timeout=3000)
+    a.wait_for_timeout(1000)
+    assert b.evaluate("() => window.announced") == ["Slider 1: 80"]
+    # The page that made the change announces nothing: its person knows.
+    assert a.locator("#announcer").text_content() == ""
+
+
+def test_the_index_shows_who_is_on_each_board(make_board, page_on, asgi_server):
+    stage, empty = make_board(name="Stage"), make_board(name="Empty")
+    index = page_on(stage.slug, wait=False)
+    index.goto(f"{asgi_server.url}/")
+    on_stage = index.locator(f'[data-presence-for="{stage.slug}"]')
+    expect(index.locator(f'[data-presence-for="{empty.slug}"]')).to_have_text("nobody here")
+    expect(on_stage).to_have_text("nobody here")
+    visitor = page_on(stage.slug)
+    expect(on_stage).to_have_text("1 here", timeout=5000)  # refreshed every 3 s
+    visitor.context.close()
+    expect(on_stage).to_have_text("nobody here", timeout=5000)

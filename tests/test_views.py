@@ -350,3 +350,17 @@ def test_signed_in_only_board_sends_visitors_to_sign_in(client: Client) -> None:
     client.login(username="sam", password="a-long-test-password-1")
     assert client.get("/b/staff/").status_code == 200
     assert "Staff only" in client.get("/").content.decode()
+
+
+@pytest.mark.django_db
+def test_presence_lists_only_the_boards_the_user_may_see(client, make_board) -> None:
+    open_board = make_board(name="Open")
+    hidden = make_board(name="Hidden", view_access="signed_in")
+    response = client.get("/presence")
+    assert response.status_code == 200 and response["Cache-Control"] == "no-store"
+    boards = response.json()["boards"]
+    assert boards[open_board.slug] == 0 and hidden.slug not in boards
+    from django.contrib.auth.models import User
+
+    client.force_login(User.objects.create_user("viewer"))
+    assert hidden.slug in client.get("/presence").json()["boards"]

@@ -18,6 +18,8 @@ const ACK_TIMEOUT_MS = 10000;
 const RATE_LIMIT_RETRY_MS = 250;
 const MESSAGE_MS = 4000;
 const SERVER_DISCONNECT_RETRY_MS = [2000, 5000, 10000, 30000];
+// A slider someone else moves is read out once it has been still this long (not frame by frame).
+const ANNOUNCE_AFTER_MS = 800;
 const GRAB_RENEW_MS = 2000; // the server forgets a hand GRAB_TIMEOUT (6 s) after its last grab
 const HOLD_KEYS = new Set([
   "ArrowLeft", "ArrowRight", "ArrowUp", "ArrowDown", "PageUp", "PageDown", "Home", "End",
@@ -36,6 +38,7 @@ const statusEl = document.getElementById("connection-status");
 const presenceCountEl = document.getElementById("presence-count");
 const presenceLabelEl = document.getElementById("presence-label");
 const messageEl = document.getElementById("message");
+const announcerEl = document.getElementById("announcer");
 const nameEl = document.getElementById("board-name");
 const readOnlyEl = document.getElementById("read-only");
 const noSlidersEl = document.getElementById("no-sliders");
@@ -176,6 +179,7 @@ function makeEntry(container) {
     label: container.querySelector("label"),
     handsEl: container.querySelector(".hands"),
     grabTimer: null, // while this page holds the slider: renews its hand on the server
+    announceTimer: null,
     min: Number(input.min),
     max: Number(input.max),
     step: Number(input.step),
@@ -292,6 +296,7 @@ function showHands(entry, hands) {
 
 function removeEntry(entry) {
   ungrab(entry);
+  clearTimeout(entry.announceTimer);
   cancelFlush(entry);
   clearTimeout(entry.retryTimer);
   entry.container.remove();
@@ -483,7 +488,19 @@ function onSliderUpdate(update) {
   if (!update || typeof update.id !== "string") return;
   const entry = sliders.get(update.id);
   if (!entry) return; // a slider we do not know yet: the board:state that adds it follows
-  if (acceptServerValue(entry, update.value, update.version)) render(entry);
+  if (acceptServerValue(entry, update.value, update.version)) {
+    render(entry);
+    announceLater(entry);
+  }
+}
+
+/** Tell screen reader users about a change someone else made, once the slider is still. */
+function announceLater(entry) {
+  clearTimeout(entry.announceTimer);
+  entry.announceTimer = setTimeout(() => {
+    if (isInteracting(entry) || entry.serverValue === null) return; // they are moving it
+    announcerEl.textContent = `${entry.label.textContent}: ${formatValue(entry, entry.serverValue)}`;
+  }, ANNOUNCE_AFTER_MS);
 }
 
 // --- Connection -------------------------------------------------------------------------------
