@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
-from django.contrib import admin
+from django.contrib import admin, messages
+from django.core.exceptions import ValidationError
 from django.db.models import QuerySet
 from django.forms import BaseInlineFormSet, ModelForm
 from django.http import HttpRequest
 
 from sliders import services
-from sliders.models import AuditEntry, Board, Slider
+from sliders.models import AuditEntry, Board, Preset, Slider
 
 
 class SliderForm(ModelForm):
@@ -99,6 +101,63 @@ class SliderAdmin(admin.ModelAdmin):
     def delete_queryset(self, request: HttpRequest, queryset: QuerySet[Slider]) -> None:
         for slider in queryset.select_related("board"):
             services.delete_slider(slider=slider)
+
+
+class PresetForm(ModelForm):
+    class Meta:
+        model = Preset
+        fields = ("board", "name", "position", "values")
+
+    def clean_values(self) -> dict[str, float]:
+        values = self.cleaned_data.get("values")
+        if values in (None, "", {}):
+            return {}
+        if not isinstance(values, dict) or not all(
+            isinstance(key, str)
+            and isinstance(value, (int, float))
+            and not isinstance(value, bool)
+            and math.isfinite(value)
+            for key, value in values.items()
+        ):
+            raise ValidationError('Give an object of slider ids and numbers: {"s1": 20}.')
+        return values
+
+
+@admin.register(Preset)
+class PresetAdmin(admin.ModelAdmin):
+    """Presets (scenes). A new preset left without values saves the board's current ones."""
+
+    form = PresetForm
+    list_display = ("name", "board", "position", "updated_at")
+    list_filter = ("board",)
+    list_select_related = ("board",)
+    search_fields = ("name", "board__name")
+    actions = ["recall"]
+
+    def save_model(self, request: HttpRequest, obj: Preset, form: ModelForm, change: bool) -> None:
+        if not change and not obj.values:
+            services.save_preset(board=obj.board, name=obj.name, actor=_admin_actor(request))
+            return
+        services.save_preset_from_admin(preset=obj)
+
+    def delete_model(self, request: HttpRequest, obj: Preset) -> None:
+        services.delete_preset(preset=obj)
+
+    def delete_queryset(self, request: HttpRequest, queryset: QuerySet[Preset]) -> None:
+        for preset in queryset.select_related("board"):
+            services.delete_preset(preset=preset)
+
+    @admin.action(description="Recall the selected presets now (in order)")
+    def recall(self, request: HttpRequest, queryset: QuerySet[Preset]) -> None:
+        for preset in queryset.select_related("board"):
+            try:
+                changes = services.recall_preset(
+                    board=preset.board, name=preset.name, actor=_admin_actor(request)
+                )
+            except services.SliderError as error:
+                self.message_user(request, f"{preset}: {error.message}", messages.ERROR)
+            else:
+                self.message_user(request, f"Recalled {preset}: {len(changes)} slider(s) moved.")
 
 
 def _requested_value(form: ModelForm) -> float | None:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import contextvars
 import functools
 import logging
 from collections.abc import Coroutine
@@ -37,7 +38,13 @@ def attach_loop(loop: asyncio.AbstractEventLoop | None) -> None:
 
 
 def slider_updated(change: SliderChange, *, skip_sid: str | None = None) -> None:
-    _notify("update", change.board, {"update": change.as_update(), "origin": skip_sid})
+    sliders_updated([change], skip_sid=skip_sid)
+
+
+def sliders_updated(changes: list[SliderChange], *, skip_sid: str | None = None) -> None:
+    """Changes to one board committed together: clients get them in one message."""
+    updates = [change.as_update() for change in changes]
+    _notify("update", changes[0].board, {"updates": updates, "origin": skip_sid})
 
 
 def board_changed(board_slug: str) -> None:
@@ -74,11 +81,17 @@ def _run_on_server_loop(coroutine: Coroutine[Any, Any, None]) -> None:
     except RuntimeError:
         running = None
     if running is loop:
-        task = loop.create_task(coroutine)
-        _running.add(task)
-        task.add_done_callback(_finished)
+        _start(coroutine)
     else:
-        asyncio.run_coroutine_threadsafe(coroutine, loop).add_done_callback(_finished)
+        # A fresh context: the caller's (e.g. asgiref's "inside the database thread" marker)
+        # must not follow the broadcast, which may itself need the database thread.
+        loop.call_soon_threadsafe(_start, coroutine, context=contextvars.Context())
+
+
+def _start(coroutine: Coroutine[Any, Any, None]) -> None:
+    task = asyncio.get_running_loop().create_task(coroutine)
+    _running.add(task)
+    task.add_done_callback(_finished)
 
 
 def _finished(task: asyncio.Future[None] | concurrent.futures.Future[None]) -> None:

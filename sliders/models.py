@@ -176,6 +176,36 @@ class Slider(models.Model):
         return f"{text} {self.unit}" if self.unit else text
 
 
+class Preset(models.Model):
+    """A board's values saved under a name (a scene), to recall all at once, maybe with a fade."""
+
+    board = models.ForeignKey(Board, on_delete=models.CASCADE, related_name="presets")
+    name = models.CharField(max_length=80)
+    values = models.JSONField(
+        default=dict,
+        blank=True,
+        help_text=(
+            'Slider id to value, e.g. {"s1": 20, "s2": 75}; sliders left out keep theirs. '
+            "Leave empty on a new preset to save the board's current values."
+        ),
+    )
+    position = models.PositiveIntegerField(default=0)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["board", "position", "name"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["board", "name"],
+                name="preset_name_unique_per_board",
+                violation_error_message="This board already has a preset with this name.",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.board.slug}/{self.name}"
+
+
 class AuditEntry(models.Model):
     """A change of a slider's value made by someone: who, from, to, when and where.
 
@@ -187,6 +217,7 @@ class AuditEntry(models.Model):
         SOCKET = "socket", "Board page (socket)"
         ADMIN = "admin", "Admin"
         COMMAND = "command", "Command line"
+        PRESET = "preset", "Preset recall"
 
     board = models.SlugField()
     slider = models.SlugField()

@@ -153,13 +153,22 @@ async def on_shutdown() -> None:
 async def _on_notice(kind: str, board_slug: str, data: Any) -> None:
     """A notice from any process (this one included) about a board."""
     if kind == "update":
-        update, origin = data["update"], data.get("origin")
-        _feed(board_slug).publish(update, origin=origin)
+        updates, origin = data["updates"], data.get("origin")
+        fade = fades.get(board_slug)
+        if fade is not None and origin != fade.origin:
+            _cancel_fade(board_slug)  # someone else moved a slider of the board
+        feed = _feed(board_slug)
+        for update in updates:  # no await in between: one frame carries all of them
+            feed.publish(update, origin=origin)
         received = _set_received.pop(origin, None) if origin else None
         if received is not None:
             metrics.SET_TO_BROADCAST.observe(time.perf_counter() - received)
     elif kind == "hand":
+        if data.get("held") is True:
+            _cancel_fade(board_slug)  # someone took hold of a slider
         await _on_hand_notice(board_slug, data)
+    elif kind == "fade":
+        await _emit_local("board:fade", data, room=board_room(board_slug))
     elif kind == "board":
         await send_board_state_to_room(board_slug)
     elif kind in ("presence", "recount"):
@@ -277,12 +286,7 @@ async def _slider_set(sid: str, *args: Any) -> dict[str, Any]:
             board=connection.board,
             slider_id=payload["id"],
             value=payload["value"],
-            actor=services.Actor(
-                user=connection.user,
-                source=AuditEntry.Source.SOCKET,
-                address=connection.ip,
-                client=sid,
-            ),
+            actor=_actor(sid, connection),
             sender_sid=sid,
         )
     except services.SliderError as error:
@@ -291,6 +295,164 @@ async def _slider_set(sid: str, *args: Any) -> dict[str, Any]:
         logger.exception("Database error while setting a slider on board %s", connection.board)
         return error_ack("unavailable", "The server cannot store changes right now; try again.")
     return {"ok": True, "id": change.id, "value": change.value, "version": change.version}
+
+
+# --- Presets --------------------------------------------------------------------------------
+
+FADE_FRAMES_PER_SECOND = 20
+MAX_FADE_SECONDS = 60
+
+
+@dataclass
+class Fade:
+    """A preset being recalled gradually on one board by this process."""
+
+    preset: str
+    origin: str  # the fade's own changes carry this origin; anyone else's cancel it
+    task: asyncio.Task[None] | None = None
+
+
+fades: dict[str, Fade] = {}  # board -> the fade running on it here
+
+
+@sio.on("preset:recall")
+async def preset_recall(sid: str, *args: Any) -> dict[str, Any]:
+    """Recall a preset at once, or over `fade` seconds (interpolated here, 20 frames a second)."""
+    connection = connections.get(sid)
+    if connection is None:
+        return error_ack("bad_request", "Not connected to a board.")
+    if not connection.bucket.take():
+        return error_ack("rate_limited", "Too many changes at once; slow down.")
+    if len(args) != 1 or not isinstance(args[0], dict) or not isinstance(args[0].get("name"), str):
+        return error_ack("bad_request", "Send one object: {name, fade}.")
+    name, fade = args[0]["name"], args[0].get("fade", 0)
+    if fade is None:
+        fade = 0
+    if not _is_number(fade) or not 0 <= fade <= MAX_FADE_SECONDS:
+        return error_ack("bad_request", f"'fade' must be 0 to {MAX_FADE_SECONDS} seconds.")
+    actor = _actor(sid, connection, source=AuditEntry.Source.PRESET)
+    _cancel_fade(connection.board)
+    try:
+        if fade == 0:
+            await run_in_db_thread(
+                services.recall_preset, board=connection.board, name=name, actor=actor
+            )
+        else:
+            targets = await run_in_db_thread(
+                services.preset_values, board=connection.board, name=name
+            )
+            _start_fade(connection.board, name, targets, float(fade), actor)
+    except services.SliderError as error:
+        return error_ack(error.code, error.message)
+    except DatabaseError:
+        logger.exception("Database error while recalling a preset on board %s", connection.board)
+        return error_ack("unavailable", "The server cannot store changes right now; try again.")
+    return {"ok": True}
+
+
+@sio.on("preset:save")
+async def preset_save(sid: str, *args: Any) -> dict[str, Any]:
+    """Save the board's current values under a name."""
+    connection = connections.get(sid)
+    if connection is None:
+        return error_ack("bad_request", "Not connected to a board.")
+    if not connection.bucket.take():
+        return error_ack("rate_limited", "Too many changes at once; slow down.")
+    if len(args) != 1 or not isinstance(args[0], dict):
+        return error_ack("bad_request", "Send one object: {name}.")
+    try:
+        preset = await run_in_db_thread(
+            services.save_preset,
+            board=connection.board,
+            name=args[0].get("name"),
+            actor=_actor(sid, connection),
+        )
+    except services.SliderError as error:
+        return error_ack(error.code, error.message)
+    except DatabaseError:
+        logger.exception("Database error while saving a preset on board %s", connection.board)
+        return error_ack("unavailable", "The server cannot store changes right now; try again.")
+    return {"ok": True, "name": preset.name}
+
+
+def _start_fade(
+    board_slug: str, preset: str, targets: dict[str, Any], seconds: float, actor: Any
+) -> None:
+    fade = Fade(preset=preset, origin=f"fade:{secrets.token_hex(6)}")
+    fade.task = asyncio.create_task(_run_fade(board_slug, fade, targets, seconds, actor))
+    fades[board_slug] = fade
+
+
+def _cancel_fade(board_slug: str) -> None:
+    fade = fades.pop(board_slug, None)
+    if fade is not None and fade.task is not None:
+        fade.task.cancel()
+
+
+async def _run_fade(
+    board_slug: str, fade: Fade, targets: dict[str, Any], seconds: float, actor: Any
+) -> None:
+    """Move every slider of the preset from where it is to its target in equal steps.
+
+    Each frame is one transaction (services.set_slider_values): versions bump per frame and
+    clients see every frame whole. Someone grabbing or moving a slider of the board cancels
+    the fade; the sliders stay where the last frame put them.
+    """
+    loop = asyncio.get_running_loop()
+    notice = {"preset": fade.preset, "seconds": seconds}
+    await cluster.notify("fade", board_slug, {**notice, "state": "running"})
+    state = "cancelled"
+    try:
+        start = await run_in_db_thread(_current_values, board_slug, list(targets))
+        frames = max(1, round(seconds * FADE_FRAMES_PER_SECOND))
+        began = loop.time()
+        for frame in range(1, frames + 1):
+            await asyncio.sleep(max(0.0, began + seconds * frame / frames - loop.time()))
+            values = (
+                targets
+                if frame == frames
+                else {
+                    slug: start[slug] + (float(target) - start[slug]) * frame / frames
+                    for slug, target in targets.items()
+                    if slug in start and _is_number(target)
+                }
+            )
+            await run_in_db_thread(
+                services.set_slider_values,
+                board=board_slug,
+                values=values,
+                actor=actor,
+                sender_sid=fade.origin,
+            )
+        state = "done"
+    except services.SliderError as error:
+        logger.warning("Fade to %r on board %s stopped: %s", fade.preset, board_slug, error)
+    except DatabaseError:
+        logger.exception("Fade to %r on board %s stopped", fade.preset, board_slug)
+    finally:
+        if fades.get(board_slug) is fade:
+            del fades[board_slug]
+        await cluster.notify("fade", board_slug, {**notice, "state": state})
+
+
+def _current_values(board_slug: str, slugs: list[str]) -> dict[str, float]:
+    from sliders.models import Slider
+
+    rows = Slider.objects.filter(board__slug=board_slug, slug__in=slugs)
+    return dict(rows.values_list("slug", "value"))
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _actor(
+    sid: str, connection: Connection, source: str = AuditEntry.Source.SOCKET
+) -> services.Actor:
+    return services.Actor(user=connection.user, source=source, address=connection.ip, client=sid)
+
+
+# --- Hands -----------------------------------------------------------------------------------
 
 
 @sio.on("slider:grab")

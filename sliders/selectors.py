@@ -35,6 +35,7 @@ def board_state(
         "can_edit": board.user_can_edit(user),
         "clients": clients,
         "sliders": [slider_payload(slider) for slider in board.sliders.all()],
+        "presets": [{"name": name} for name in board.presets.values_list("name", flat=True)],
     }
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from decimal import ROUND_FLOOR, ROUND_HALF_UP, Decimal, localcontext
 from typing import Any
@@ -20,7 +21,7 @@ from django.db.models import F
 from django.utils import timezone
 
 from sliders import broadcast
-from sliders.models import AuditEntry, Board, Slider
+from sliders.models import AuditEntry, Board, Preset, Slider
 
 SLUG_PATTERN = re.compile(r"[-a-zA-Z0-9_]{1,50}")
 # What the admin may change about a slider besides its value (a change sends `board:state`).
@@ -140,17 +141,108 @@ def set_slider_value(
         if slider is None:
             raise SliderError("unknown_slider", f"There is no slider '{slider_id[:100]}' here.")
         actor = actor or Actor()
-        board = slider.board
-        board_is_open = board.edit_access == board.view_access == Board.Access.ANYONE
-        user = actor.user if board_is_open else current_user(actor.user)
-        if not board.user_can_edit(user):
-            raise SliderError("forbidden", "You may not change the sliders on this board.")
+        _check_can_edit(slider.board, actor)
         new_value = normalize_value(value, minimum=slider.min, maximum=slider.max, step=slider.step)
         if new_value == slider.value:
             return _change_of(slider, changed=False)
         change = _write(slider, stored=slider, new_value=new_value, actor=actor)
 
     return _after_commit(change, sender_sid)
+
+
+def set_slider_values(
+    *,
+    board: Board | str,
+    values: Mapping[str, object],
+    actor: Actor | None = None,
+    sender_sid: str | None = None,
+) -> list[SliderChange]:
+    """Set several sliders of one board in one transaction (a preset, a frame of a fade).
+
+    Each changed slider's version grows by one, and open pages get all the changes in one
+    message, so nobody sees half of them. Ids the board does not have are ignored; one invalid
+    value refuses the whole set.
+    """
+    board_slug = board.slug if isinstance(board, Board) else board
+    actor = actor or Actor()
+    with transaction.atomic():
+        board_row = Board.objects.filter(slug=board_slug).first()
+        if board_row is None:
+            raise SliderError("unknown_board", f"There is no board '{board_slug[:100]}'.")
+        _check_can_edit(board_row, actor)
+        ids = [key for key in values if isinstance(key, str)]
+        sliders = (
+            Slider.objects.select_for_update(of=("self",))
+            .select_related("board")
+            .filter(board=board_row, slug__in=ids)
+            .order_by("pk")  # one locking order for every writer
+        )
+        changes = []
+        for slider in sliders:
+            new_value = normalize_value(
+                values[slider.slug], minimum=slider.min, maximum=slider.max, step=slider.step
+            )
+            if new_value != slider.value:
+                changes.append(_write(slider, stored=slider, new_value=new_value, actor=actor))
+        if changes:
+            transaction.on_commit(lambda: broadcast.sliders_updated(changes, skip_sid=sender_sid))
+    return changes
+
+
+def save_preset(*, board: Board | str, name: object, actor: Actor | None = None) -> Preset:
+    """Save the board's current values as the preset `name` (replacing one of that name)."""
+    if not isinstance(name, str) or not name.strip() or len(name.strip()) > 80:
+        raise SliderError("bad_request", "A preset needs a name of 1 to 80 characters.")
+    name = name.strip()
+    board_slug = board.slug if isinstance(board, Board) else board
+    with transaction.atomic():
+        board_row = Board.objects.select_for_update().filter(slug=board_slug).first()
+        if board_row is None:
+            raise SliderError("unknown_board", f"There is no board '{board_slug[:100]}'.")
+        _check_can_edit(board_row, actor or Actor())
+        values = dict(board_row.sliders.values_list("slug", "value"))
+        preset, _ = Preset.objects.update_or_create(
+            board=board_row, name=name, defaults={"values": values}
+        )
+        transaction.on_commit(lambda: broadcast.board_changed(board_slug))
+    return preset
+
+
+def recall_preset(
+    *, board: Board | str, name: object, actor: Actor | None = None, sender_sid: str | None = None
+) -> list[SliderChange]:
+    """Set every slider the preset names to its saved value, at once (see set_slider_values)."""
+    return set_slider_values(
+        board=board,
+        values=preset_values(board=board, name=name),
+        actor=actor,
+        sender_sid=sender_sid,
+    )
+
+
+def preset_values(*, board: Board | str, name: object) -> dict[str, object]:
+    board_slug = board.slug if isinstance(board, Board) else board
+    if not isinstance(name, str):
+        raise SliderError("bad_request", "'name' must be a preset's name.")
+    preset = Preset.objects.filter(board__slug=board_slug, name=name).first()
+    if preset is None:
+        raise SliderError("unknown_preset", f"There is no preset '{name[:100]}' here.")
+    return dict(preset.values) if isinstance(preset.values, dict) else {}
+
+
+def save_preset_from_admin(*, preset: Preset) -> None:
+    """Create or edit a preset in the admin; open pages of its board get the new list."""
+    with transaction.atomic():
+        preset.save()
+        board_slug = preset.board.slug
+        transaction.on_commit(lambda: broadcast.board_changed(board_slug))
+
+
+def delete_preset(*, preset: Preset) -> None:
+    board_slug = preset.board.slug
+    with transaction.atomic():
+        preset.delete()
+        transaction.on_commit(lambda: broadcast.board_changed(board_slug))
 
 
 def save_slider(
@@ -306,6 +398,13 @@ def _record_audit(
         ended_at=now,
     )
     _audit_tails[key] = _AuditTail(entry.pk, entry.client, change.version, now)
+
+
+def _check_can_edit(board: Board, actor: Actor) -> None:
+    board_is_open = board.edit_access == board.view_access == Board.Access.ANYONE
+    user = actor.user if board_is_open else current_user(actor.user)
+    if not board.user_can_edit(user):
+        raise SliderError("forbidden", "You may not change the sliders on this board.")
 
 
 def _change_of(slider: Slider, *, changed: bool) -> SliderChange:

@@ -51,6 +51,7 @@ def board(request: HttpRequest, slug: str) -> HttpResponse:
         {
             "board": board,
             "sliders": list(board.sliders.all()),
+            "presets": list(board.presets.all()),
             "can_edit": board.user_can_edit(request.user),
         },
     )

@@ -188,17 +188,26 @@ class BoardClient:
         self.stale_updates = 0
         # What the server sent with a refused connection: {"message": str, "data": {"code": ...}}.
         self.connect_errors: list[Any] = []
-        for event in ("board:state", "slider:update", "board:presence", "slider:hands"):
+        for event in (
+            "board:state", "slider:update", "board:presence", "slider:hands", "board:fade",
+        ):  # fmt: skip
             self.sio.on(event, self._recorder(event))
         self.sio.on("slider:updates", self._record_batch)
         self.batches = 0  # `slider:updates` messages; their items are recorded as slider:update
+        self.update_messages: list[list[Any]] = []  # each update message's updates, in order
+        self._in_batch = False
         self.sio.on("connect_error", self._record_connect_error)
 
     def _record_batch(self, updates: list[Any]) -> None:
         self.batches += 1
+        self.update_messages.append(list(updates))
         record = self._recorder("slider:update")
-        for update in updates:
-            record(update)
+        self._in_batch = True
+        try:
+            for update in updates:
+                record(update)
+        finally:
+            self._in_batch = False
 
     def _record_connect_error(self, *args: Any) -> None:
         self.connect_errors.append(args[0] if len(args) == 1 else args)
@@ -209,6 +218,8 @@ class BoardClient:
             if event == "board:state":
                 self.values = {s["id"]: (s["value"], s["version"]) for s in data["sliders"]}
             elif event == "slider:update":
+                if not self._in_batch:
+                    self.update_messages.append([data])
                 held = self.values.get(data["id"])
                 if held is None or data["version"] > held[1]:
                     self.values[data["id"]] = (data["value"], data["version"])

@@ -366,18 +366,22 @@ def test_hostile_names_are_shown_as_text(make_board, page_on, asgi_server):
             {"slug": "s2", "name": HOSTILE_SCRIPT, "value": 50},
         ],
     )
+    from sliders.models import Preset
+
+    Preset.objects.create(board=board, name=HOSTILE_IMG, values={"s1": 1})
     page = page_on(board.slug)
     # board:state (which sets the names again, from JavaScript) has been applied.
     expect(page.locator("#presence-count")).to_have_text("1")
+    expect(page.locator("button.preset")).to_have_text(HOSTILE_IMG)
     expect(page.locator("#board-name")).to_have_text(board_name)
     expect(page.locator("label[for=slider-s1]")).to_have_text(HOSTILE_IMG)
     expect(page.locator("label[for=slider-s2]")).to_have_text(HOSTILE_SCRIPT)
     assert page.title() == f"{board_name} · Slider Sync"
     # Text, not markup: no element was made from a name.
     assert page.evaluate(
-        """() => [document.getElementById("board-name"), ...document.querySelectorAll("label")]
-                 .map((el) => el.children.length)"""
-    ) == [0, 0, 0]
+        """() => [document.getElementById("board-name"), ...document.querySelectorAll(
+                    ".slider label, button.preset")].map((el) => el.children.length)"""
+    ) == [0, 0, 0, 0]
     assert page.locator("#board img, #board script").count() == 0
     # The board index lists it as text too.
     page.goto(f"{asgi_server.url}/")
@@ -593,3 +597,29 @@ def test_the_index_shows_who_is_on_each_board(make_board, page_on, asgi_server):
     expect(on_stage).to_have_text("1 here", timeout=5000)  # refreshed every 3 s
     visitor.context.close()
     expect(on_stage).to_have_text("nobody here", timeout=5000)
+
+
+def test_presets_are_saved_and_recalled_from_the_page(make_board, page_on):
+    board = make_board()
+    a, b = page_on(board.slug), page_on(board.slug)
+    expect(b.locator("#no-presets")).to_be_visible()
+    a.locator("#slider-s1").focus()
+    a.keyboard.press("Home")  # s1 = 0
+    shows(b, "0")
+    a.locator("#preset-name").fill("Quiet")
+    a.locator("#preset-save button").click()
+    expect(a.locator("#message")).to_have_text("Saved the preset “Quiet”.")
+    quiet_on_b = b.locator('button.preset[data-preset="Quiet"]')
+    expect(quiet_on_b).to_be_visible()
+    expect(b.locator("#no-presets")).to_be_hidden()
+
+    a.locator("#slider-s1").focus()
+    a.keyboard.press("End")  # s1 = 100
+    shows(b, "100")
+    b.locator("#preset-fade").select_option("2")
+    quiet_on_b.click()
+    expect(a.locator("#message")).to_have_text("Fading to “Quiet”…")
+    expect(a.locator("#slider-s1")).not_to_have_value("100")  # on its way
+    shows(a, "0", timeout=4000)
+    expect(a.locator("#message")).to_have_text("Recalled “Quiet”.")
+    shows(b, "0")

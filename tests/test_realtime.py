@@ -75,7 +75,9 @@ async def test_board_state_shape_display_order_and_client_count(make_board, conn
 
     assert first.state["clients"] == 1
     state = second.state
-    assert set(state) == {"board", "name", "can_edit", "clients", "sliders", "hand", "hands"}
+    assert set(state) == {
+        "board", "name", "can_edit", "clients", "sliders", "presets", "hand", "hands",
+    }  # fmt: skip
     assert state["hands"] == {} and state["hand"] != first.state["hand"]
     assert state["clients"] == 2
     assert [s["id"] for s in state["sliders"]] == ["b", "c", "a"]

@@ -39,6 +39,12 @@ const presenceCountEl = document.getElementById("presence-count");
 const presenceLabelEl = document.getElementById("presence-label");
 const messageEl = document.getElementById("message");
 const announcerEl = document.getElementById("announcer");
+const presetsEl = document.getElementById("presets");
+const presetListEl = document.getElementById("preset-list");
+const noPresetsEl = document.getElementById("no-presets");
+const presetFadeEl = document.getElementById("preset-fade");
+const presetSaveEl = document.getElementById("preset-save");
+const presetNameEl = document.getElementById("preset-name");
 const nameEl = document.getElementById("board-name");
 const readOnlyEl = document.getElementById("read-only");
 const noSlidersEl = document.getElementById("no-sliders");
@@ -129,6 +135,9 @@ function setPresence(clients) {
 function setCanEdit(value) {
   canEdit = Boolean(value);
   for (const entry of sliders.values()) entry.input.disabled = !canEdit;
+  for (const button of presetListEl.querySelectorAll("button")) button.disabled = !canEdit;
+  presetSaveEl.hidden = !canEdit;
+  presetsEl.hidden = !canEdit && presetListEl.children.length === 0;
   readOnlyEl.hidden = canEdit;
   if (!canEdit) {
     // Nothing the person chose can be stored: drop it and show the board's values.
@@ -265,6 +274,60 @@ function release(entry) {
   ungrab(entry);
   render(entry);
 }
+
+// --- Presets ----------------------------------------------------------------------------------
+
+function showPresets(presets) {
+  const buttons = [];
+  for (const preset of presets) {
+    if (!preset || typeof preset.name !== "string") continue;
+    const button = document.createElement("button");
+    button.type = "button";
+    button.className = "preset";
+    button.dataset.preset = preset.name;
+    button.textContent = preset.name;
+    buttons.push(button);
+  }
+  presetListEl.replaceChildren(...buttons);
+  noPresetsEl.hidden = buttons.length > 0;
+}
+
+function recallPreset(name) {
+  const fade = Number(presetFadeEl.value) || 0;
+  socket.timeout(ACK_TIMEOUT_MS).emit("preset:recall", { name, fade }, (error, ack) => {
+    if (error) showMessage("The server did not answer; the preset may not have been recalled.");
+    else if (!ack || ack.ok !== true) showMessage(ack?.message ?? "The preset could not be recalled.");
+  });
+}
+
+function savePreset(event) {
+  event.preventDefault();
+  const name = presetNameEl.value.trim();
+  if (!name || !socket.connected) return;
+  socket.timeout(ACK_TIMEOUT_MS).emit("preset:save", { name }, (error, ack) => {
+    if (error) {
+      showMessage("The server did not answer; the preset may not have been saved.");
+    } else if (ack?.ok === true) {
+      presetNameEl.value = "";
+      showMessage(`Saved the preset “${ack.name}”.`);
+    } else {
+      showMessage(ack?.message ?? "The preset could not be saved.");
+    }
+  });
+}
+
+function onFade(fade) {
+  if (!fade || typeof fade.preset !== "string") return;
+  if (fade.state === "running") showMessage(`Fading to “${fade.preset}”…`, { sticky: true });
+  else if (fade.state === "done") showMessage(`Recalled “${fade.preset}”.`);
+  else showMessage(`The fade to “${fade.preset}” stopped: someone moved a slider.`);
+}
+
+presetListEl.addEventListener("click", (event) => {
+  const button = event.target.closest("button.preset");
+  if (button && canEdit && socket.connected) recallPreset(button.dataset.preset);
+});
+presetSaveEl.addEventListener("submit", savePreset);
 
 // --- Hands on controls ------------------------------------------------------------------------
 
@@ -449,6 +512,7 @@ function onBoardState(state) {
   }
   noSlidersEl.hidden = sliders.size > 0;
 
+  showPresets(Array.isArray(state.presets) ? state.presets : []);
   setCanEdit(state.can_edit === true);
   awaitingState = false;
   if (firstState) {
@@ -611,6 +675,7 @@ socket.on("slider:update", onSliderUpdate);
 socket.on("slider:updates", (updates) => {
   if (Array.isArray(updates)) updates.forEach(onSliderUpdate);
 });
+socket.on("board:fade", onFade);
 socket.on("slider:hands", (data) => {
   const entry = data && typeof data.id === "string" ? sliders.get(data.id) : undefined;
   if (entry) showHands(entry, data.hands);
