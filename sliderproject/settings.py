@@ -57,6 +57,7 @@ INSTALLED_APPS = [
     "django.contrib.sessions",
     "django.contrib.messages",
     "django.contrib.staticfiles",
+    "ninja",  # the HTTP API's docs page (Swagger UI) is served from its static files
 ]
 
 MIDDLEWARE = [

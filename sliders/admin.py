@@ -12,7 +12,7 @@ from django.forms import BaseInlineFormSet, ModelForm
 from django.http import HttpRequest
 
 from sliders import services
-from sliders.models import AuditEntry, Board, Preset, Slider
+from sliders.models import ApiToken, AuditEntry, Board, Preset, Slider
 
 
 class SliderForm(ModelForm):
@@ -176,6 +176,42 @@ def _admin_actor(request: HttpRequest) -> services.Actor:
     if scope and scope.get("client"):
         client = scope["client"][0]
     return services.Actor(user=request.user, source=AuditEntry.Source.ADMIN, address=client)
+
+
+@admin.register(ApiToken)
+class ApiTokenAdmin(admin.ModelAdmin):
+    """Tokens for the HTTP API. The secret is shown once, right after the token is made."""
+
+    list_display = ("name", "user", "prefix", "created_at", "last_used_at", "revoked")
+    list_filter = ("revoked",)
+    list_select_related = ("user",)
+    search_fields = ("name", "user__username", "prefix")
+    fields = ("user", "name", "revoked", "prefix", "created_at", "last_used_at")
+    readonly_fields = ("prefix", "created_at", "last_used_at")
+    actions = ["revoke"]
+
+    def get_readonly_fields(self, request: HttpRequest, obj: ApiToken | None = None) -> Any:
+        # A token keeps its user: issue a new one instead.
+        return self.readonly_fields + (("user",) if obj is not None else ())
+
+    def save_model(
+        self, request: HttpRequest, obj: ApiToken, form: ModelForm, change: bool
+    ) -> None:
+        if change:
+            obj.save()
+            return
+        row, token = ApiToken.issue(user=obj.user, name=obj.name)
+        obj.pk, obj.prefix, obj.digest = row.pk, row.prefix, row.digest
+        self.message_user(
+            request,
+            f"The API token for {row.user}: {token} (copy it now: it is not shown again).",
+            messages.WARNING,
+        )
+
+    @admin.action(description="Revoke the selected tokens")
+    def revoke(self, request: HttpRequest, queryset: QuerySet[ApiToken]) -> None:
+        count = queryset.update(revoked=True)
+        self.message_user(request, f"Revoked {count} token(s).")
 
 
 @admin.register(AuditEntry)

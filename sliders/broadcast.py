@@ -60,6 +60,15 @@ def _notify(kind: str, board_slug: str, data: Any = None) -> None:
         _external_redis().publish(cluster.channel(), cluster.encode_notice(kind, board_slug, data))
 
 
+def run_on_server_loop(coroutine: Coroutine[Any, Any, None]) -> bool:
+    """Start `coroutine` on the realtime server's loop; False if this process runs none."""
+    if not _has_server_loop():
+        coroutine.close()
+        return False
+    _run_on_server_loop(coroutine)
+    return True
+
+
 def _has_server_loop() -> bool:
     return _server_loop is not None and not _server_loop.is_closed()
 

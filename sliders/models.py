@@ -6,8 +6,10 @@ database constraints below are the last line of defence for invariant 1 (finite,
 
 from __future__ import annotations
 
+import hashlib
+import secrets
 from decimal import Decimal
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
 from django.contrib.auth.models import Group
@@ -15,6 +17,7 @@ from django.core.validators import MaxValueValidator
 from django.db import models
 from django.db.models import F, Q
 from django.urls import reverse
+from django.utils import timezone
 
 if TYPE_CHECKING:
     from django.contrib.auth.base_user import AbstractBaseUser
@@ -206,6 +209,57 @@ class Preset(models.Model):
         return f"{self.board.slug}/{self.name}"
 
 
+class ApiToken(models.Model):
+    """A secret that lets a script use the HTTP API as its user (see docs/api.md).
+
+    Only a hash is stored: the token is shown once, when it is made in the admin.
+    """
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="api_tokens"
+    )
+    name = models.CharField(max_length=100, help_text="What it is for, e.g. 'lighting desk'.")
+    prefix = models.CharField(max_length=12, editable=False, help_text="Its first characters.")
+    digest = models.CharField(max_length=64, unique=True, editable=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+    last_used_at = models.DateTimeField(null=True, blank=True, editable=False)
+    revoked = models.BooleanField(default=False, help_text="A revoked token is refused.")
+
+    class Meta:
+        verbose_name = "API token"
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.prefix}…)"
+
+    @staticmethod
+    def digest_of(token: str) -> str:
+        return hashlib.sha256(token.encode()).hexdigest()
+
+    @classmethod
+    def issue(cls, *, user: Any, name: str) -> tuple[ApiToken, str]:
+        """A new token for `user`: the saved row, and the secret to hand over (once)."""
+        token = f"sst_{secrets.token_urlsafe(32)}"
+        row = cls.objects.create(
+            user=user, name=name, prefix=token[:12], digest=cls.digest_of(token)
+        )
+        return row, token
+
+    @classmethod
+    def user_for(cls, token: str) -> Any | None:
+        """The active user a valid, unrevoked token belongs to, else None."""
+        row = (
+            cls.objects.select_related("user")
+            .filter(digest=cls.digest_of(token), revoked=False, user__is_active=True)
+            .first()
+        )
+        if row is None:
+            return None
+        now = timezone.now()
+        if row.last_used_at is None or (now - row.last_used_at).total_seconds() > 60:
+            cls.objects.filter(pk=row.pk).update(last_used_at=now)
+        return row.user
+
+
 class AuditEntry(models.Model):
     """A change of a slider's value made by someone: who, from, to, when and where.
 
@@ -218,6 +272,7 @@ class AuditEntry(models.Model):
         ADMIN = "admin", "Admin"
         COMMAND = "command", "Command line"
         PRESET = "preset", "Preset recall"
+        API = "api", "HTTP API"
 
     board = models.SlugField()
     slider = models.SlugField()

@@ -341,7 +341,8 @@ async def preset_recall(sid: str, *args: Any) -> dict[str, Any]:
             targets = await run_in_db_thread(
                 services.preset_values, board=connection.board, name=name
             )
-            _start_fade(connection.board, name, targets, float(fade), actor)
+            await run_in_db_thread(services.check_can_edit, board=connection.board, actor=actor)
+            await fade_to(connection.board, name, targets, float(fade), actor)
     except services.SliderError as error:
         return error_ack(error.code, error.message)
     except DatabaseError:
@@ -375,9 +376,11 @@ async def preset_save(sid: str, *args: Any) -> dict[str, Any]:
     return {"ok": True, "name": preset.name}
 
 
-def _start_fade(
+async def fade_to(
     board_slug: str, preset: str, targets: dict[str, Any], seconds: float, actor: Any
 ) -> None:
+    """Start fading `board_slug` to `targets` (a preset's values), replacing any running fade."""
+    _cancel_fade(board_slug)
     fade = Fade(preset=preset, origin=f"fade:{secrets.token_hex(6)}")
     fade.task = asyncio.create_task(_run_fade(board_slug, fade, targets, seconds, actor))
     fades[board_slug] = fade

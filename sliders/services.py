@@ -400,6 +400,14 @@ def _record_audit(
     _audit_tails[key] = _AuditTail(entry.pk, entry.client, change.version, now)
 
 
+def check_can_edit(*, board: Board | str, actor: Actor) -> None:
+    """Raise `forbidden` (or `unknown_board`) unless `actor` may move the board's sliders."""
+    board_row = board if isinstance(board, Board) else Board.objects.filter(slug=board).first()
+    if board_row is None:
+        raise SliderError("unknown_board", f"There is no board '{str(board)[:100]}'.")
+    _check_can_edit(board_row, actor)
+
+
 def _check_can_edit(board: Board, actor: Actor) -> None:
     board_is_open = board.edit_access == board.view_access == Board.Access.ANYONE
     user = actor.user if board_is_open else current_user(actor.user)

@@ -1,0 +1,336 @@
+"""The HTTP API for scripts and integrations (django-ninja), served under /api/.
+
+The same rules as the board page: the same services, permissions, rate limit, error codes and
+broadcasts. Who is asking: an `Authorization: Bearer <token>` (tokens are made in the admin), else
+the browser's session (writes then need the CSRF token), else an anonymous visitor, who may do
+what anonymous pages may. A wrong or revoked token is refused, never treated as anonymous.
+The generated OpenAPI document is at /api/openapi.json and browsable at /api/docs.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.conf import settings
+from django.contrib.auth.models import AnonymousUser
+from django.db import DatabaseError
+from django.http import HttpRequest, HttpResponse
+from ninja import Field, NinjaAPI, Schema
+from ninja.errors import AuthenticationError, HttpError, ValidationError
+from ninja.security import HttpBearer, SessionAuth
+
+from sliders import broadcast, origins, services
+from sliders.models import ApiToken, AuditEntry, Board, Slider
+from sliders.ratelimit import TokenBucket
+
+STATUS_OF = {
+    "bad_request": 400,
+    "invalid_value": 400,
+    "unauthorized": 401,
+    "forbidden": 403,
+    "unknown_board": 404,
+    "unknown_slider": 404,
+    "unknown_preset": 404,
+    "rate_limited": 429,
+    "unavailable": 503,
+}
+
+
+class BearerToken(HttpBearer):
+    """`Authorization: Bearer <token>` with a token from the admin (API tokens)."""
+
+    def authenticate(self, request: HttpRequest, token: str) -> Any:
+        user = ApiToken.user_for(token)
+        if user is None:
+            raise AuthenticationError(401, "This API token is not valid (wrong or revoked).")
+        request.api_client = f"token:{ApiToken.digest_of(token)[:16]}"
+        return user
+
+
+class BrowserSession(SessionAuth):
+    """A signed-in browser: its session cookie, with Django's CSRF check on writes."""
+
+    def __call__(self, request: HttpRequest) -> Any:
+        if not request.user.is_authenticated:
+            return None  # no session to check a CSRF token against: maybe anonymous
+        return super().__call__(request)
+
+
+def anonymous(request: HttpRequest) -> Any:
+    """No token and no session: an anonymous visitor (refused where anonymous pages are).
+
+    A write from another site's page is refused, as sockets from foreign origins are: a browser
+    on the LAN must not become a way in for a site that cannot reach the server itself.
+    """
+    if request.headers.get("Authorization"):
+        raise AuthenticationError(401, "Send the API token as 'Authorization: Bearer <token>'.")
+    if request.method not in ("GET", "HEAD", "OPTIONS"):
+        environ = {**request.META, "asgi.scope": getattr(request, "scope", {})}
+        environ.setdefault("HTTP_HOST", request.META.get("SERVER_NAME", ""))
+        if not origins.is_allowed_origin(request.headers.get("Origin"), environ):
+            raise HttpError(403, "Requests from other sites are refused.")
+    return AnonymousUser()
+
+
+api = NinjaAPI(
+    title="Slider Sync API",
+    version="1",
+    description=(
+        "Read and set the sliders of Slider Sync boards, and recall presets. Every change goes "
+        "through the same service as the board page and reaches every open page at once."
+    ),
+    auth=[BearerToken(), BrowserSession(csrf=True), anonymous],
+    urls_namespace="api",
+)
+
+
+# --- Errors -------------------------------------------------------------------------------------
+
+
+class ErrorOut(Schema):
+    ok: bool = False
+    error: str = Field(description="A code from docs/protocol.md, e.g. forbidden.")
+    message: str = Field(description="For people; may change.")
+
+
+def error_response(request: HttpRequest, code: str, message: str) -> HttpResponse:
+    return api.create_response(
+        request,
+        {"ok": False, "error": code, "message": message},
+        status=STATUS_OF.get(code, 400),
+    )
+
+
+@api.exception_handler(services.SliderError)
+def on_slider_error(request: HttpRequest, error: services.SliderError) -> HttpResponse:
+    return error_response(request, error.code, error.message)
+
+
+@api.exception_handler(ValidationError)
+def on_validation_error(request: HttpRequest, error: ValidationError) -> HttpResponse:
+    # A `value` that is there but not a finite number is invalid_value, as on the socket;
+    # anything else (no value, a body that is not an object) is bad_request.
+    code = (
+        "invalid_value"
+        if any("value" in (e.get("loc") or ()) and e.get("type") != "missing" for e in error.errors)
+        else "bad_request"
+    )
+    first = error.errors[0] if error.errors else {}
+    where = ".".join(str(part) for part in first.get("loc", ()) if part != "body")
+    return error_response(request, code, f"{where}: {first.get('msg', 'invalid')}".strip(": "))
+
+
+@api.exception_handler(AuthenticationError)
+def on_auth_error(request: HttpRequest, error: AuthenticationError) -> HttpResponse:
+    return error_response(request, "unauthorized", str(error.message))
+
+
+@api.exception_handler(HttpError)
+def on_http_error(request: HttpRequest, error: HttpError) -> HttpResponse:
+    code = "forbidden" if error.status_code == 403 else "bad_request"
+    return api.create_response(
+        request, {"ok": False, "error": code, "message": str(error)}, status=error.status_code
+    )
+
+
+@api.exception_handler(DatabaseError)
+def on_database_error(request: HttpRequest, error: DatabaseError) -> HttpResponse:
+    return error_response(request, "unavailable", "The database cannot be reached right now.")
+
+
+# --- Schemas ------------------------------------------------------------------------------------
+
+
+class SliderOut(Schema):
+    id: str
+    name: str
+    min: float
+    max: float
+    step: float
+    value: float
+    version: int
+    unit: str
+    precision: int | None
+
+
+class PresetOut(Schema):
+    name: str
+
+
+class BoardSummaryOut(Schema):
+    slug: str
+    name: str
+    can_edit: bool
+
+
+class BoardOut(Schema):
+    board: str
+    name: str
+    can_edit: bool
+    sliders: list[SliderOut]
+    presets: list[PresetOut]
+
+
+class SetIn(Schema):
+    value: float = Field(
+        strict=True,
+        allow_inf_nan=False,
+        description="Clamped to the slider's range and snapped to its step, as on the page.",
+    )
+
+
+class SetOut(Schema):
+    ok: bool = True
+    id: str
+    value: float
+    version: int
+
+
+class RecallIn(Schema):
+    fade: float = Field(
+        0, ge=0, le=60, strict=True, description="Seconds to fade over; 0 recalls at once."
+    )
+
+
+class OkOut(Schema):
+    ok: bool = True
+
+
+# --- Endpoints ----------------------------------------------------------------------------------
+
+ERRORS = {status: ErrorOut for status in (400, 401, 403, 404, 429, 503)}
+
+
+@api.get("/boards", response={200: list[BoardSummaryOut], **ERRORS}, summary="List boards")
+def list_boards(request: HttpRequest) -> list[dict[str, Any]]:
+    """The boards this user may view, in display order."""
+    user = request.auth
+    boards = Board.objects.order_by("position", "name")
+    return [
+        {"slug": b.slug, "name": b.name, "can_edit": b.user_can_edit(user)}
+        for b in boards
+        if b.user_can_view(user)
+    ]
+
+
+@api.get("/boards/{slug}", response={200: BoardOut, **ERRORS}, summary="Read a board")
+def read_board(request: HttpRequest, slug: str) -> dict[str, Any]:
+    """A board with its sliders (in display order) and presets."""
+    board = _viewable_board(request, slug)
+    return {
+        "board": board.slug,
+        "name": board.name,
+        "can_edit": board.user_can_edit(request.auth),
+        "sliders": [_slider_out(s) for s in board.sliders.all()],
+        "presets": [{"name": name} for name in board.presets.values_list("name", flat=True)],
+    }
+
+
+@api.get(
+    "/boards/{slug}/sliders/{slider_id}",
+    response={200: SliderOut, **ERRORS},
+    summary="Read a slider",
+)
+def read_slider(request: HttpRequest, slug: str, slider_id: str) -> dict[str, Any]:
+    board = _viewable_board(request, slug)
+    slider = board.sliders.filter(slug=slider_id).first()
+    if slider is None:
+        raise services.SliderError("unknown_slider", f"There is no slider '{slider_id}' here.")
+    return _slider_out(slider)
+
+
+@api.put(
+    "/boards/{slug}/sliders/{slider_id}",
+    response={200: SetOut, **ERRORS},
+    summary="Set a slider",
+)
+def set_slider(request: HttpRequest, slug: str, slider_id: str, body: SetIn) -> dict[str, Any]:
+    """Store a new value (after commit every open page shows it) and return what was stored."""
+    _viewable_board(request, slug)
+    _take_token(request)
+    change = services.set_slider_value(
+        board=slug, slider_id=slider_id, value=body.value, actor=_actor(request)
+    )
+    return {"ok": True, "id": change.id, "value": change.value, "version": change.version}
+
+
+@api.post(
+    "/boards/{slug}/presets/{name}/recall",
+    response={200: OkOut, **ERRORS},
+    summary="Recall a preset",
+)
+def recall_preset(request: HttpRequest, slug: str, name: str, body: RecallIn) -> dict[str, Any]:
+    """Set the preset's values at once (one transaction, one message to every page) or fade."""
+    _viewable_board(request, slug)
+    _take_token(request)
+    actor = _actor(request)
+    if body.fade == 0:
+        services.recall_preset(board=slug, name=name, actor=actor)
+        return {"ok": True}
+    from sliders import realtime
+
+    targets = services.preset_values(board=slug, name=name)
+    services.check_can_edit(board=slug, actor=actor)
+    if not broadcast.run_on_server_loop(realtime.fade_to(slug, name, targets, body.fade, actor)):
+        raise services.SliderError("unavailable", "Fades need the realtime server to be running.")
+    return {"ok": True}
+
+
+# --- Helpers ------------------------------------------------------------------------------------
+
+_buckets: dict[str, TokenBucket] = {}
+
+
+def _client_key(request: HttpRequest) -> str:
+    user = request.auth
+    explicit = getattr(request, "api_client", None)
+    if explicit:
+        return explicit
+    if user is not None and user.is_authenticated:
+        return f"user:{user.pk}"
+    return f"ip:{request.META.get('REMOTE_ADDR', '')}"
+
+
+def _take_token(request: HttpRequest) -> None:
+    """The same rate limit as a socket connection, per token, user or address."""
+    key = _client_key(request)
+    bucket = _buckets.get(key)
+    if bucket is None:
+        if len(_buckets) > 10_000:
+            _buckets.clear()  # forget idle clients rather than grow without bound
+        bucket = _buckets[key] = TokenBucket(settings.SLIDER_SET_RATE, settings.SLIDER_SET_BURST)
+    if not bucket.take():
+        raise services.SliderError("rate_limited", "Too many changes at once; slow down.")
+
+
+def _viewable_board(request: HttpRequest, slug: str) -> Board:
+    board = Board.objects.filter(slug=slug).first()
+    if board is None:
+        raise services.SliderError("unknown_board", f"There is no board '{slug[:100]}'.")
+    if not board.user_can_view(request.auth):
+        raise services.SliderError("forbidden", "This board is for signed-in users.")
+    return board
+
+
+def _actor(request: HttpRequest) -> services.Actor:
+    user = request.auth
+    return services.Actor(
+        user=user if user is not None and user.is_authenticated else None,
+        source=AuditEntry.Source.API,
+        address=request.META.get("REMOTE_ADDR", ""),
+        client=_client_key(request)[:64],
+    )
+
+
+def _slider_out(slider: Slider) -> dict[str, Any]:
+    return {
+        "id": slider.slug,
+        "name": slider.name,
+        "min": slider.min,
+        "max": slider.max,
+        "step": slider.step,
+        "value": slider.value,
+        "version": slider.version,
+        "unit": slider.unit,
+        "precision": slider.precision,
+    }
