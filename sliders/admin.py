@@ -10,9 +10,10 @@ from django.core.exceptions import ValidationError
 from django.db.models import QuerySet
 from django.forms import BaseInlineFormSet, ModelForm
 from django.http import HttpRequest
+from django.utils.html import format_html
 
 from sliders import services
-from sliders.models import ApiToken, AuditEntry, Board, Preset, Slider
+from sliders.models import ApiToken, AuditEntry, Board, Preset, ShareLink, Slider
 
 
 class SliderForm(ModelForm):
@@ -176,6 +177,45 @@ def _admin_actor(request: HttpRequest) -> services.Actor:
     if scope and scope.get("client"):
         client = scope["client"][0]
     return services.Actor(user=request.user, source=AuditEntry.Source.ADMIN, address=client)
+
+
+@admin.register(ShareLink)
+class ShareLinkAdmin(admin.ModelAdmin):
+    """Links that open a board without an account. Revoking one ends the access it gave."""
+
+    list_display = ("__str__", "board", "kind", "label", "link", "revoked", "created_at")
+    list_filter = ("kind", "revoked", "board")
+    list_select_related = ("board",)
+    fields = ("board", "kind", "label", "revoked", "link", "created_at")
+    readonly_fields = ("link", "created_at")
+    actions = ["revoke"]
+
+    @admin.display(description="Link to hand out")
+    def link(self, obj: ShareLink) -> str:
+        """The link (copy it with the browser's "Copy link"): it carries this site's address."""
+        if obj.pk is None:
+            return "(made when you save)"
+        url = obj.get_absolute_url()
+        return format_html('<a href="{}">{}</a>', url, url)
+
+    def save_model(
+        self, request: HttpRequest, obj: ShareLink, form: ModelForm, change: bool
+    ) -> None:
+        services.save_share_link(link=obj)
+
+    def delete_model(self, request: HttpRequest, obj: ShareLink) -> None:
+        services.delete_share_link(link=obj)
+
+    def delete_queryset(self, request: HttpRequest, queryset: QuerySet[ShareLink]) -> None:
+        for link in queryset.select_related("board"):
+            services.delete_share_link(link=link)
+
+    @admin.action(description="Revoke the selected links")
+    def revoke(self, request: HttpRequest, queryset: QuerySet[ShareLink]) -> None:
+        for link in queryset.select_related("board"):
+            link.revoked = True
+            services.save_share_link(link=link)
+        self.message_user(request, "Revoked. Browsers that used them lose access now.")
 
 
 @admin.register(ApiToken)

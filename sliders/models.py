@@ -89,12 +89,21 @@ class Board(models.Model):
     def get_absolute_url(self) -> str:
         return reverse("sliders:board", kwargs={"slug": self.slug})
 
-    def user_can_view(self, user: AbstractBaseUser | AnonymousUser | None) -> bool:
+    def user_can_view(
+        self, user: AbstractBaseUser | AnonymousUser | None, share: ShareLink | None = None
+    ) -> bool:
+        if share is not None and share.opens(self):
+            return True
         if self.view_access == self.Visibility.ANYONE:
             return True
         return user is not None and user.is_authenticated and user.is_active
 
-    def user_can_edit(self, user: AbstractBaseUser | AnonymousUser | None) -> bool:
+    def user_can_edit(
+        self, user: AbstractBaseUser | AnonymousUser | None, share: ShareLink | None = None
+    ) -> bool:
+        """Whether `user` may move the sliders; a share link, if given, decides instead."""
+        if share is not None and share.opens(self):
+            return share.kind == ShareLink.Kind.EDIT
         if not self.user_can_view(user):
             return False
         if self.edit_access == self.Access.ANYONE:
@@ -177,6 +186,51 @@ class Slider(models.Model):
         if text.startswith("-") and float(text) == 0:
             text = text[1:]  # no "-0.0"
         return f"{text} {self.unit}" if self.unit else text
+
+
+def _new_share_token() -> str:
+    return secrets.token_urlsafe(24)
+
+
+class ShareLink(models.Model):
+    """A link that opens a board without an account: as a viewer (read-only) or an editor.
+
+    Whoever opens it gets that role on that board in their browser session, until the link is
+    revoked. A viewer link makes the board read-only in that browser even where anyone may edit
+    (a wall screen should not move sliders by accident).
+    """
+
+    class Kind(models.TextChoices):
+        VIEW = "view", "Viewer (read-only)"
+        EDIT = "edit", "Editor"
+
+    board = models.ForeignKey(Board, on_delete=models.CASCADE, related_name="share_links")
+    kind = models.CharField(max_length=8, choices=Kind.choices, default=Kind.VIEW)
+    label = models.CharField(
+        max_length=100, blank=True, help_text="Who it is for, e.g. 'lobby screen'."
+    )
+    token = models.CharField(max_length=64, unique=True, editable=False, default=_new_share_token)
+    created_at = models.DateTimeField(auto_now_add=True)
+    revoked = models.BooleanField(default=False, help_text="A revoked link opens nothing.")
+
+    class Meta:
+        ordering = ["board", "-created_at"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(kind__in=["view", "edit"]), name="share_link_kind_valid"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} link to {self.board}" + (
+            f" ({self.label})" if self.label else ""
+        )
+
+    def get_absolute_url(self) -> str:
+        return reverse("sliders:share", kwargs={"token": self.token})
+
+    def opens(self, board: Board) -> bool:
+        return not self.revoked and self.board_id == board.pk
 
 
 class Preset(models.Model):

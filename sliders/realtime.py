@@ -18,11 +18,10 @@ from typing import Any
 
 import socketio
 from django.conf import settings
-from django.contrib.auth.models import AnonymousUser
 from django.db import DatabaseError
 
-from sliders import broadcast, metrics, selectors, services
-from sliders.auth import has_session_cookie, user_from_environ
+from sliders import broadcast, metrics, selectors, services, sharing
+from sliders.auth import Visitor, has_session_cookie, visitor_from_environ
 from sliders.cluster import create_cluster
 from sliders.db import run_in_db_thread
 from sliders.fanout import BoardFeed, UpdateFrame
@@ -48,6 +47,7 @@ class Connection:
     address: str  # ip:port, for the logs
     eio_sid: str  # the Engine.IO session under this Socket.IO connection
     name: str  # shown with this connection's hands: the user's name, or "someone"
+    share_id: int | None = None  # the share link this browser opened the board with, if any
     bucket: TokenBucket = field(
         default_factory=lambda: TokenBucket(settings.SLIDER_SET_RATE, settings.SLIDER_SET_BURST)
     )
@@ -204,11 +204,14 @@ async def connect(sid: str, environ: dict[str, Any], auth: Any = None) -> None:
 async def _admit(sid: str, environ: dict[str, Any], board_slug: str, ip: str, address: str) -> None:
     try:
         board = await _read_board(board_slug)
-        user = (
-            await run_in_db_thread(user_from_environ, environ)
+        visitor = (
+            await run_in_db_thread(visitor_from_environ, environ)
             if has_session_cookie(environ)
-            else AnonymousUser()
+            else Visitor()
         )
+        user = visitor.user
+        share_id = visitor.share_links.get(board_slug)
+        share = await run_in_db_thread(sharing.share_for, share_id, board) if share_id else None
     except DatabaseError:
         logger.exception("Refused %s from %s: the database is unavailable", sid, address)
         raise socketio.exceptions.ConnectionRefusedError(
@@ -220,7 +223,7 @@ async def _admit(sid: str, environ: dict[str, Any], board_slug: str, ip: str, ad
         raise socketio.exceptions.ConnectionRefusedError(
             f"There is no board '{board_slug[:100]}'.", {"code": "unknown_board"}
         )
-    if not board.user_can_view(user):
+    if not board.user_can_view(user, share):
         logger.info("Refused %s from %s: board %s is for signed-in users", sid, address, board.slug)
         raise socketio.exceptions.ConnectionRefusedError(
             "This board is for signed-in users. Sign in and reload the page.",
@@ -233,6 +236,7 @@ async def _admit(sid: str, environ: dict[str, Any], board_slug: str, ip: str, ad
         address=address,
         eio_sid=sio.manager.eio_sid_from_sid(sid, "/"),
         name=_display_name(user),
+        share_id=share.pk if share is not None else None,
     )
     _per_address[ip] += 1
     _per_board[board.slug] += 1
@@ -452,7 +456,13 @@ def _is_number(value: Any) -> bool:
 def _actor(
     sid: str, connection: Connection, source: str = AuditEntry.Source.SOCKET
 ) -> services.Actor:
-    return services.Actor(user=connection.user, source=source, address=connection.ip, client=sid)
+    return services.Actor(
+        user=connection.user,
+        source=source,
+        address=connection.ip,
+        client=sid,
+        share_link=connection.share_id,
+    )
 
 
 # --- Hands -----------------------------------------------------------------------------------
@@ -518,9 +528,9 @@ async def send_board_state_to_room(board_slug: str) -> None:
     sids = [sid for sid, c in connections.items() if c.board == board_slug]
     if not sids:
         return
-    users = {_user_key(connections[sid].user): connections[sid].user for sid in sids}
+    viewers = {_viewer_key(connections[sid]): connections[sid] for sid in sids}
     states = await run_in_db_thread(
-        _states_for_users, board_slug, users, clients=await cluster.total_count(board_slug)
+        _states_for_users, board_slug, viewers, clients=await cluster.total_count(board_slug)
     )
     if states is None:
         logger.info("Board %s is gone; disconnecting %d client(s)", board_slug, len(sids))
@@ -532,7 +542,7 @@ async def send_board_state_to_room(board_slug: str) -> None:
         connection = connections.get(sid)
         if connection is None or connection.board != board_slug:
             continue
-        state = states[_user_key(connection.user)]
+        state = states[_viewer_key(connection)]
         if state is None:  # the board is no longer visible to this user
             logger.info("Disconnecting %s: board %s is now for signed-in users", sid, board_slug)
             await sio.disconnect(sid)
@@ -568,11 +578,11 @@ async def _send_first_states(board_slug: str) -> None:
 async def _send_states(board_slug: str, sids: list[str]) -> None:
     feed = _feed(board_slug)
     since_seq = feed.seq  # updates published from here on may be missing from the state
-    users = {_user_key(connections[sid].user): connections[sid].user for sid in sids}
+    viewers = {_viewer_key(connections[sid]): connections[sid] for sid in sids}
     try:
         await cluster.report_count(board_slug, _count_clients(board_slug))
         states = await run_in_db_thread(
-            _states_for_users, board_slug, users, clients=await cluster.total_count(board_slug)
+            _states_for_users, board_slug, viewers, clients=await cluster.total_count(board_slug)
         )
     except DatabaseError:
         logger.exception("Cannot read board %s for %d new connection(s)", board_slug, len(sids))
@@ -581,7 +591,7 @@ async def _send_states(board_slug: str, sids: list[str]) -> None:
         connection = connections.get(sid)
         if connection is None:
             continue
-        state = states.get(_user_key(connection.user)) if states is not None else None
+        state = states.get(_viewer_key(connection)) if states is not None else None
         if state is None:  # no database, the board is gone, or no longer visible to this user
             await sio.disconnect(sid)
         else:
@@ -630,18 +640,23 @@ def _discount(counter: Counter[str], key: str) -> None:
 
 
 def _states_for_users(
-    board_slug: str, users: dict[Any, Any], *, clients: int
+    board_slug: str, viewers: dict[Any, Connection], *, clients: int
 ) -> dict[Any, dict | None] | None:
-    """`board:state` per user (None for a user who may no longer view it); None: no board."""
+    """`board:state` per kind of viewer (a user, maybe with a share link), built once each.
+
+    None for a viewer who may no longer view the board; None overall: there is no board.
+    Rights are checked again here: permissions change and share links get revoked.
+    """
     board = selectors.get_board(board_slug)
     if board is None:
         return None
     base = selectors.board_state(board, user=None, clients=clients)
     states: dict[Any, dict | None] = {}
-    for key, user in users.items():
-        current = services.current_user(user)  # permissions may have changed since connect
-        if board.user_can_view(current):
-            states[key] = {**base, "can_edit": board.user_can_edit(current)}
+    for key, connection in viewers.items():
+        current = services.current_user(connection.user)
+        share = sharing.share_for(connection.share_id, board)
+        if board.user_can_view(current, share):
+            states[key] = {**base, "can_edit": board.user_can_edit(current, share)}
         else:
             states[key] = None
     return states
@@ -661,6 +676,10 @@ def _display_name(user: Any) -> str:
     if user is None or not user.is_authenticated:
         return "someone"
     return (user.get_full_name() or user.get_username())[:NAME_LENGTH]
+
+
+def _viewer_key(connection: Connection) -> Any:
+    return (_user_key(connection.user), connection.share_id)
 
 
 def _user_key(user: Any) -> Any:

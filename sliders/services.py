@@ -20,8 +20,8 @@ from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 
-from sliders import broadcast
-from sliders.models import AuditEntry, Board, Preset, Slider
+from sliders import broadcast, sharing
+from sliders.models import AuditEntry, Board, Preset, ShareLink, Slider
 
 SLUG_PATTERN = re.compile(r"[-a-zA-Z0-9_]{1,50}")
 # What the admin may change about a slider besides its value (a change sends `board:state`).
@@ -51,6 +51,7 @@ class Actor:
     source: str = AuditEntry.Source.COMMAND
     address: str = ""
     client: str = ""
+    share_link: int | None = None  # the share link (its id) the change is made through
 
 
 @dataclass(frozen=True)
@@ -238,6 +239,21 @@ def save_preset_from_admin(*, preset: Preset) -> None:
         transaction.on_commit(lambda: broadcast.board_changed(board_slug))
 
 
+def save_share_link(*, link: ShareLink) -> None:
+    """Create, edit or revoke a share link; open pages of its board get their rights again."""
+    with transaction.atomic():
+        link.save()
+        board_slug = link.board.slug
+        transaction.on_commit(lambda: broadcast.board_changed(board_slug))
+
+
+def delete_share_link(*, link: ShareLink) -> None:
+    board_slug = link.board.slug
+    with transaction.atomic():
+        link.delete()
+        transaction.on_commit(lambda: broadcast.board_changed(board_slug))
+
+
 def delete_preset(*, preset: Preset) -> None:
     board_slug = preset.board.slug
     with transaction.atomic():
@@ -409,9 +425,10 @@ def check_can_edit(*, board: Board | str, actor: Actor) -> None:
 
 
 def _check_can_edit(board: Board, actor: Actor) -> None:
+    share = sharing.share_for(actor.share_link, board) if actor.share_link else None
     board_is_open = board.edit_access == board.view_access == Board.Access.ANYONE
     user = actor.user if board_is_open else current_user(actor.user)
-    if not board.user_can_edit(user):
+    if not board.user_can_edit(user, share):
         raise SliderError("forbidden", "You may not change the sliders on this board.")
 
 

@@ -7,6 +7,7 @@ app_name = "sliders"
 urlpatterns = [
     path("", views.index, name="index"),
     path("b/<slug:slug>/", views.board, name="board"),
+    path("s/<str:token>/", views.share, name="share"),
     path("presence", views.presence, name="presence"),
     path("healthz", views.healthz, name="healthz"),
     path("metrics", views.metrics, name="metrics"),

@@ -10,9 +10,10 @@ from django.contrib.auth.views import redirect_to_login
 from django.db import DatabaseError, connection
 from django.db.models import Count
 from django.http import HttpRequest, HttpResponse, HttpResponseForbidden, JsonResponse
-from django.shortcuts import get_object_or_404, render
+from django.shortcuts import get_object_or_404, redirect, render
 
-from sliders.models import Board
+from sliders import sharing
+from sliders.models import Board, ShareLink
 
 logger = logging.getLogger(__name__)
 
@@ -43,7 +44,8 @@ async def presence(request: HttpRequest) -> JsonResponse:
 
 def board(request: HttpRequest, slug: str) -> HttpResponse:
     board = get_object_or_404(Board, slug=slug)
-    if not board.user_can_view(request.user):
+    share = sharing.share_for(sharing.links_in(request.session).get(slug), board)
+    if not board.user_can_view(request.user, share):
         return redirect_to_login(request.get_full_path())
     return render(
         request,
@@ -52,9 +54,19 @@ def board(request: HttpRequest, slug: str) -> HttpResponse:
             "board": board,
             "sliders": list(board.sliders.all()),
             "presets": list(board.presets.all()),
-            "can_edit": board.user_can_edit(request.user),
+            "can_edit": board.user_can_edit(request.user, share),
+            "share": share,
         },
     )
+
+
+def share(request: HttpRequest, token: str) -> HttpResponse:
+    """Open a board through a share link: this browser gets the link's role on the board."""
+    link = ShareLink.objects.select_related("board").filter(token=token, revoked=False).first()
+    if link is None:
+        return render(request, "sliders/share_invalid.html", status=404)
+    sharing.remember(request.session, link)
+    return redirect(link.board)
 
 
 def healthz(request: HttpRequest) -> JsonResponse:

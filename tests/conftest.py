@@ -356,3 +356,39 @@ async def wait_until(predicate: Callable[[], Any], timeout: float, what: str) ->
             raise AssertionError(f"Timed out after {timeout}s waiting for {what}")
         await asyncio.sleep(0.01)
     return time.monotonic() - start
+
+
+# --- The admin over HTTP, on the live server ------------------------------------------------
+
+ADMIN_PASSWORD = "a-long-test-password-1"
+
+
+@pytest.fixture
+def stable_content_types(transactional_db: None) -> None:
+    """Give content types the ids they had when the live server first cached them.
+
+    Every transactional test ends with a flush that recreates the content types under new ids
+    (the sequences are not reset), while the session-long server process keeps the old ids in
+    ContentType's cache; the admin's LogEntry would then point at a missing content type
+    ("FOREIGN KEY constraint failed"). A flush that resets the sequences recreates them under
+    the ids of the first migrate.
+    """
+    from django.core.management import call_command
+
+    call_command("flush", interactive=False, reset_sequences=True, verbosity=0)
+
+
+@pytest.fixture
+async def admin_http(asgi_server: Any, stable_content_types: None) -> AsyncIterator[Any]:
+    """A superuser signed in to the live server's admin (an AdminSession from tests/http.py)."""
+    import aiohttp
+    from django.contrib.auth.models import User
+
+    from tests.http import AdminSession
+
+    User.objects.create_superuser("live-admin", "admin@example.com", ADMIN_PASSWORD)
+    # Cookies on an IP-address host (127.0.0.1) need the "unsafe" jar.
+    async with aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as http:
+        session = AdminSession(asgi_server.url, http)
+        await session.login("live-admin", ADMIN_PASSWORD)
+        yield session

@@ -7,13 +7,11 @@ checks that a connected Socket.IO client hears about what the admin saved.
 from __future__ import annotations
 
 import re
-from collections.abc import AsyncIterator
 from typing import Any
 
 import aiohttp
 import pytest
 from django.contrib.auth.models import User
-from django.core.management import call_command
 from django.test import Client
 
 from sliders import services
@@ -358,29 +356,6 @@ def test_admin_board_save_goes_through_the_service(
 # --- Part B: the live server ----------------------------------------------------------------
 
 PASSWORD = "a-long-test-password-1"
-
-
-@pytest.fixture
-def stable_content_types(transactional_db: None) -> None:
-    """Give content types the ids they had when the live server first cached them.
-
-    Every transactional test ends with a flush that recreates the content types under new ids
-    (the sequences are not reset), while the session-long server process keeps the old ids in
-    ContentType's cache; the admin's LogEntry would then point at a missing content type
-    ("FOREIGN KEY constraint failed"). A flush that resets the sequences recreates them under
-    the ids of the first migrate.
-    """
-    call_command("flush", interactive=False, reset_sequences=True, verbosity=0)
-
-
-@pytest.fixture
-async def admin_http(asgi_server: Any, stable_content_types: None) -> AsyncIterator[AdminSession]:
-    User.objects.create_superuser("live-admin", "admin@example.com", PASSWORD)
-    # Cookies on an IP-address host (127.0.0.1) need the "unsafe" jar.
-    async with aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as http:
-        session = AdminSession(asgi_server.url, http)
-        await session.login("live-admin", PASSWORD)
-        yield session
 
 
 def live_slider(board: Board, slug: str) -> Slider:

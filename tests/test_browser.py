@@ -623,3 +623,22 @@ def test_presets_are_saved_and_recalled_from_the_page(make_board, page_on):
     shows(a, "0", timeout=4000)
     expect(a.locator("#message")).to_have_text("Recalled “Quiet”.")
     shows(b, "0")
+
+
+def test_a_share_link_opens_a_private_board_for_a_wall_screen(make_board, page_on, asgi_server):
+    from sliders.models import ShareLink
+
+    board = make_board(name="Backstage", view_access="signed_in", edit_access="editors")
+    viewer = ShareLink.objects.create(board=board, kind="view", label="lobby")
+    editor = ShareLink.objects.create(board=board, kind="edit", label="crew")
+    wall = page_on(board.slug, wait=False)
+    wall.goto(f"{asgi_server.url}{viewer.get_absolute_url()}")
+    wall.wait_for_selector(CONNECTED)
+    assert wall.url.endswith(f"/b/{board.slug}/")
+    expect(wall.locator("#slider-s1")).to_be_disabled()
+    crew = page_on(board.slug, wait=False)
+    crew.goto(f"{asgi_server.url}{editor.get_absolute_url()}")
+    crew.wait_for_selector(CONNECTED)
+    crew.locator("#slider-s1").focus()
+    crew.keyboard.press("End")
+    shows(wall, "100")
