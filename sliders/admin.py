@@ -183,12 +183,16 @@ def _admin_actor(request: HttpRequest) -> services.Actor:
 class ShareLinkAdmin(admin.ModelAdmin):
     """Links that open a board without an account. Revoking one ends the access it gave."""
 
-    list_display = ("__str__", "board", "kind", "label", "link", "revoked", "created_at")
+    list_display = ("for_whom", "board", "kind", "link", "revoked", "created_at")
     list_filter = ("kind", "revoked", "board")
     list_select_related = ("board",)
     fields = ("board", "kind", "label", "revoked", "link", "created_at")
     readonly_fields = ("link", "created_at")
     actions = ["revoke"]
+
+    @admin.display(description="For", ordering="label")
+    def for_whom(self, obj: ShareLink) -> str:
+        return obj.label or "(no label)"
 
     @admin.display(description="Link to hand out")
     def link(self, obj: ShareLink) -> str:

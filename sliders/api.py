@@ -19,7 +19,7 @@ from ninja import Field, NinjaAPI, Schema
 from ninja.errors import AuthenticationError, HttpError, ValidationError
 from ninja.security import HttpBearer, SessionAuth
 
-from sliders import broadcast, origins, services
+from sliders import broadcast, metrics, origins, services
 from sliders.models import ApiToken, AuditEntry, Board, Slider
 from sliders.ratelimit import TokenBucket
 
@@ -246,11 +246,16 @@ def read_slider(request: HttpRequest, slug: str, slider_id: str) -> dict[str, An
 )
 def set_slider(request: HttpRequest, slug: str, slider_id: str, body: SetIn) -> dict[str, Any]:
     """Store a new value (after commit every open page shows it) and return what was stored."""
-    _viewable_board(request, slug)
-    _take_token(request)
-    change = services.set_slider_value(
-        board=slug, slider_id=slider_id, value=body.value, actor=_actor(request)
-    )
+    try:
+        _viewable_board(request, slug)
+        _take_token(request)
+        change = services.set_slider_value(
+            board=slug, slider_id=slider_id, value=body.value, actor=_actor(request)
+        )
+    except services.SliderError as error:
+        metrics.SETS.labels(error.code).inc()
+        raise
+    metrics.SETS.labels("ok").inc()
     return {"ok": True, "id": change.id, "value": change.value, "version": change.version}
 
 

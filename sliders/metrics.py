@@ -16,7 +16,7 @@ from prometheus_client.registry import Collector
 
 SETS = Counter(
     "slidersync_sets",
-    "slider:set messages handled, by result: ok (accepted) or the error code of the refusal.",
+    "Slider sets handled (slider:set and the HTTP API), by result: ok or the refusal's code.",
     ["result"],
 )
 SET_TO_BROADCAST = Histogram(

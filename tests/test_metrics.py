@@ -38,18 +38,22 @@ async def test_the_counters_move_when_sets_happen(make_board, connect_client, as
         assert (await setter.set("s1", value))["ok"] is True
     assert (await setter.set("s1", "loud"))["error"] == "invalid_value"
     assert (await setter.set("nope", 1))["error"] == "unknown_slider"
-    await watcher.wait_for(lambda: watcher.values["s1"][0] == 30)
+    async with aiohttp.ClientSession() as http:  # the HTTP API's sets count too
+        url = f"{asgi_server.url}/api/boards/{board.slug}/sliders/s1"
+        async with http.put(url, json={"value": 40}) as response:
+            assert response.status == 200
+    await watcher.wait_for(lambda: watcher.values["s1"][0] == 40)
     after = await scrape(asgi_server.url)
 
     def moved(name: str, **labels: str) -> float:
         key = (name, tuple(sorted(labels.items())))
         return after.get(key, 0) - before.get(key, 0)
 
-    assert moved("slidersync_sets_total", result="ok") == 3
+    assert moved("slidersync_sets_total", result="ok") == 4
     assert moved("slidersync_sets_total", result="invalid_value") == 1
     assert moved("slidersync_sets_total", result="unknown_slider") == 1
     assert after[("slidersync_clients", (("board", board.slug),))] == 2
-    assert moved("slidersync_changes_published_total") == 3
+    assert moved("slidersync_changes_published_total") == 4
     assert moved("slidersync_fanout_messages_total") >= 1  # the watcher heard at least the last
     assert moved("slidersync_fanout_updates_total") >= 1
     assert moved("slidersync_set_to_broadcast_seconds_count") == 3
