@@ -43,8 +43,9 @@ CSRF_COOKIE_SECURE = env.bool("CSRF_COOKIE_SECURE", default=not DEBUG)
 SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=0 if DEBUG else 31_536_000)
 SECURE_HSTS_INCLUDE_SUBDOMAINS = env.bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", default=False)
 SECURE_HSTS_PRELOAD = env.bool("SECURE_HSTS_PRELOAD", default=False)
-# /healthz answers plain HTTP, so a load balancer can probe a backend directly.
-SECURE_REDIRECT_EXEMPT = [r"^healthz$"]
+# /healthz and /metrics answer plain HTTP, so a load balancer or Prometheus can reach a backend
+# directly (metrics are for METRICS_ALLOWED_IPS only).
+SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^metrics$"]
 
 INSTALLED_APPS = [
     # `sliders` comes first so that its `runserver` (which serves the whole ASGI app, socket

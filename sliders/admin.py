@@ -137,7 +137,10 @@ class PresetAdmin(admin.ModelAdmin):
 
     def save_model(self, request: HttpRequest, obj: Preset, form: ModelForm, change: bool) -> None:
         if not change and not obj.values:
-            services.save_preset(board=obj.board, name=obj.name, actor=_admin_actor(request))
+            saved = services.save_preset(
+                board=obj.board, name=obj.name, actor=_admin_actor(request), position=obj.position
+            )
+            obj.pk, obj.values = saved.pk, saved.values  # the admin goes on with this object
             return
         services.save_preset_from_admin(preset=obj)
 
@@ -176,7 +179,10 @@ def _admin_actor(request: HttpRequest) -> services.Actor:
     scope = getattr(request, "scope", None)  # under ASGI the real peer is in the scope
     if scope and scope.get("client"):
         client = scope["client"][0]
-    return services.Actor(user=request.user, source=AuditEntry.Source.ADMIN, address=client)
+    # An operator: the admin's own permissions decide, not the board's edit access.
+    return services.Actor(
+        user=request.user, source=AuditEntry.Source.ADMIN, address=client, operator=True
+    )
 
 
 @admin.register(ShareLink)
@@ -237,6 +243,12 @@ class ApiTokenAdmin(admin.ModelAdmin):
     def get_readonly_fields(self, request: HttpRequest, obj: ApiToken | None = None) -> Any:
         # A token keeps its user: issue a new one instead.
         return self.readonly_fields + (("user",) if obj is not None else ())
+
+    def formfield_for_foreignkey(self, db_field: Any, request: HttpRequest, **kwargs: Any) -> Any:
+        # A token acts as its user: only superusers may make tokens for someone else.
+        if db_field.name == "user" and not request.user.is_superuser:
+            kwargs["queryset"] = db_field.related_model.objects.filter(pk=request.user.pk)
+        return super().formfield_for_foreignkey(db_field, request, **kwargs)
 
     def save_model(
         self, request: HttpRequest, obj: ApiToken, form: ModelForm, change: bool

@@ -106,6 +106,11 @@ def on_slider_error(request: HttpRequest, error: services.SliderError) -> HttpRe
     return error_response(request, error.code, error.message)
 
 
+def _count_refused_set(request: HttpRequest, code: str) -> None:
+    if request.method == "PUT":  # setting a slider: counted with the socket's sets
+        metrics.SETS.labels(code).inc()
+
+
 @api.exception_handler(ValidationError)
 def on_validation_error(request: HttpRequest, error: ValidationError) -> HttpResponse:
     # A `value` that is there but not a finite number is invalid_value, as on the socket;
@@ -115,6 +120,7 @@ def on_validation_error(request: HttpRequest, error: ValidationError) -> HttpRes
         if any("value" in (e.get("loc") or ()) and e.get("type") != "missing" for e in error.errors)
         else "bad_request"
     )
+    _count_refused_set(request, code)
     first = error.errors[0] if error.errors else {}
     where = ".".join(str(part) for part in first.get("loc", ()) if part != "body")
     return error_response(request, code, f"{where}: {first.get('msg', 'invalid')}".strip(": "))
@@ -135,6 +141,7 @@ def on_http_error(request: HttpRequest, error: HttpError) -> HttpResponse:
 
 @api.exception_handler(DatabaseError)
 def on_database_error(request: HttpRequest, error: DatabaseError) -> HttpResponse:
+    _count_refused_set(request, "unavailable")
     return error_response(request, "unavailable", "The database cannot be reached right now.")
 
 

@@ -28,8 +28,10 @@ from django.conf import settings
 
 logger = logging.getLogger(__name__)
 
-# (kind, board, data): kinds "update" (data: {"update": {...}, "origin": sid}), "board",
-# "presence", "recount" and "resync" (Redis is back after an outage: notices may have been lost).
+# (kind, board, data). Kinds: "update" (data: {"updates": [{id, value, version}], "origin": sid}),
+# "board" (its structure changed), "presence", "recount", "hand" (data: {id, hand, by, held}),
+# "fade" (data: {preset, seconds, state, id}) and "resync" (notices may have been lost: re-send
+# board:state to every client).
 NoticeHandler = Callable[[str, str, Any], Awaitable[None]]
 
 
@@ -86,6 +88,7 @@ class RedisCluster(LocalCluster):
         self.ttl = settings.PRESENCE_PROCESS_TTL
         self._tasks: list[asyncio.Task[None]] = []
         self._available = True
+        self._lost_publishes = False
 
     async def start(self, handler: NoticeHandler) -> None:
         await super().start(handler)
@@ -113,8 +116,10 @@ class RedisCluster(LocalCluster):
         await super().stop()
 
     async def notify(self, kind: str, board: str, data: Any = None) -> None:
-        await super().notify(kind, board, data)
-        await self._publish(kind, board, data)
+        try:
+            await super().notify(kind, board, data)
+        finally:  # the other processes hear of it even if handling it here failed
+            await self._publish(kind, board, data)
 
     async def report_count(self, board: str, count: int) -> None:
         await super().report_count(board, count)
@@ -154,7 +159,14 @@ class RedisCluster(LocalCluster):
     async def _publish(self, kind: str, board: str, data: Any = None) -> None:
         try:
             await self.redis.publish(channel(), encode_notice(kind, board, data, self.process_id))
+            if self._lost_publishes:
+                # Some notices never left this process: the others re-send board:state.
+                self._lost_publishes = False
+                await self.redis.publish(
+                    channel(), encode_notice("resync", "", None, self.process_id)
+                )
         except Exception as error:
+            self._lost_publishes = True
             self._redis_failed(error)
             return
         self._redis_ok()

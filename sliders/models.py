@@ -101,10 +101,17 @@ class Board(models.Model):
     def user_can_edit(
         self, user: AbstractBaseUser | AnonymousUser | None, share: ShareLink | None = None
     ) -> bool:
-        """Whether `user` may move the sliders; a share link, if given, decides instead."""
+        """Whether `user` may move the sliders.
+
+        An editor link lets anyone edit. A viewer link makes the board read-only for anonymous
+        visitors (a wall screen); it takes nothing away from a signed-in user.
+        """
         if share is not None and share.opens(self):
-            return share.kind == ShareLink.Kind.EDIT
-        if not self.user_can_view(user):
+            if share.kind == ShareLink.Kind.EDIT:
+                return True
+            if user is None or not user.is_authenticated:
+                return False
+        if not self.user_can_view(user, share):
             return False
         if self.edit_access == self.Access.ANYONE:
             return True

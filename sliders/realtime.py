@@ -168,7 +168,11 @@ async def _on_notice(kind: str, board_slug: str, data: Any) -> None:
             _cancel_fade(board_slug)  # someone took hold of a slider
         await _on_hand_notice(board_slug, data)
     elif kind == "fade":
-        await _emit_local("board:fade", data, room=board_room(board_slug))
+        fade = fades.get(board_slug)
+        if data.get("state") == "running" and fade is not None and data.get("id") != fade.origin:
+            _cancel_fade(board_slug)  # a newer fade started elsewhere (another process)
+        public = {key: data.get(key) for key in ("preset", "seconds", "state")}
+        await _emit_local("board:fade", public, room=board_room(board_slug))
     elif kind == "board":
         await send_board_state_to_room(board_slug)
     elif kind in ("presence", "recount"):
@@ -223,6 +227,14 @@ async def _admit(sid: str, environ: dict[str, Any], board_slug: str, ip: str, ad
         raise socketio.exceptions.ConnectionRefusedError(
             f"There is no board '{board_slug[:100]}'.", {"code": "unknown_board"}
         )
+    socket = sio.eio.sockets.get(sio.manager.eio_sid_from_sid(sid, "/"))
+    if socket is None or socket.closed:
+        # It left while we read the database; python-socketio sends no disconnect for a
+        # connection it has not finished, so registering it now would leave a ghost.
+        logger.info("%s from %s left before it was admitted", sid, address)
+        raise socketio.exceptions.ConnectionRefusedError(
+            "The connection closed.", {"code": "unavailable"}
+        )
     if not board.user_can_view(user, share):
         logger.info("Refused %s from %s: board %s is for signed-in users", sid, address, board.slug)
         raise socketio.exceptions.ConnectionRefusedError(
@@ -255,14 +267,15 @@ async def _admit(sid: str, environ: dict[str, Any], board_slug: str, ip: str, ad
 async def disconnect(sid: str, reason: Any = None) -> None:
     connection = connections.pop(sid, None)
     if connection is not None:
-        for slider_id in hands.held_by(connection.board, connection.hand):
-            await _notify_hand(connection, slider_id, held=False)
         _set_received.pop(sid, None)
         _discount(_per_address, connection.ip)
         _discount(_per_board, connection.board)
-        _feed(connection.board).forget(sid)
+        if (feed := feeds.get(connection.board)) is not None:
+            feed.forget(sid)
         presence.changed(connection.board)
         logger.info("Disconnected %s from board %s (%s)", sid, connection.board, reason)
+        for slider_id in hands.held_by(connection.board, connection.hand):
+            await _notify_hand(connection, slider_id, held=False)
 
 
 @sio.on("slider:set")
@@ -335,12 +348,12 @@ async def preset_recall(sid: str, *args: Any) -> dict[str, Any]:
     if not _is_number(fade) or not 0 <= fade <= MAX_FADE_SECONDS:
         return error_ack("bad_request", f"'fade' must be 0 to {MAX_FADE_SECONDS} seconds.")
     actor = _actor(sid, connection, source=AuditEntry.Source.PRESET)
-    _cancel_fade(connection.board)
     try:
         if fade == 0:
             await run_in_db_thread(
                 services.recall_preset, board=connection.board, name=name, actor=actor
             )
+            _cancel_fade(connection.board)  # a fade running here would undo the recall
         else:
             targets = await run_in_db_thread(
                 services.preset_values, board=connection.board, name=name
@@ -406,11 +419,11 @@ async def _run_fade(
     the fade; the sliders stay where the last frame put them.
     """
     loop = asyncio.get_running_loop()
-    notice = {"preset": fade.preset, "seconds": seconds}
+    notice = {"preset": fade.preset, "seconds": seconds, "id": fade.origin}
     await cluster.notify("fade", board_slug, {**notice, "state": "running"})
     state = "cancelled"
     try:
-        start = await run_in_db_thread(_current_values, board_slug, list(targets))
+        start, versions = await run_in_db_thread(_current_values, board_slug, list(targets))
         frames = max(1, round(seconds * FADE_FRAMES_PER_SECOND))
         began = loop.time()
         for frame in range(1, frames + 1):
@@ -424,16 +437,21 @@ async def _run_fade(
                     if slug in start and _is_number(target)
                 }
             )
-            await run_in_db_thread(
+            # Only over the versions this fade wrote: a frame that reaches the database after
+            # someone else's change (from another thread or process) is refused, not applied.
+            changes = await run_in_db_thread(
                 services.set_slider_values,
                 board=board_slug,
                 values=values,
                 actor=actor,
                 sender_sid=fade.origin,
+                expected_versions=versions,
             )
+            versions.update({change.id: change.version for change in changes})
         state = "done"
     except services.SliderError as error:
-        logger.warning("Fade to %r on board %s stopped: %s", fade.preset, board_slug, error)
+        log = logger.info if error.code == "conflict" else logger.warning
+        log("Fade to %r on board %s stopped: %s", fade.preset, board_slug, error.message)
     except DatabaseError:
         logger.exception("Fade to %r on board %s stopped", fade.preset, board_slug)
     finally:
@@ -442,11 +460,13 @@ async def _run_fade(
         await cluster.notify("fade", board_slug, {**notice, "state": state})
 
 
-def _current_values(board_slug: str, slugs: list[str]) -> dict[str, float]:
+def _current_values(board_slug: str, slugs: list[str]) -> tuple[dict[str, float], dict[str, int]]:
+    """Where a fade starts: the sliders' values and versions."""
     from sliders.models import Slider
 
     rows = Slider.objects.filter(board__slug=board_slug, slug__in=slugs)
-    return dict(rows.values_list("slug", "value"))
+    found = list(rows.values_list("slug", "value", "version"))
+    return {s: value for s, value, _ in found}, {s: version for s, _, version in found}
 
 
 def _is_number(value: Any) -> bool:
@@ -529,9 +549,13 @@ async def send_board_state_to_room(board_slug: str) -> None:
     if not sids:
         return
     viewers = {_viewer_key(connections[sid]): connections[sid] for sid in sids}
-    states = await run_in_db_thread(
-        _states_for_users, board_slug, viewers, clients=await cluster.total_count(board_slug)
-    )
+    try:
+        states = await run_in_db_thread(
+            _states_for_users, board_slug, viewers, clients=await cluster.total_count(board_slug)
+        )
+    except DatabaseError:
+        logger.exception("Cannot re-send board %s to %d client(s)", board_slug, len(sids))
+        return
     if states is None:
         logger.info("Board %s is gone; disconnecting %d client(s)", board_slug, len(sids))
         feeds.pop(board_slug, None)
@@ -553,7 +577,10 @@ async def send_board_state_to_room(board_slug: str) -> None:
 async def resync_all_boards() -> None:
     """Re-send `board:state` to every local client (after broadcasts may have been lost)."""
     for board_slug in {c.board for c in connections.values()}:
-        await send_board_state_to_room(board_slug)
+        try:
+            await send_board_state_to_room(board_slug)
+        except Exception:  # one board must not keep the others stale
+            logger.exception("Resyncing board %s failed", board_slug)
 
 
 # --- Helpers --------------------------------------------------------------------------------

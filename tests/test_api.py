@@ -268,3 +268,30 @@ def test_the_admin_issues_a_token_once_and_revokes_it(client: Client, make_board
 
     admin.post("/admin/sliders/apitoken/", {"action": "revoke", "_selected_action": [row.pk]})
     assert client.get("/api/boards", headers=bearer(token)).status_code == 401
+
+
+def test_a_signed_in_editor_writes_from_the_browser(make_board) -> None:
+    """Session writes on a board for editors (the request's lazy user is checked right)."""
+    board = make_board(edit_access="editors")
+    user, _ = editor_token()
+    browser = Client(enforce_csrf_checks=True)
+    browser.force_login(user)
+    browser.get("/accounts/login/")
+    csrf = browser.cookies["csrftoken"].value
+    response = put(browser, SLIDER.format(board=board.slug), {"value": 33}, **{"X-CSRFToken": csrf})
+    assert response.status_code == 200 and stored(board) == (33.0, 1)
+
+
+def test_staff_may_only_make_tokens_for_themselves(make_board) -> None:
+    staff = User.objects.create_user("staff", is_staff=True)
+    staff.user_permissions.add(
+        *Permission.objects.filter(codename__in=["add_apitoken", "view_apitoken"])
+    )
+    victim = User.objects.create_superuser("root")
+    admin = Client()
+    admin.force_login(staff)
+    response = admin.post("/admin/sliders/apitoken/add/", {"user": victim.pk, "name": "mine now"})
+    assert response.status_code == 200  # the form refuses the choice
+    assert not ApiToken.objects.filter(user=victim).exists()
+    admin.post("/admin/sliders/apitoken/add/", {"user": staff.pk, "name": "my script"})
+    assert ApiToken.objects.filter(user=staff).count() == 1

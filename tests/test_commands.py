@@ -54,3 +54,8 @@ def test_mistakes_are_refused_and_change_nothing(make_board, args, message) -> N
         run(*(arg.format(board=board.slug) for arg in args))
     slider = Slider.objects.get(board=board, slug="gain")
     assert (slider.value, slider.version) == (5.0, 0)
+
+
+def test_the_command_is_an_operators_tool_on_any_board(make_board) -> None:
+    board = make_board(sliders=[{"slug": "gain", "value": 5}], edit_access="nobody")
+    assert run("set", board.slug, "gain", "7") == "7 (version 1)"

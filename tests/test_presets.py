@@ -297,3 +297,71 @@ def test_board_client_records_messages() -> None:
         [{"id": "a", "value": 2, "version": 2}, {"id": "b", "value": 3, "version": 1}]
     )
     assert [[u["id"] for u in m] for m in client.update_messages] == [["a"], ["a", "b"]]
+
+
+# --- Who may stop a fade, and what a fade may overwrite ------------------------------------------
+
+
+@pytest.mark.live
+async def test_a_refused_recall_does_not_stop_a_running_fade(make_board, connect_client):
+    board = make_board(sliders=FOUR)
+    Preset.objects.create(board=board, name="Up", values={"s1": 100})
+    recaller, other = await connect_client(board.slug), await connect_client(board.slug)
+    await recaller.call("preset:recall", {"name": "Up", "fade": 1})
+    assert (await other.call("preset:recall", {"name": "Nope"}))["error"] == "unknown_preset"
+    await other.wait_for(
+        lambda: [f["state"] for f in other.of("board:fade")] == ["running", "done"]
+    )
+    assert stored(board)["s1"][0] == 100
+
+
+@pytest.mark.live
+async def test_a_change_from_elsewhere_wins_over_a_fade_frame(
+    make_board, connect_client, asgi_server
+):
+    """A set through the HTTP API (another thread) during a fade stops it and stays."""
+    import aiohttp
+
+    board = make_board(sliders=FOUR)
+    Preset.objects.create(board=board, name="Up", values={"s1": 100})
+    watcher = await connect_client(board.slug)
+    await watcher.call("preset:recall", {"name": "Up", "fade": 2})
+    await watcher.wait_for(lambda: watcher.values["s1"][0] >= 20)
+    async with aiohttp.ClientSession() as http:
+        url = f"{asgi_server.url}/api/boards/{board.slug}/sliders/s1"
+        async with http.put(url, json={"value": 5}) as response:
+            assert response.status == 200
+    await watcher.wait_for(
+        lambda: [f["state"] for f in watcher.of("board:fade")][-1:] == ["cancelled"]
+    )
+    await asyncio.sleep(0.3)
+    assert stored(board)["s1"][0] == 5 and watcher.values["s1"][0] == 5
+
+
+@pytest.mark.live
+async def test_a_preset_with_a_bad_value_is_refused_before_a_fade(make_board, connect_client):
+    board = make_board(sliders=FOUR)
+    Preset.objects.create(board=board, name="Bad", values={"s1": 90, "s2": "loud"})
+    client = await connect_client(board.slug)
+    ack = await client.call("preset:recall", {"name": "Bad", "fade": 1})
+    assert ack["error"] == "invalid_value"
+    await asyncio.sleep(0.2)
+    assert client.of("board:fade") == [] and stored(board)["s1"] == (10, 0)
+
+
+@pytest.mark.django_db
+def test_the_admin_recalls_and_snapshots_on_any_board(make_board) -> None:
+    """The admin is an operator's tool: a board's edit access (editors, nobody) does not apply."""
+    board = make_board(sliders=FOUR, edit_access="nobody")
+    admin = Client()
+    admin.force_login(User.objects.create_superuser("ops"))
+    response = admin.post(
+        "/admin/sliders/preset/add/",
+        {"board": board.pk, "name": "Snap", "position": 3, "values": "", "_continue": "1"},
+    )
+    preset = Preset.objects.get(board=board, name="Snap")
+    assert response["Location"] == f"/admin/sliders/preset/{preset.pk}/change/"
+    assert preset.position == 3
+    Slider.objects.filter(board=board, slug="s1").update(value=50)
+    admin.post("/admin/sliders/preset/", {"action": "recall", "_selected_action": [preset.pk]})
+    assert stored(board)["s1"][0] == 10

@@ -154,3 +154,14 @@ async def revoke_in_admin(admin_http: Any, link: ShareLink) -> None:
     await admin_http.submit(
         f"/admin/sliders/sharelink/{link.pk}/change/", "sharelink_form", revoked="on"
     )
+
+
+def test_a_viewer_link_takes_nothing_from_a_signed_in_editor(make_board) -> None:
+    from django.contrib.auth.models import Permission
+
+    board = make_board(edit_access="editors")
+    editor = User.objects.create_user("editor")
+    editor.user_permissions.add(Permission.objects.get(codename="change_slider"))
+    browser = opened(ShareLink.objects.create(board=board, kind="view"))
+    browser.force_login(editor)
+    assert browser.get(f"/b/{board.slug}/").context["can_edit"] is True
