@@ -19,8 +19,8 @@ from ninja import Field, NinjaAPI, Schema
 from ninja.errors import AuthenticationError, HttpError, ValidationError
 from ninja.security import HttpBearer, SessionAuth
 
-from sliders import broadcast, metrics, origins, services
-from sliders.models import ApiToken, AuditEntry, Board, Slider
+from sliders import broadcast, metrics, origins, selectors, services
+from sliders.models import ApiToken, AuditEntry, Board
 from sliders.ratelimit import TokenBucket
 
 STATUS_OF = {
@@ -228,7 +228,7 @@ def read_board(request: HttpRequest, slug: str) -> dict[str, Any]:
         "board": board.slug,
         "name": board.name,
         "can_edit": board.user_can_edit(request.auth),
-        "sliders": [_slider_out(s) for s in board.sliders.all()],
+        "sliders": [selectors.slider_payload(s) for s in board.sliders.all()],
         "presets": [{"name": name} for name in board.presets.values_list("name", flat=True)],
     }
 
@@ -243,7 +243,7 @@ def read_slider(request: HttpRequest, slug: str, slider_id: str) -> dict[str, An
     slider = board.sliders.filter(slug=slider_id).first()
     if slider is None:
         raise services.SliderError("unknown_slider", f"There is no slider '{slider_id}' here.")
-    return _slider_out(slider)
+    return selectors.slider_payload(slider)
 
 
 @api.put(
@@ -332,17 +332,3 @@ def _actor(request: HttpRequest) -> services.Actor:
         address=request.META.get("REMOTE_ADDR", ""),
         client=_client_key(request)[:64],
     )
-
-
-def _slider_out(slider: Slider) -> dict[str, Any]:
-    return {
-        "id": slider.slug,
-        "name": slider.name,
-        "min": slider.min,
-        "max": slider.max,
-        "step": slider.step,
-        "value": slider.value,
-        "version": slider.version,
-        "unit": slider.unit,
-        "precision": slider.precision,
-    }

@@ -278,6 +278,19 @@ async def disconnect(sid: str, reason: Any = None) -> None:
             await _notify_hand(connection, slider_id, held=False)
 
 
+def _change_from(sid: str) -> tuple[Connection | None, dict[str, Any]]:
+    """The connection if it may send a change now, else None and the error ack to send back.
+
+    Sets and preset requests share one rate limit per connection.
+    """
+    connection = connections.get(sid)
+    if connection is None:
+        return None, error_ack("bad_request", "Not connected to a board.")
+    if not connection.bucket.take():
+        return None, error_ack("rate_limited", "Too many changes at once; slow down.")
+    return connection, {}
+
+
 @sio.on("slider:set")
 async def slider_set(sid: str, *args: Any) -> dict[str, Any]:
     ack = await _slider_set(sid, *args)
@@ -286,11 +299,9 @@ async def slider_set(sid: str, *args: Any) -> dict[str, Any]:
 
 
 async def _slider_set(sid: str, *args: Any) -> dict[str, Any]:
-    connection = connections.get(sid)
+    connection, refusal = _change_from(sid)
     if connection is None:
-        return error_ack("bad_request", "Not connected to a board.")
-    if not connection.bucket.take():
-        return error_ack("rate_limited", "Too many changes at once; slow down.")
+        return refusal
     if len(args) != 1 or not isinstance(args[0], dict):
         return error_ack("bad_request", "Send one object: {id, value}.")
     payload = args[0]
@@ -335,11 +346,9 @@ fades: dict[str, Fade] = {}  # board -> the fade running on it here
 @sio.on("preset:recall")
 async def preset_recall(sid: str, *args: Any) -> dict[str, Any]:
     """Recall a preset at once, or over `fade` seconds (interpolated here, 20 frames a second)."""
-    connection = connections.get(sid)
+    connection, refusal = _change_from(sid)
     if connection is None:
-        return error_ack("bad_request", "Not connected to a board.")
-    if not connection.bucket.take():
-        return error_ack("rate_limited", "Too many changes at once; slow down.")
+        return refusal
     if len(args) != 1 or not isinstance(args[0], dict) or not isinstance(args[0].get("name"), str):
         return error_ack("bad_request", "Send one object: {name, fade}.")
     name, fade = args[0]["name"], args[0].get("fade", 0)
@@ -371,11 +380,9 @@ async def preset_recall(sid: str, *args: Any) -> dict[str, Any]:
 @sio.on("preset:save")
 async def preset_save(sid: str, *args: Any) -> dict[str, Any]:
     """Save the board's current values under a name."""
-    connection = connections.get(sid)
+    connection, refusal = _change_from(sid)
     if connection is None:
-        return error_ack("bad_request", "Not connected to a board.")
-    if not connection.bucket.take():
-        return error_ack("rate_limited", "Too many changes at once; slow down.")
+        return refusal
     if len(args) != 1 or not isinstance(args[0], dict):
         return error_ack("bad_request", "Send one object: {name}.")
     try:
