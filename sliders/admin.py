@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
 from django.contrib import admin, messages
@@ -114,10 +113,7 @@ class PresetForm(ModelForm):
         if values in (None, "", {}):
             return {}
         if not isinstance(values, dict) or not all(
-            isinstance(key, str)
-            and isinstance(value, (int, float))
-            and not isinstance(value, bool)
-            and math.isfinite(value)
+            isinstance(key, str) and services.is_finite_number(value)
             for key, value in values.items()
         ):
             raise ValidationError('Give an object of slider ids and numbers: {"s1": 20}.')

@@ -281,8 +281,7 @@ def recall_preset(request: HttpRequest, slug: str, name: str, body: RecallIn) ->
         return {"ok": True}
     from sliders import realtime
 
-    targets = services.preset_values(board=slug, name=name)
-    services.check_can_edit(board=slug, actor=actor)
+    targets = services.fade_targets(board=slug, name=name, actor=actor)
     if not broadcast.run_on_server_loop(realtime.fade_to(slug, name, targets, body.fade, actor)):
         raise services.SliderError("unavailable", "Fades need the realtime server to be running.")
     return {"ok": True}
@@ -316,7 +315,7 @@ def _take_token(request: HttpRequest) -> None:
 
 
 def _viewable_board(request: HttpRequest, slug: str) -> Board:
-    board = Board.objects.filter(slug=slug).first()
+    board = selectors.get_board(slug)
     if board is None:
         raise services.SliderError("unknown_board", f"There is no board '{slug[:100]}'.")
     if not board.user_can_view(request.auth):

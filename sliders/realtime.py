@@ -9,10 +9,12 @@ docs/protocol.md.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import secrets
 import time
 from collections import Counter
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -57,6 +59,7 @@ class Connection:
     can_edit: bool = False  # as of its latest board:state
 
 
+Handler = Callable[..., Awaitable[dict[str, Any]]]
 HAND_RATE, HAND_BURST = 10.0, 20  # grabs and releases per second, per connection
 
 connections: dict[str, Connection] = {}
@@ -86,12 +89,7 @@ def clients_per_board() -> dict[str, int]:
 
 async def _emit_presence(board_slug: str, clients: int) -> None:
     # Every process tells its own clients (the count is the cluster's total).
-    await _emit_local("board:presence", {"clients": clients}, room=board_room(board_slug))
-
-
-async def _emit_local(event: str, data: Any, **kwargs: Any) -> None:
-    """Emit to clients of this process (other processes tell their own)."""
-    await sio.emit(event, data, **kwargs)
+    await sio.emit("board:presence", {"clients": clients}, room=board_room(board_slug))
 
 
 def _feed(board_slug: str) -> BoardFeed:
@@ -109,14 +107,16 @@ def _enqueue_frame(sid: str, frame: UpdateFrame) -> None:
         socket.queue.put_nowait(frame)
 
 
-presence = Presence(count_local=_count_clients, emit_local=_emit_presence)
+presence = Presence(
+    count_local=_count_clients, emit_local=_emit_presence, interval=settings.PRESENCE_INTERVAL
+)
 
 
 async def _emit_hands(board_slug: str, slider_id: str, held: list[dict[str, str]]) -> None:
-    await _emit_local("slider:hands", {"id": slider_id, "hands": held}, room=board_room(board_slug))
+    await sio.emit("slider:hands", {"id": slider_id, "hands": held}, room=board_room(board_slug))
 
 
-hands = Hands(emit=_emit_hands, timeout=6.0)
+hands = Hands(emit=_emit_hands, timeout=settings.GRAB_TIMEOUT)
 
 
 # --- Lifecycle ------------------------------------------------------------------------------
@@ -124,8 +124,6 @@ hands = Hands(emit=_emit_hands, timeout=6.0)
 
 async def on_startup() -> None:
     broadcast.attach_loop(asyncio.get_running_loop())
-    presence.interval = settings.PRESENCE_INTERVAL
-    hands.timeout = settings.GRAB_TIMEOUT
     presence.cluster = cluster
     await cluster.start(_on_notice)
     logger.info(
@@ -172,7 +170,7 @@ async def _on_notice(kind: str, board_slug: str, data: Any) -> None:
         if data.get("state") == "running" and fade is not None and data.get("id") != fade.origin:
             _cancel_fade(board_slug)  # a newer fade started elsewhere (another process)
         public = {key: data.get(key) for key in ("preset", "seconds", "state")}
-        await _emit_local("board:fade", public, room=board_room(board_slug))
+        await sio.emit("board:fade", public, room=board_room(board_slug))
     elif kind == "board":
         await send_board_state_to_room(board_slug)
     elif kind in ("presence", "recount"):
@@ -278,6 +276,28 @@ async def disconnect(sid: str, reason: Any = None) -> None:
             await _notify_hand(connection, slider_id, held=False)
 
 
+def _service_refusals_as_acks(doing: str) -> Callable[[Handler], Handler]:
+    """Turn a handler's service refusals (and an unreachable database) into its error ack."""
+
+    def wrap(handler: Handler) -> Handler:
+        @functools.wraps(handler)
+        async def handle(sid: str, *args: Any) -> dict[str, Any]:
+            try:
+                return await handler(sid, *args)
+            except services.SliderError as error:
+                return error_ack(error.code, error.message)
+            except DatabaseError:
+                board = getattr(connections.get(sid), "board", "?")
+                logger.exception("Database error while %s on board %s", doing, board)
+                return error_ack(
+                    "unavailable", "The server cannot store changes right now; try again."
+                )
+
+        return handle
+
+    return wrap
+
+
 def _change_from(sid: str) -> tuple[Connection | None, dict[str, Any]]:
     """The connection if it may send a change now, else None and the error ack to send back.
 
@@ -298,6 +318,7 @@ async def slider_set(sid: str, *args: Any) -> dict[str, Any]:
     return ack
 
 
+@_service_refusals_as_acks("setting a slider")
 async def _slider_set(sid: str, *args: Any) -> dict[str, Any]:
     connection, refusal = _change_from(sid)
     if connection is None:
@@ -308,20 +329,14 @@ async def _slider_set(sid: str, *args: Any) -> dict[str, Any]:
     if "id" not in payload or "value" not in payload:
         return error_ack("bad_request", "Both 'id' and 'value' are required.")
     _set_received[sid] = time.perf_counter()  # for the set-to-broadcast histogram
-    try:
-        change = await run_in_db_thread(
-            services.set_slider_value,
-            board=connection.board,
-            slider_id=payload["id"],
-            value=payload["value"],
-            actor=_actor(sid, connection),
-            sender_sid=sid,
-        )
-    except services.SliderError as error:
-        return error_ack(error.code, error.message)
-    except DatabaseError:
-        logger.exception("Database error while setting a slider on board %s", connection.board)
-        return error_ack("unavailable", "The server cannot store changes right now; try again.")
+    change = await run_in_db_thread(
+        services.set_slider_value,
+        board=connection.board,
+        slider_id=payload["id"],
+        value=payload["value"],
+        actor=_actor(sid, connection),
+        sender_sid=sid,
+    )
     return {"ok": True, "id": change.id, "value": change.value, "version": change.version}
 
 
@@ -344,6 +359,7 @@ fades: dict[str, Fade] = {}  # board -> the fade running on it here
 
 
 @sio.on("preset:recall")
+@_service_refusals_as_acks("recalling a preset")
 async def preset_recall(sid: str, *args: Any) -> dict[str, Any]:
     """Recall a preset at once, or over `fade` seconds (interpolated here, 20 frames a second)."""
     connection, refusal = _change_from(sid)
@@ -354,30 +370,24 @@ async def preset_recall(sid: str, *args: Any) -> dict[str, Any]:
     name, fade = args[0]["name"], args[0].get("fade", 0)
     if fade is None:
         fade = 0
-    if not _is_number(fade) or not 0 <= fade <= MAX_FADE_SECONDS:
+    if not services.is_finite_number(fade) or not 0 <= fade <= MAX_FADE_SECONDS:
         return error_ack("bad_request", f"'fade' must be 0 to {MAX_FADE_SECONDS} seconds.")
     actor = _actor(sid, connection, source=AuditEntry.Source.PRESET)
-    try:
-        if fade == 0:
-            await run_in_db_thread(
-                services.recall_preset, board=connection.board, name=name, actor=actor
-            )
-            _cancel_fade(connection.board)  # a fade running here would undo the recall
-        else:
-            targets = await run_in_db_thread(
-                services.preset_values, board=connection.board, name=name
-            )
-            await run_in_db_thread(services.check_can_edit, board=connection.board, actor=actor)
-            await fade_to(connection.board, name, targets, float(fade), actor)
-    except services.SliderError as error:
-        return error_ack(error.code, error.message)
-    except DatabaseError:
-        logger.exception("Database error while recalling a preset on board %s", connection.board)
-        return error_ack("unavailable", "The server cannot store changes right now; try again.")
+    if fade == 0:
+        await run_in_db_thread(
+            services.recall_preset, board=connection.board, name=name, actor=actor
+        )
+        _cancel_fade(connection.board)  # even when nothing moved: the recall is the last word
+    else:
+        targets = await run_in_db_thread(
+            services.fade_targets, board=connection.board, name=name, actor=actor
+        )
+        await fade_to(connection.board, name, targets, float(fade), actor)
     return {"ok": True}
 
 
 @sio.on("preset:save")
+@_service_refusals_as_acks("saving a preset")
 async def preset_save(sid: str, *args: Any) -> dict[str, Any]:
     """Save the board's current values under a name."""
     connection, refusal = _change_from(sid)
@@ -385,18 +395,12 @@ async def preset_save(sid: str, *args: Any) -> dict[str, Any]:
         return refusal
     if len(args) != 1 or not isinstance(args[0], dict):
         return error_ack("bad_request", "Send one object: {name}.")
-    try:
-        preset = await run_in_db_thread(
-            services.save_preset,
-            board=connection.board,
-            name=args[0].get("name"),
-            actor=_actor(sid, connection),
-        )
-    except services.SliderError as error:
-        return error_ack(error.code, error.message)
-    except DatabaseError:
-        logger.exception("Database error while saving a preset on board %s", connection.board)
-        return error_ack("unavailable", "The server cannot store changes right now; try again.")
+    preset = await run_in_db_thread(
+        services.save_preset,
+        board=connection.board,
+        name=args[0].get("name"),
+        actor=_actor(sid, connection),
+    )
     return {"ok": True, "name": preset.name}
 
 
@@ -430,7 +434,9 @@ async def _run_fade(
     await cluster.notify("fade", board_slug, {**notice, "state": "running"})
     state = "cancelled"
     try:
-        start, versions = await run_in_db_thread(_current_values, board_slug, list(targets))
+        start, versions = await run_in_db_thread(
+            selectors.values_and_versions, board_slug, list(targets)
+        )
         frames = max(1, round(seconds * FADE_FRAMES_PER_SECOND))
         began = loop.time()
         for frame in range(1, frames + 1):
@@ -441,7 +447,7 @@ async def _run_fade(
                 else {
                     slug: start[slug] + (float(target) - start[slug]) * frame / frames
                     for slug, target in targets.items()
-                    if slug in start and _is_number(target)
+                    if slug in start
                 }
             )
             # Only over the versions this fade wrote: a frame that reaches the database after
@@ -465,19 +471,6 @@ async def _run_fade(
         if fades.get(board_slug) is fade:
             del fades[board_slug]
         await cluster.notify("fade", board_slug, {**notice, "state": state})
-
-
-def _current_values(board_slug: str, slugs: list[str]) -> tuple[dict[str, float], dict[str, int]]:
-    """Where a fade starts: the sliders' values and versions."""
-    from sliders.models import Slider
-
-    rows = Slider.objects.filter(board__slug=board_slug, slug__in=slugs)
-    found = list(rows.values_list("slug", "value", "version"))
-    return {s: value for s, value, _ in found}, {s: version for s, _, version in found}
-
-
-def _is_number(value: Any) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
 def _actor(
@@ -547,38 +540,10 @@ async def unknown_event(event: str, sid: str, *args: Any) -> dict[str, Any]:
 
 
 async def send_board_state_to_room(board_slug: str) -> None:
-    """Re-send `board:state` to this process's clients on a board after its structure changed.
-
-    `can_edit` depends on who is asking, so the state is built once per distinct user. A board
-    that no longer exists disconnects its clients: they cannot act on it any more.
-    """
+    """Re-send `board:state` to this process's clients on a board after its structure changed."""
     sids = [sid for sid, c in connections.items() if c.board == board_slug]
-    if not sids:
-        return
-    viewers = {_viewer_key(connections[sid]): connections[sid] for sid in sids}
-    try:
-        states = await run_in_db_thread(
-            _states_for_users, board_slug, viewers, clients=await cluster.total_count(board_slug)
-        )
-    except DatabaseError:
-        logger.exception("Cannot re-send board %s to %d client(s)", board_slug, len(sids))
-        return
-    if states is None:
-        logger.info("Board %s is gone; disconnecting %d client(s)", board_slug, len(sids))
-        feeds.pop(board_slug, None)
-        for sid in sids:
-            await sio.disconnect(sid)
-        return
-    for sid in sids:
-        connection = connections.get(sid)
-        if connection is None or connection.board != board_slug:
-            continue
-        state = states[_viewer_key(connection)]
-        if state is None:  # the board is no longer visible to this user
-            logger.info("Disconnecting %s: board %s is now for signed-in users", sid, board_slug)
-            await sio.disconnect(sid)
-        else:
-            await _emit_local("board:state", _state_for(connection, state), to=sid)
+    if sids:
+        await _send_states(board_slug, sids, first=False)
 
 
 async def resync_all_boards() -> None:
@@ -604,34 +569,48 @@ async def _send_first_states(board_slug: str) -> None:
         while waiting := _awaiting_state.pop(board_slug, None):
             sids = [sid for sid in waiting if sid in connections]
             if sids:
-                await _send_states(board_slug, sids)
+                await _send_states(board_slug, sids, first=True)
     finally:
         _state_senders.pop(board_slug, None)
 
 
-async def _send_states(board_slug: str, sids: list[str]) -> None:
+async def _send_states(board_slug: str, sids: list[str], *, first: bool) -> None:
+    """Send `board:state` to some of this process's connections on a board.
+
+    `can_edit` depends on who is asking, so a state is built once per kind of viewer. With
+    `first` the connections just joined: they hear updates through the feed from then on. A
+    connection that may no longer view the board, or whose board is gone, is disconnected.
+    """
     feed = _feed(board_slug)
     since_seq = feed.seq  # updates published from here on may be missing from the state
     viewers = {_viewer_key(connections[sid]): connections[sid] for sid in sids}
     try:
-        await cluster.report_count(board_slug, _count_clients(board_slug))
+        if first:
+            await cluster.report_count(board_slug, _count_clients(board_slug))
         states = await run_in_db_thread(
             _states_for_users, board_slug, viewers, clients=await cluster.total_count(board_slug)
         )
     except DatabaseError:
-        logger.exception("Cannot read board %s for %d new connection(s)", board_slug, len(sids))
-        states = None
+        logger.exception("Cannot read board %s for %d connection(s)", board_slug, len(sids))
+        if not first:
+            return  # they keep the state they have
+        states = None  # a connection cannot start without one
+    else:
+        if states is None:
+            logger.info("Board %s is gone; disconnecting %d client(s)", board_slug, len(sids))
+            feeds.pop(board_slug, None)
     for sid in sids:
         connection = connections.get(sid)
-        if connection is None:
+        if connection is None or connection.board != board_slug:
             continue
         state = states.get(_viewer_key(connection)) if states is not None else None
-        if state is None:  # no database, the board is gone, or no longer visible to this user
+        if state is None:
+            logger.info("Disconnecting %s: it may not view board %s", sid, board_slug)
             await sio.disconnect(sid)
-        else:
-            await _emit_local("board:state", _state_for(connection, state), to=sid)
-            if sid in connections:
-                feed.listen(sid, since_seq=since_seq)
+            continue
+        await sio.emit("board:state", _state_for(connection, state), to=sid)
+        if first and sid in connections:
+            feed.listen(sid, since_seq=since_seq)
 
 
 def _requested_board(auth: Any) -> str:

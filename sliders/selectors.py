@@ -39,5 +39,16 @@ def board_state(
     }
 
 
+def values_and_versions(
+    board_slug: str, slugs: list[str]
+) -> tuple[dict[str, float], dict[str, int]]:
+    """The named sliders' values and versions (where a fade starts)."""
+    found = Slider.objects.filter(board__slug=board_slug, slug__in=slugs).values_list(
+        "slug", "value", "version"
+    )
+    rows = list(found)
+    return {s: value for s, value, _ in rows}, {s: version for s, _, version in rows}
+
+
 def get_board(slug: str) -> Board | None:
     return Board.objects.filter(slug=slug).first()

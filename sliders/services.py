@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from decimal import ROUND_FLOOR, ROUND_HALF_UP, Decimal, localcontext
 from typing import Any
@@ -84,6 +84,16 @@ def current_user(user: Any) -> Any:
     return get_user_model()._default_manager.filter(pk=user.pk).first()
 
 
+def is_finite_number(value: object) -> bool:
+    """Whether `value` can be a slider value: an int or float (not a bool), and finite."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return False
+    try:
+        return math.isfinite(value)
+    except OverflowError:  # an int too large for a float
+        return False
+
+
 def normalize_value(value: object, *, minimum: float, maximum: float, step: float) -> float:
     """Validate `value` and return it clamped to [minimum, maximum] and snapped to the step grid.
 
@@ -135,7 +145,7 @@ def set_slider_value(
     if not SLUG_PATTERN.fullmatch(slider_id):
         # Not a slug, so no slider has it; and a NUL byte must never reach PostgreSQL.
         raise SliderError("unknown_slider", f"There is no slider '{slider_id[:100]!r}' here.")
-    board_slug = board.slug if isinstance(board, Board) else board
+    board_slug = _slug(board)
 
     with transaction.atomic():
         slider = (
@@ -171,12 +181,9 @@ def set_slider_values(
     value refuses the whole set. With `expected_versions` (a fade's next frame), a slider someone
     else changed since refuses the whole set with `conflict`: their value stays.
     """
-    board_slug = board.slug if isinstance(board, Board) else board
     actor = actor or Actor()
     with transaction.atomic():
-        board_row = Board.objects.filter(slug=board_slug).first()
-        if board_row is None:
-            raise SliderError("unknown_board", f"There is no board '{board_slug[:100]}'.")
+        board_row = _board_row(board)
         _check_can_edit(board_row, actor)
         ids = [key for key in values if isinstance(key, str)]
         sliders = (
@@ -208,11 +215,9 @@ def save_preset(
     if not isinstance(name, str) or not name.strip() or len(name.strip()) > 80:
         raise SliderError("bad_request", "A preset needs a name of 1 to 80 characters.")
     name = name.strip()
-    board_slug = board.slug if isinstance(board, Board) else board
+    board_slug = _slug(board)
     with transaction.atomic():
-        board_row = Board.objects.select_for_update().filter(slug=board_slug).first()
-        if board_row is None:
-            raise SliderError("unknown_board", f"There is no board '{board_slug[:100]}'.")
+        board_row = _board_row(board, lock=True)
         _check_can_edit(board_row, actor or Actor())
         values = dict(board_row.sliders.values_list("slug", "value"))
         defaults: dict[str, Any] = {"values": values}
@@ -236,53 +241,42 @@ def recall_preset(
 
 
 def preset_values(*, board: Board | str, name: object) -> dict[str, object]:
-    board_slug = board.slug if isinstance(board, Board) else board
+    """A preset's saved values, checked to be numbers (the sliders' own limits apply later)."""
     if not isinstance(name, str):
         raise SliderError("bad_request", "'name' must be a preset's name.")
-    preset = Preset.objects.filter(board__slug=board_slug, name=name).first()
+    preset = Preset.objects.filter(board__slug=_slug(board), name=name).first()
     if preset is None:
         raise SliderError("unknown_preset", f"There is no preset '{name[:100]}' here.")
     values = preset.values if isinstance(preset.values, dict) else {}
-    for value in values.values():
-        if (
-            isinstance(value, bool)
-            or not isinstance(value, (int, float))
-            or not math.isfinite(value)
-        ):
-            raise SliderError(
-                "invalid_value", f"The preset '{name[:100]}' holds a value that is not a number."
-            )
+    if not all(is_finite_number(value) for value in values.values()):
+        raise SliderError(
+            "invalid_value", f"The preset '{name[:100]}' holds a value that is not a number."
+        )
     return dict(values)
+
+
+def fade_targets(*, board: Board | str, name: object, actor: Actor) -> dict[str, object]:
+    """What a fade to the preset will move to, refused up front as a recall would be."""
+    check_can_edit(board=board, actor=actor)
+    return preset_values(board=board, name=name)
 
 
 def save_preset_from_admin(*, preset: Preset) -> None:
     """Create or edit a preset in the admin; open pages of its board get the new list."""
-    with transaction.atomic():
-        preset.save()
-        board_slug = preset.board.slug
-        transaction.on_commit(lambda: broadcast.board_changed(board_slug))
+    _structure_change(preset.board.slug, preset.save)
+
+
+def delete_preset(*, preset: Preset) -> None:
+    _structure_change(preset.board.slug, preset.delete)
 
 
 def save_share_link(*, link: ShareLink) -> None:
     """Create, edit or revoke a share link; open pages of its board get their rights again."""
-    with transaction.atomic():
-        link.save()
-        board_slug = link.board.slug
-        transaction.on_commit(lambda: broadcast.board_changed(board_slug))
+    _structure_change(link.board.slug, link.save)
 
 
 def delete_share_link(*, link: ShareLink) -> None:
-    board_slug = link.board.slug
-    with transaction.atomic():
-        link.delete()
-        transaction.on_commit(lambda: broadcast.board_changed(board_slug))
-
-
-def delete_preset(*, preset: Preset) -> None:
-    board_slug = preset.board.slug
-    with transaction.atomic():
-        preset.delete()
-        transaction.on_commit(lambda: broadcast.board_changed(board_slug))
+    _structure_change(link.board.slug, link.delete)
 
 
 def save_slider(
@@ -328,18 +322,12 @@ def save_slider(
 
 def delete_board(*, board: Board) -> None:
     """Delete a board; its open pages are disconnected (they cannot rejoin a missing board)."""
-    board_slug = board.slug
-    with transaction.atomic():
-        board.delete()
-        transaction.on_commit(lambda: broadcast.board_changed(board_slug))
+    _structure_change(board.slug, board.delete)
 
 
 def delete_slider(*, slider: Slider) -> None:
     """Delete a slider; open pages of its board get the new `board:state`."""
-    board_slug = slider.board.slug
-    with transaction.atomic():
-        slider.delete()
-        transaction.on_commit(lambda: broadcast.board_changed(board_slug))
+    _structure_change(slider.board.slug, slider.delete)
 
 
 def save_board(*, board: Board) -> None:
@@ -442,10 +430,7 @@ def _record_audit(
 
 def check_can_edit(*, board: Board | str, actor: Actor) -> None:
     """Raise `forbidden` (or `unknown_board`) unless `actor` may move the board's sliders."""
-    board_row = board if isinstance(board, Board) else Board.objects.filter(slug=board).first()
-    if board_row is None:
-        raise SliderError("unknown_board", f"There is no board '{str(board)[:100]}'.")
-    _check_can_edit(board_row, actor)
+    _check_can_edit(board if isinstance(board, Board) else _board_row(board), actor)
 
 
 def _check_can_edit(board: Board, actor: Actor) -> None:
@@ -456,6 +441,26 @@ def _check_can_edit(board: Board, actor: Actor) -> None:
     user = actor.user if board_is_open else current_user(actor.user)
     if not board.user_can_edit(user, share):
         raise SliderError("forbidden", "You may not change the sliders on this board.")
+
+
+def _slug(board: Board | str) -> str:
+    return board.slug if isinstance(board, Board) else board
+
+
+def _board_row(board: Board | str, *, lock: bool = False) -> Board:
+    """The board's row (locked with `lock`), or `unknown_board`."""
+    rows = Board.objects.select_for_update() if lock else Board.objects
+    board_row = rows.filter(slug=_slug(board)).first()
+    if board_row is None:
+        raise SliderError("unknown_board", f"There is no board '{_slug(board)[:100]}'.")
+    return board_row
+
+
+def _structure_change(board_slug: str, write: Callable[[], Any]) -> None:
+    """Run `write` in a transaction; the board's open pages get `board:state` after commit."""
+    with transaction.atomic():
+        write()
+        transaction.on_commit(lambda: broadcast.board_changed(board_slug))
 
 
 def _change_of(slider: Slider, *, changed: bool) -> SliderChange:
