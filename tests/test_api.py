@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import math
 from typing import Any
 
 import aiohttp
@@ -155,6 +154,7 @@ def test_anyone_may_set_where_anyone_may_drag(client: Client, make_board) -> Non
         ({"value": "loud"}, "invalid_value"),
         ({"value": True}, "invalid_value"),
         ({"value": None}, "invalid_value"),
+        ({"value": float("nan")}, "invalid_value"),  # json.dumps writes it as NaN
         ({}, "bad_request"),
         ("not an object", "bad_request"),
     ],
@@ -164,14 +164,6 @@ def test_bad_values_are_refused_and_change_nothing(client, make_board, body, cod
     response = put(client, SLIDER.format(board=board.slug), body)
     assert (response.status_code, response.json()["error"]) == (400, code), response.json()
     assert stored(board) == (50.0, 0)
-
-
-def test_nan_is_refused(client: Client, make_board) -> None:
-    board = make_board()
-    raw = '{"value": NaN}'
-    response = client.put(SLIDER.format(board=board.slug), raw, content_type="application/json")
-    assert (response.status_code, response.json()["error"]) == (400, "invalid_value")
-    assert math.isfinite(stored(board)[0]) and stored(board) == (50.0, 0)
 
 
 @override_settings(SLIDER_SET_RATE=0.5, SLIDER_SET_BURST=3)

@@ -483,7 +483,8 @@ def test_others_see_a_hand_while_someone_drags(make_board, page_on):
     b.locator("#slider-s1").focus()
     b.keyboard.press("End")
     wait_until(lambda: db_slider(board).value == 100, what="B's value stored")
-    a.wait_for_timeout(300)  # B's update has reached A by now
+    version = db_slider(board).version
+    wait_until(lambda: held_version(a) == version, what="B's update on A")
     assert a.locator("#slider-s1").input_value() == held  # still under A's pointer
 
     a.mouse.up()
@@ -642,3 +643,41 @@ def test_a_share_link_opens_a_private_board_for_a_wall_screen(make_board, page_o
     crew.locator("#slider-s1").focus()
     crew.keyboard.press("End")
     shows(wall, "100")
+
+
+def test_an_anonymous_viewer_of_an_editors_board_cannot_move_sliders(
+    make_board, page_on, asgi_server
+):
+    from django.contrib.auth.models import Group, User
+
+    from tests.conftest import session_cookie
+
+    editors = Group.objects.create(name="crew")
+    board = make_board(edit_access="editors", editors_group=editors)
+    page = page_on(board.slug)
+    expect(page.locator("#presence-count")).to_have_text("1")  # board:state has been applied
+    ranges = page.locator("input[type=range]")
+    expect(ranges).to_have_count(2)
+    for i in range(2):
+        expect(ranges.nth(i)).to_be_disabled()
+    expect(page.locator("#read-only")).to_be_visible()
+    expect(page.locator("#read-only")).to_contain_text("signing in may help")
+    page.locator("#slider-s1").click(force=True, position={"x": 5, "y": 5})
+    page.keyboard.press("End")
+    shows(page, "50")  # the disabled slider did not move, so nothing was sent
+    assert (db_slider(board).value, db_slider(board).version) == (50, 0)
+
+    # The same page signed in as a member of the board's editors group can move them.
+    member = User.objects.create_user("member")
+    member.groups.add(editors)
+    name, value = session_cookie(member).split("=", 1)
+    page.context.add_cookies([{"name": name, "value": value, "url": asgi_server.url}])
+    page.reload()
+    page.wait_for_selector(CONNECTED)
+    expect(page.locator("#read-only")).to_be_hidden()
+    expect(ranges.nth(0)).to_be_enabled()
+    page.locator("#slider-s1").focus()
+    page.keyboard.press("End")
+    expect(page.locator("#value-s1")).to_have_text("100")
+    wait_until(lambda: db_slider(board).version == 1, what="the member's set stored")
+    assert db_slider(board).value == 100

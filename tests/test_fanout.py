@@ -122,3 +122,24 @@ def test_a_forgotten_client_gets_nothing_more() -> None:
     feed.publish(update("s1", 1, 1))
     assert queues.waiting.get("a", []) == []
     assert len(feed) == 0
+
+
+async def test_a_crowd_is_handed_its_frames_a_turn_at_a_time() -> None:
+    """More than FRAMES_PER_TURN clients: the rest wait for the next turn of the event loop,
+    and a change meanwhile joins the frames already due instead of adding more."""
+    import asyncio
+
+    from sliders.fanout import FRAMES_PER_TURN
+
+    sids = [f"c{i}" for i in range(FRAMES_PER_TURN + 10)]
+    feed, queues = make_feed(*sids)
+    feed.publish(update("s1", 1, 1))
+    await asyncio.sleep(0)  # the first turn
+    queued = [sid for sid in sids if queues.waiting.get(sid)]
+    assert queued == sids[:FRAMES_PER_TURN]
+    feed.publish(update("s1", 2, 2))  # before the late ones got their frame
+    await asyncio.sleep(0)
+    await asyncio.sleep(0)
+    assert all(len(queues.waiting[sid]) == 1 for sid in sids)  # one frame each, no more
+    for sid in (sids[0], sids[-1]):  # written now, both carry the latest value
+        assert queues.write(sid) == [["slider:update", update("s1", 2, 2)]]

@@ -284,15 +284,6 @@ async def test_convergence_under_contention(cluster, clients, services_env):
         timeout=10,
         what="all clients to hold the database's value",
     )
-    # Invariant 3: what each client shows only ever moved forward.
-    for client in everyone:
-        shown = [u["version"] for u in client.of("slider:update") if u["id"] == "s1"]
-        applied, held = [], 0
-        for version in shown:
-            if version > held:
-                applied.append(version)
-                held = version
-        assert applied == sorted(set(applied))
     stale = sum(c.stale_updates for c in everyone)
     print(
         f"\nconvergence: {len(acked_versions)} sets from {len(senders)} clients on 2 processes "

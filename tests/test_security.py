@@ -36,7 +36,6 @@ from sliders.services import SliderError, normalize_value
 from tests.conftest import PROJECT_DIR, BoardClient, ClientLoop, LiveServer, free_port
 from tests.conftest import session_cookie as cookie_of
 from tests.http import AdminSession
-from tests.test_browser import _playwright_session, browser, page_on  # noqa: F401 (fixtures)
 from tests.test_invariants import assert_valid_stored_value, row
 from tests.test_realtime import assert_error, stored
 
@@ -1036,57 +1035,3 @@ async def test_production_cookies_are_secure_and_https_is_enforced(
     assert client.state["board"] == board.slug
     await refused(server.url, board.slug, headers={**behind_proxy, "Origin": server.url})
     await refused(server.url, board.slug, headers={"Origin": https_origin})
-
-
-# --- The page in a browser ------------------------------------------------------------------
-
-
-@pytest.fixture
-def playwright_loop(_playwright_session: Any) -> Iterator[None]:  # noqa: F811
-    """Playwright's loop is the running loop during this browser test (see test_browser.py)."""
-    asyncio._set_running_loop(_playwright_session.loop)
-    try:
-        yield
-    finally:
-        asyncio._set_running_loop(None)
-
-
-@pytest.mark.browser
-def test_browser_anonymous_viewer_of_an_editors_board_cannot_move_sliders(
-    playwright_loop,
-    make_board,
-    page_on,  # noqa: F811
-    asgi_server,
-):
-    from playwright.sync_api import expect
-
-    editors = Group.objects.create(name="crew")
-    board = make_board(edit_access="editors", editors_group=editors)
-    page = page_on(board.slug)
-    expect(page.locator("#presence-count")).to_have_text("1")  # board:state has been applied
-    ranges = page.locator("input[type=range]")
-    expect(ranges).to_have_count(2)
-    for i in range(2):
-        expect(ranges.nth(i)).to_be_disabled()
-    expect(page.locator("#read-only")).to_be_visible()
-    expect(page.locator("#read-only")).to_contain_text("signing in may help")
-    page.locator("#slider-s1").click(force=True, position={"x": 5, "y": 5})
-    page.keyboard.press("End")
-    page.wait_for_timeout(200)
-    assert stored(board.slug, "s1") == (50, 0)
-
-    # The same page signed in as a member of the board's editors group can move them.
-    member = make_user("member", group=editors)
-    name, value = cookie_of(member).split("=", 1)
-    page.context.add_cookies([{"name": name, "value": value, "url": asgi_server.url}])
-    page.reload()
-    page.wait_for_selector('#connection-status[data-state="connected"]')
-    expect(page.locator("#read-only")).to_be_hidden()
-    expect(ranges.nth(0)).to_be_enabled()
-    page.locator("#slider-s1").focus()
-    page.keyboard.press("End")
-    expect(page.locator("#value-s1")).to_have_text("100")
-    deadline = time.monotonic() + 5
-    while stored(board.slug, "s1") != (100, 1):
-        assert time.monotonic() < deadline, stored(board.slug, "s1")
-        time.sleep(0.02)

@@ -60,13 +60,13 @@ def test_a_link_opens_only_its_own_board(make_board) -> None:
     assert browser.get(f"/b/{other.slug}/").status_code == 302
 
 
-@pytest.mark.parametrize("token", ["nope", "x" * 40])
+@pytest.mark.parametrize("token", ["revoked", "nope", "x" * 40])
 def test_an_unknown_or_revoked_link_opens_nothing(make_board, token: str) -> None:
     board = private_board(make_board)
     link = ShareLink.objects.create(board=board, kind="edit", revoked=True)
-    for url in (link.get_absolute_url(), f"/s/{token}/"):
-        response = Client().get(url)
-        assert response.status_code == 404 and b"does not open a board" in response.content
+    url = link.get_absolute_url() if token == "revoked" else f"/s/{token}/"
+    response = Client().get(url)
+    assert response.status_code == 404 and b"does not open a board" in response.content
 
 
 def test_revoking_ends_the_access_it_gave(make_board) -> None:
