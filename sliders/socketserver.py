@@ -265,7 +265,8 @@ class EngineIOFrameGuard:
     python-engineio decodes frames outside its error handling, so a frame like "hello" makes
     the server log a traceback and leaves a ghost connection until its ping times out (it still
     counts in presence and holds up a graceful shutdown). Engine.IO text frames start with a
-    packet type, 0 to 6.
+    packet type, 0 to 6. A binary frame passes, empty ones too (RFC 6455 allows them; see
+    GuardedServer for what they mean).
     """
 
     def __init__(self, app: Any, *, path: str = "/socket.io/") -> None:
