@@ -159,6 +159,9 @@ PRESENCE_PROCESS_TTL = env.float("PRESENCE_PROCESS_TTL", default=15.0)
 SOCKETIO_TRANSPORTS = env.list("SOCKETIO_TRANSPORTS", default=["websocket", "polling"])
 # Largest message a client may send, in bytes (python-socketio's default is 1 MB).
 SOCKETIO_MAX_MESSAGE_BYTES = env.int("SOCKETIO_MAX_MESSAGE_BYTES", default=16 * 1024)
+# Bytes of outgoing packets one connection may have waiting (a long-polling client that stopped
+# polling, a websocket that does not read): past it the connection is closed.
+SOCKETIO_MAX_QUEUED_BYTES = env.int("SOCKETIO_MAX_QUEUED_BYTES", default=1024 * 1024)
 # Per-connection token bucket for slider:set: sustained rate per second and burst size.
 SLIDER_SET_RATE = env.float("SLIDER_SET_RATE", default=60.0)
 SLIDER_SET_BURST = env.int("SLIDER_SET_BURST", default=120)

@@ -606,7 +606,7 @@ async def _send_states(board_slug: str, sids: list[str], *, first: bool) -> None
         state = states.get(_viewer_key(connection)) if states is not None else None
         if state is None:
             logger.info("Disconnecting %s: it may not view board %s", sid, board_slug)
-            await sio.disconnect(sid)
+            await sio.drop(sid)
             continue
         await sio.emit("board:state", _state_for(connection, state), to=sid)
         if first and sid in connections:

@@ -7,10 +7,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import urllib.parse
 from typing import Any
 
 import engineio.async_socket
 import engineio.exceptions
+import engineio.packet
 import socketio
 from django.conf import settings
 
@@ -27,6 +29,18 @@ def error_ack(code: str, message: str) -> dict[str, Any]:
 # Event names python-socketio reserves for its own lifecycle calls.
 RESERVED_EVENTS = frozenset({"connect", "disconnect", "connect_error"})
 
+# Binary attachments one Socket.IO message may announce. Our protocol sends none; the cap only
+# keeps a client from announcing millions and having every frame that follows buffered.
+MAX_ATTACHMENTS = 10
+
+
+class MessageTooLarge(ValueError):
+    """A Socket.IO message (attachments included) is larger than SOCKETIO_MAX_MESSAGE_BYTES."""
+
+
+class BadPayload(engineio.exceptions.EngineIOError):
+    """A long-polling POST whose body is not an Engine.IO payload (answered 400, then closed)."""
+
 
 class GuardedServer(socketio.AsyncServer):
     """python-socketio's server, hardened against hostile packets.
@@ -34,8 +48,32 @@ class GuardedServer(socketio.AsyncServer):
     Out of the box a client can send an event named "connect" or "disconnect" and have the
     lifecycle handlers run with arguments of its choosing, and a malformed packet logs a full
     traceback. Here reserved or non-string event names get a `bad_request` ack, and a packet
-    that cannot be decoded closes that client's connection with one warning line.
+    that cannot be decoded closes that client's connection with one warning line, at the
+    transport (see GuardedSocket.close).
+
+    The library buffers a binary message's attachments until as many have arrived as its header
+    announced, with no bound on their count or total size. Here a message announcing more than
+    MAX_ATTACHMENTS, or growing past SOCKETIO_MAX_MESSAGE_BYTES (header and attachments
+    together), closes the connection. A zero-length binary frame is an empty attachment when a
+    binary message awaits one, and is ignored otherwise (it holds no packet to decode).
     """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._binary_bytes: dict[str, int] = {}  # per Engine.IO session: the pending message's size
+
+    async def drop(self, sid: str, namespace: str = "/") -> None:
+        """End a Socket.IO connection and close its transport at once.
+
+        The client hears the Socket.IO disconnect (reason "io server disconnect"), then its
+        websocket is closed (or its long-poll answered with Engine.IO's close packet), so it
+        knows at once even if it ignores the disconnect. `sid` is the Socket.IO session id;
+        an unknown one does nothing.
+        """
+        eio_sid = self.manager.eio_sid_from_sid(sid, namespace)
+        await self.disconnect(sid, namespace=namespace)
+        if eio_sid is not None:
+            await self.eio.disconnect(eio_sid)
 
     async def _handle_event(self, eio_sid: str, namespace: str, id: Any, data: Any) -> None:
         if not data or not isinstance(data[0], str) or data[0] in RESERVED_EVENTS:
@@ -51,18 +89,37 @@ class GuardedServer(socketio.AsyncServer):
     async def _handle_eio_connect(self, eio_sid: str, environ: dict[str, Any]) -> Any:
         socket = self.eio.sockets.get(eio_sid)
         if type(socket) is engineio.async_socket.AsyncSocket:
-            socket.__class__ = QuickPollSocket  # before its writer starts polling
+            socket.__class__ = GuardedSocket  # before its writer starts polling
         return await super()._handle_eio_connect(eio_sid, environ)
 
     async def _handle_eio_message(self, eio_sid: str, data: Any) -> None:
         try:
+            if eio_sid in self._binary_packet:
+                size = self._binary_bytes.get(eio_sid, 0) + len(data)
+                if size > self.eio.max_http_buffer_size:
+                    raise MessageTooLarge()
+                self._binary_bytes[eio_sid] = size
+            elif data == b"":
+                return  # an empty binary frame with no message waiting for it: nothing to do
             await super()._handle_eio_message(eio_sid, data)
+            pending = self._binary_packet.get(eio_sid)
+            if pending is None:
+                self._binary_bytes.pop(eio_sid, None)
+            elif eio_sid not in self._binary_bytes:  # a binary message's header just arrived
+                if pending.attachment_count > MAX_ATTACHMENTS:
+                    raise MessageTooLarge()
+                self._binary_bytes[eio_sid] = len(data)
         except (ValueError, KeyError, IndexError, TypeError, AttributeError, RecursionError) as e:
             logger.warning(
                 "Closing a connection that sent a malformed packet (%s)", type(e).__name__
             )
             self._binary_packet.pop(eio_sid, None)
+            self._binary_bytes.pop(eio_sid, None)
             await self.eio.disconnect(eio_sid)
+
+    async def _handle_eio_disconnect(self, eio_sid: str, reason: Any) -> None:
+        self._binary_bytes.pop(eio_sid, None)
+        await super()._handle_eio_disconnect(eio_sid, reason)
 
 
 def create_server() -> GuardedServer:
@@ -80,14 +137,39 @@ def create_server() -> GuardedServer:
     )
 
 
-class QuickPollSocket(engineio.async_socket.AsyncSocket):
-    """python-engineio's socket, waiting for outgoing packets more cheaply.
+def _queued_size(pkt: Any) -> int:
+    """Bytes an outgoing packet holds while it waits in a send queue (0 for control packets)."""
+    data = getattr(pkt, "data", None)
+    return len(data) if isinstance(data, (str, bytes)) else 0
 
-    The library's writer waits for each packet with `asyncio.wait_for`, which wraps every wait in
-    a new task; with a thousand clients each hearing 30 updates a second that wrapper was one of
-    the largest costs of a broadcast. `asyncio.timeout` keeps the same timeout without the task.
-    Behaviour is otherwise the library's: packets are drained in order, `None` ends the writer.
+
+class GuardedSocket(engineio.async_socket.AsyncSocket):
+    """python-engineio's socket, with bounded queues and closes that reach the transport.
+
+    - Closing: the library's server-side close queues Engine.IO's close packet and marks the
+      socket closed, but over a websocket the writer then waits for more packets and the
+      websocket stays open; browsers ignore a close packet on a websocket, so the page would
+      say "Connected" until its ping timeout (~45 s). Here a close the server decides also ends
+      the writer, which closes the websocket. It never waits for the client (the library's
+      `wait=True` waits for a long-polling client that may never come back).
+    - Outgoing queue: unbounded in the library; a long-polling client that stops polling, or a
+      websocket reader slower than the board's traffic, would grow it without end. Past
+      SOCKETIO_MAX_QUEUED_BYTES (bytes of queued packets) the connection is closed instead.
+    - Long-polling POST: the library refuses a payload of more than 16 packets (a Socket.IO JS
+      client batches everything it queued into one POST) yet answers it `200 OK`, so the
+      client never learns its events were lost. Here a payload may hold as many packets as fit
+      in SOCKETIO_MAX_MESSAGE_BYTES (each takes at least 2 bytes with its separator), and one
+      that cannot be decoded is answered 400 and closed, which the client sees as an error.
+    - Waiting: the library's writer waits for each packet with `asyncio.wait_for`, which wraps
+      every wait in a new task; with a thousand clients each hearing 30 updates a second that
+      wrapper was one of the largest costs of a broadcast. `asyncio.timeout` keeps the same
+      timeout without the task. Packets are drained in order, `None` ends the writer.
     """
+
+    # Sockets become GuardedSockets after the library created them: no __init__ of ours runs.
+    queued_bytes = 0  # bytes of packets in `queue` counted by send()
+    websocket: Any = None  # python-engineio's ASGI websocket wrapper, once upgraded
+    _overflow: asyncio.Task[None] | None = None
 
     async def poll(self) -> list[Any]:
         queue = self.queue
@@ -112,7 +194,69 @@ class QuickPollSocket(engineio.async_socket.AsyncSocket):
                 queue.put_nowait(None)
                 break
             packets.append(pkt)
+        self.queued_bytes = max(0, self.queued_bytes - sum(map(_queued_size, packets)))
         return packets
+
+    async def send(self, pkt: Any) -> None:
+        """Queue a packet for the client; past the queue's bound, close the connection instead."""
+        if not await self.check_ping_timeout():
+            return
+        size = _queued_size(pkt)
+        if self.queued_bytes + size > settings.SOCKETIO_MAX_QUEUED_BYTES and not self.closing:
+            if self._overflow is None:
+                # Not from here: send() runs inside emits that are walking the board's room.
+                self._overflow = asyncio.ensure_future(self._close_overflowing())
+            return
+        self.queued_bytes += size
+        self.queue.put_nowait(pkt)
+
+    async def _close_overflowing(self) -> None:
+        logger.warning(
+            "Closing a connection whose client does not read what it is sent (%d bytes queued)",
+            self.queued_bytes,
+        )
+        while not self.queue.empty():  # what it would never read; frees the memory now
+            self.queue.get_nowait()
+            self.queue.task_done()
+        self.queued_bytes = 0
+        await self.server.disconnect(self.sid)
+        if self.websocket is not None:
+            # The writer may be blocked sending to a reader that does not read: close from here.
+            await self.websocket.close()
+
+    async def close(self, wait: bool = True, abort: bool = False, reason: Any = None) -> None:
+        """Close the session; unless `abort` (the client is gone already), close the transport:
+        a websocket is closed after Engine.IO's close packet, a long-poll gets that packet."""
+        closing_now = not self.closed and not self.closing
+        await super().close(wait=False, abort=abort, reason=reason)
+        if closing_now and not abort and self.upgraded:
+            self.queue.put_nowait(None)  # the writer sends the close packet, then closes
+
+    async def handle_post_request(self, environ: dict[str, Any]) -> None:
+        """Receive a long-polling POST: every packet in it, or a 400 (`BadPayload`)."""
+        length = int(environ.get("CONTENT_LENGTH", "0"))
+        if length > self.server.max_http_buffer_size:
+            raise engineio.exceptions.ContentTooLongError()
+        body = await environ["wsgi.input"].read(length)
+        try:
+            text = body.decode("utf-8")
+            if text.startswith("d="):  # a JSONP POST
+                text = urllib.parse.parse_qs(text)["d"][0]
+            # The body is bounded in bytes, so the number of packets is too: no count cap.
+            encoded = text.split("\x1e") if text else []
+            packets = [engineio.packet.Packet(encoded_packet=p) for p in encoded]
+        except (ValueError, KeyError, IndexError, TypeError) as e:
+            name = type(e).__name__
+            logger.warning("Closing a connection that sent a malformed payload (%s)", name)
+            raise BadPayload() from None
+        for pkt in packets:
+            if self.closed or self.closing:
+                break  # an earlier packet closed the connection: the rest goes nowhere
+            await self.receive(pkt)
+
+    async def _websocket_handler(self, ws: Any) -> Any:
+        self.websocket = ws
+        return await super()._websocket_handler(ws)
 
 
 class EngineIOFrameGuard:
@@ -121,7 +265,8 @@ class EngineIOFrameGuard:
     python-engineio decodes frames outside its error handling, so a frame like "hello" makes
     the server log a traceback and leaves a ghost connection until its ping times out (it still
     counts in presence and holds up a graceful shutdown). Engine.IO text frames start with a
-    packet type, 0 to 6.
+    packet type, 0 to 6. A binary frame passes, empty ones too (RFC 6455 allows them; see
+    GuardedServer for what they mean).
     """
 
     def __init__(self, app: Any, *, path: str = "/socket.io/") -> None:
@@ -139,7 +284,11 @@ class EngineIOFrameGuard:
             if text is not None and (not text or text[0] not in "0123456"):
                 logger.warning("Closing a socket that sent a frame that is not Engine.IO")
                 return {"type": "websocket.disconnect", "code": 1003}
-            if message["type"] == "websocket.receive" and text is None and not message.get("bytes"):
+            if (
+                message["type"] == "websocket.receive"
+                and text is None
+                and message.get("bytes") is None
+            ):
                 return {"type": "websocket.disconnect", "code": 1003}
             return message
 

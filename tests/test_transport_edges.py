@@ -1,0 +1,351 @@
+"""Transport edges: connections the server drops, empty frames, long-polling batches, buffers.
+
+Every test runs against a live uvicorn. Raw websockets (`websockets`) and raw HTTP (`aiohttp`)
+send what a Socket.IO client library would not, and show what reaches the wire: a drop the
+server decides must close the websocket (or answer the long-poll) at once, not leave it open
+until the client's ping timeout.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import time
+from typing import Any
+
+import aiohttp
+import pytest
+import websockets
+from django.contrib.auth.models import User
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from yarl import URL
+
+from tests.conftest import BoardClient, ClientLoop, LiveServer
+from tests.test_realtime import stored
+from tests.test_security import counted, json_like
+
+pytestmark = pytest.mark.live
+
+PASSWORD = "a-long-test-password-1"
+
+
+# --- Helpers --------------------------------------------------------------------------------
+
+
+def ws_url(server: LiveServer) -> str:
+    return f"ws://127.0.0.1:{server.port}/socket.io/?EIO=4&transport=websocket"
+
+
+def polling_url(server: LiveServer, sid: str | None = None) -> str:
+    url = f"{server.url}/socket.io/?EIO=4&transport=polling"
+    return url if sid is None else f"{url}&sid={sid}"
+
+
+async def raw_websocket(server: LiveServer, board: str, **kwargs: Any) -> Any:
+    """A raw websocket with a Socket.IO connection on `board`, past its first board:state."""
+    ws = await websockets.connect(ws_url(server), close_timeout=1, **kwargs)
+    assert str(await ws.recv()).startswith("0{")  # Engine.IO open
+    await ws.send("40" + json.dumps({"board": board}))
+    assert str(await ws.recv()).startswith("40{")  # Socket.IO connected
+    async with asyncio.timeout(5):
+        while not str(await ws.recv()).startswith('42["board:state"'):
+            pass
+    return ws
+
+
+async def seconds_until_closed(ws: Any, timeout: float) -> float | None:
+    """How long until the server closes the websocket (frames before that are skipped)."""
+    start = time.monotonic()
+    try:
+        async with asyncio.timeout(timeout):
+            while True:
+                await ws.recv()
+    except websockets.ConnectionClosed:
+        return time.monotonic() - start
+    except TimeoutError:
+        return None
+
+
+async def polling_session(http: aiohttp.ClientSession, server: LiveServer, board: str) -> str:
+    """A raw long-polling Socket.IO connection on `board`; returns its Engine.IO sid."""
+    async with http.get(polling_url(server)) as response:
+        opened = await response.text()
+    assert opened.startswith("0{"), opened
+    sid = json.loads(opened[1:])["sid"]
+    async with http.post(polling_url(server, sid), data="40" + json.dumps({"board": board})) as r:
+        assert r.status == 200, await r.text()
+    async with http.get(polling_url(server, sid)) as response:
+        assert "40{" in await response.text()
+    return sid
+
+
+def rss_bytes(server: LiveServer) -> int:
+    assert server.process is not None
+    with open(f"/proc/{server.process.pid}/status") as status:
+        for line in status:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) * 1024
+    raise AssertionError("no VmRSS")
+
+
+# --- Drops the server decides ---------------------------------------------------------------
+
+DROPS = ["undecodable", "oversized", "revoked", "deleted", "shutdown"]
+
+
+@pytest.mark.parametrize("drop", DROPS)
+async def test_a_dropped_connection_is_closed_at_the_transport(
+    drop: str, make_board, connect_client, start_server
+):
+    """Whatever makes the server drop a connection, its websocket is closed within a second.
+
+    Before, the server forgot the session but left the websocket open: the page kept saying
+    "Connected" and its sets went unanswered until the ping timeout (~45 s).
+    """
+    server = start_server()
+    board = make_board()
+    watcher = await connect_client(board.slug, server=server)
+    ws = await raw_websocket(server, board.slug)
+    await counted(watcher, 2)
+
+    if drop == "undecodable":
+        # python-engineio's JSON parser refuses integers of more than 100 digits.
+        await ws.send('42["slider:set",{"id":"s1","value":' + "9" * 301 + "}]")
+    elif drop == "oversized":
+        await ws.send('42["slider:set",{"id":"s1","value":1,"pad":"' + "x" * 20_000 + '"}]')
+    elif drop == "revoked":
+        User.objects.create_superuser("ops", "ops@example.com", PASSWORD)
+        async with aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as http:
+            from tests.http import AdminSession
+
+            admin = AdminSession(server.url, http)
+            await admin.login("ops", PASSWORD)
+            await admin.submit(
+                f"/admin/sliders/board/{board.pk}/change/", "board_form", view_access="signed_in"
+            )
+    elif drop == "deleted":
+        # Through the live server's admin (services.delete_board), so its clients hear of it.
+        User.objects.create_superuser("ops", "ops@example.com", PASSWORD)
+        async with aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as http:
+            from tests.http import AdminSession
+
+            admin = AdminSession(server.url, http)
+            await admin.login("ops", PASSWORD)
+            path = f"/admin/sliders/board/{board.pk}/delete/"
+            assert (await admin.get(path))[0] == 200
+            token = http.cookie_jar.filter_cookies(URL(server.url))["csrftoken"].value
+            status, _, _ = await admin.post(path, {"csrfmiddlewaretoken": token, "post": "yes"})
+            assert status == 302
+    elif drop == "shutdown":
+        assert server.process is not None
+        server.process.terminate()
+
+    took = await seconds_until_closed(ws, timeout=3)
+    assert took is not None and took < 1.0, f"{drop}: the websocket stayed open ({took})"
+    if drop in ("undecodable", "oversized"):
+        await counted(watcher, 1, timeout=1)
+        assert stored(board.slug, "s1") == (50, 0)
+        assert "Traceback" not in server.log()
+
+
+# --- Empty binary frames --------------------------------------------------------------------
+
+
+async def test_an_empty_binary_frame_keeps_the_connection(make_board, asgi_server):
+    """A zero-length binary frame is valid websocket (RFC 6455); it holds no packet: ignored."""
+    board = make_board()
+    ws = await raw_websocket(asgi_server, board.slug)
+    await ws.send(b"")
+    await ws.send('427["slider:set",{"id":"s1","value":7}]')
+    async with asyncio.timeout(3):
+        while not str(frame := await ws.recv()).startswith("437"):
+            pass
+    assert json.loads(frame[3:]) == [{"ok": True, "id": "s1", "value": 7, "version": 1}]
+    # While a binary message waits for an attachment, an empty frame is that attachment.
+    await ws.send('451-8["slider:set",{"id":"s1","value":{"_placeholder":true,"num":0}}]')
+    await ws.send(b"")
+    async with asyncio.timeout(3):
+        while not str(frame := await ws.recv()).startswith("438"):
+            pass
+    assert json.loads(frame[3:])[0]["error"] == "invalid_value"
+    assert stored(board.slug, "s1") == (7, 1)
+    await ws.close()
+
+
+# --- Long-polling ---------------------------------------------------------------------------
+
+
+async def test_every_set_sent_over_polling_is_answered(make_board, asgi_server):
+    """A long-polling client batches what it queued into one POST; every set in it is acked.
+
+    Before, a POST of more than 16 packets was refused by the library yet answered 200 OK:
+    no ack, nothing stored, and the page waited for acks that could not come.
+    """
+    board = make_board()
+    client = BoardClient(asgi_server.url, board.slug)
+    await client.connect(transports=["polling"])
+    try:
+        sets = [
+            client.sio.call("slider:set", {"id": "s1", "value": value}, timeout=5)
+            for value in range(1, 31)
+        ]
+        acks = await asyncio.gather(*sets)
+        assert [ack["ok"] for ack in acks] == [True] * 30, acks
+        assert acks[-1] == {"ok": True, "id": "s1", "value": 30, "version": 30}
+        assert stored(board.slug, "s1") == (30, 30)
+    finally:
+        await client.disconnect()
+
+
+async def test_a_refused_polling_post_is_answered_with_an_error(make_board, asgi_server):
+    """A POST the server cannot decode gets 400 (the JS client then reconnects), not 200."""
+    board = make_board()
+    async with aiohttp.ClientSession(cookie_jar=aiohttp.DummyCookieJar()) as http:
+        sid = await polling_session(http, asgi_server, board.slug)
+        async with http.post(polling_url(asgi_server, sid), data="x-not-a-packet") as response:
+            assert response.status == 400, (response.status, await response.text())
+        async with http.get(polling_url(asgi_server, sid)) as response:
+            assert response.status == 400  # the session is gone
+
+
+# --- Bounds ---------------------------------------------------------------------------------
+
+
+async def test_per_connection_buffers_are_bounded(make_board, start_server):
+    """Attachments, a whole binary message and outgoing queues are bounded per connection.
+
+    Crossing a bound closes that connection at once; others keep theirs.
+    """
+    server = start_server(env={"SOCKETIO_MAX_QUEUED_BYTES": "3000"})
+    board = make_board()
+    watcher = BoardClient(server.url, board.slug)
+    await watcher.connect()
+    try:
+        # 1. A binary message announcing 999,999,999 attachments, then 60 MB of 15 KB frames.
+        rss_before = rss_bytes(server)
+        ws = await raw_websocket(server, board.slug)
+        await ws.send('45999999999-["slider:set",{"_placeholder":true,"num":0}]')
+        frame, sent = b"\x00" * 15_000, 0
+        start = time.monotonic()
+        try:
+            for _ in range(4_000):
+                await ws.send(frame)
+                sent += len(frame)
+        except websockets.ConnectionClosed:
+            pass
+        took = await seconds_until_closed(ws, timeout=2)
+        grown = rss_bytes(server) - rss_before
+        assert took is not None, f"still open after {sent} bytes of attachments"
+        assert time.monotonic() - start < 5
+        assert grown < 20 * 1024 * 1024, f"the server grew by {grown} bytes"
+
+        # 2. Few attachments, but together larger than SOCKETIO_MAX_MESSAGE_BYTES (16 KB).
+        ws = await raw_websocket(server, board.slug)
+        await ws.send('452-["slider:set",{"_placeholder":true,"num":0}]')
+        await ws.send(frame)
+        with contextlib.suppress(websockets.ConnectionClosed):
+            await ws.send(frame)
+        assert await seconds_until_closed(ws, timeout=2) is not None
+
+        # 3. A long-polling client that never polls while the board's traffic flows.
+        async with aiohttp.ClientSession(cookie_jar=aiohttp.DummyCookieJar()) as http:
+            sid = await polling_session(http, server, board.slug)
+            await counted(watcher, 2)
+            grabbers = [BoardClient(server.url, board.slug) for _ in range(3)]
+            for grabber in grabbers:
+                await grabber.connect()
+            try:
+                for _ in range(10):  # each grab and release is a slider:hands to the room
+                    for grabber in grabbers:
+                        await grabber.call("slider:grab", {"id": "s1"})
+                        await grabber.call("slider:release", {"id": "s1"})
+                await counted(watcher, 4, timeout=3)  # the poller is gone, the grabbers are here
+            finally:
+                for grabber in grabbers:
+                    await grabber.disconnect()
+            async with http.get(polling_url(server, sid)) as response:
+                body = await response.text()
+            assert response.status == 400 or body.endswith("1"), (response.status, body[-200:])
+
+        assert watcher.sio.connected
+        ack = await watcher.set("s2", 3)
+        assert ack == {"ok": True, "id": "s2", "value": 3, "version": 1}
+        assert "Traceback" not in server.log()
+    finally:
+        await watcher.disconnect()
+
+
+# --- Property: raw Engine.IO / Socket.IO frames ---------------------------------------------
+
+PREFIXES = st.sampled_from(
+    ["4", "40", "41", "42", "43", "44", "45", "46", "451-", "452-", "4510-", "45999999999-",
+     "461-", "450-", "2", "3", "5", "6", "1", "9", "b", "42/", "421", "4200000"]
+)  # fmt: skip
+TEXT_FRAMES = st.builds(
+    lambda prefix, body: prefix + body,
+    PREFIXES,
+    st.one_of(
+        json_like(3).map(lambda value: json.dumps(value)),
+        st.lists(json_like(2), max_size=3).map(lambda items: json.dumps(["slider:set", *items])),
+        st.just('["slider:set",{"id":"s1","value":{"_placeholder":true,"num":0}}]'),
+        st.text(max_size=30),
+    ),
+)
+FRAMES = st.lists(
+    st.one_of(TEXT_FRAMES, st.binary(max_size=64), st.just(b"")), min_size=1, max_size=5
+)
+
+
+def test_property_raw_frames_are_answered_or_closed(
+    start_server: Any, make_board: Any, client_loop: ClientLoop
+) -> None:
+    """Any sequence of raw frames, binary events and attachments included: the server stays up,
+    other clients keep their connections, and the sender is answered or closed, never left
+    hanging with its websocket open."""
+    server = start_server(env={"SLIDER_SET_RATE": "100000", "SLIDER_SET_BURST": "100000"})
+    board = make_board()
+    bystander = BoardClient(server.url, board.slug)
+    client_loop.run(bystander.connect())
+    outcomes = {"answered": 0, "closed": 0}
+
+    async def attempt(frames: list[str | bytes]) -> str:
+        ws = await raw_websocket(server, board.slug)
+        try:
+            for frame in frames:
+                await ws.send(frame)
+            # Probes: more than any binary message may take as attachments, each with an ack id.
+            for probe in range(20):
+                await ws.send(f'42{900 + probe}["slider:set",{{"id":"s2","value":5}}]')
+            async with asyncio.timeout(3):
+                while True:
+                    if str(await ws.recv()).startswith("439"):
+                        return "answered"
+        except websockets.ConnectionClosed:
+            return "closed"
+        except TimeoutError:
+            return "left hanging"
+        finally:
+            await ws.close()
+
+    @settings(
+        max_examples=60,
+        deadline=None,
+        database=None,
+        suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+    )
+    @given(frames=FRAMES)
+    def example(frames: list[str | bytes]) -> None:
+        outcome = client_loop.run(attempt(frames), timeout=15)
+        assert outcome in outcomes, (frames, outcome)
+        outcomes[outcome] += 1
+        assert bystander.sio.connected
+
+    example()
+    ack = client_loop.run(bystander.set("s1", 3))
+    assert ack["ok"] is True and ack["value"] == 3
+    client_loop.run(bystander.disconnect())
+    assert server.process is not None and server.process.poll() is None
+    assert "Traceback" not in server.log()
+    assert outcomes["answered"] and outcomes["closed"], outcomes
