@@ -55,7 +55,7 @@ class TcpProxy:
         self.down = Shape()
         self._server: asyncio.Server | None = None
         self._writers: set[asyncio.StreamWriter] = set()
-        self._tasks: set[asyncio.Task[None]] = set()
+        self._tasks: set[asyncio.Future[Any]] = set()  # every connection's pumps
         self._loop = asyncio.new_event_loop()
         self._flowing = asyncio.Event()  # cleared while frozen
         self._flowing.set()
@@ -134,6 +134,7 @@ class TcpProxy:
             self._writers.clear()
             for task in list(self._tasks):
                 task.cancel()
+            await asyncio.gather(*self._tasks, return_exceptions=True)
             await self._server.wait_closed()
             self._server = None
 
@@ -153,12 +154,11 @@ class TcpProxy:
             asyncio.ensure_future(self._pump(upstream_reader, writer, lambda: self.down)),
         ]
         self._tasks.update(pumps)
-        try:
-            await asyncio.gather(*pumps, return_exceptions=True)
-        finally:
-            self._tasks.difference_update(pumps)
-            self._writers.discard(writer)
-            self._writers.discard(upstream_writer)
+        # The pumps end with the connection or are cancelled by `stop`, which awaits them.
+        await asyncio.gather(*pumps, return_exceptions=True)
+        self._tasks.difference_update(pumps)
+        self._writers.discard(writer)
+        self._writers.discard(upstream_writer)
 
     async def _pump(
         self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, shape: Any
