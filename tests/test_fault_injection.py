@@ -215,6 +215,7 @@ class Dragger:
     conflicts: int = 0
     unavailable: int = 0
     refusals: list[Any] = field(default_factory=list)  # any other refusal: a failure
+    disconnects: list[str] = field(default_factory=list)  # python-socketio's reasons
     sent: int = 0
     inflight: int = 0
     pending: tuple[float, int] | None = None  # (value, base_version) to send again
@@ -235,7 +236,8 @@ class Dragger:
         self.sids.add(self.client.sio.get_sid())
         self._states_at_connect = len(self.client.of("board:state"))
 
-    def _on_disconnect(self, *_reason: Any) -> None:
+    def _on_disconnect(self, *reason: Any) -> None:
+        self.disconnects.append(str(reason[0]) if reason else "?")
         self._epoch += 1
         if self.inflight and self.pending is None and self._last_sent is not None:
             held = self.client.values.get(SLIDER, (0, 0))
@@ -528,7 +530,8 @@ async def test_a_silently_frozen_link_converges_without_reverting(
             [frozen, mover],
             [other],
             stopped=stopped,
-            extra=f"caught up {caught_up:.2f} s after the thaw, {reconnects} reconnects",
+            extra=f"caught up {caught_up:.2f} s after the thaw, {reconnects} reconnects"
+            f" {frozen.disconnects}",
         )
     finally:
         proxy.close()
