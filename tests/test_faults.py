@@ -1,21 +1,20 @@
 """Faults: the database or Redis goes away (or locks up) under a live server.
 
-Outages are simulated with a TCP proxy this test controls (`TcpProxy`): the shared PostgreSQL
-and Redis on 127.0.0.1 are never stopped or reconfigured. Stopping the proxy closes its
-listening socket and every connection through it, the way a crashed or restarted service looks
-to its clients; starting it again listens on the same port.
+Outages are simulated with a TCP proxy this test controls (`TcpProxy`, tests/faultproxy.py):
+the shared PostgreSQL and Redis on 127.0.0.1 are never stopped or reconfigured. Stopping the
+proxy closes its listening socket and every connection through it, the way a crashed or
+restarted service looks to its clients; starting it again listens on the same port.
 """
 
 from __future__ import annotations
 
 import asyncio
 import sqlite3
-import threading
 import time
 import uuid
 from collections.abc import Iterator
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import urlsplit
 
 import aiohttp
 import psycopg
@@ -24,84 +23,13 @@ import socketio
 from django.conf import settings
 
 from sliders.models import AuditEntry
-from tests.conftest import BoardClient, LiveServer, pipe, wait_until
+from tests.conftest import BoardClient, LiveServer, wait_until
+from tests.faultproxy import TcpProxy
 from tests.test_realtime import assert_error
 from tests.test_realtime import stored as stored_in_test_db
 from tests.test_scaleout import services_env, stored  # noqa: F401 (services_env is a fixture)
 
 pytestmark = pytest.mark.live
-
-
-class TcpProxy:
-    """A TCP forwarder to a local port that can be cut off and restored.
-
-    It runs on its own event loop in a thread, so that it keeps forwarding while the test's
-    thread blocks (LiveServer.start polls the server synchronously, and the server's first
-    request may need the database behind this proxy).
-    """
-
-    def __init__(self, target_port: int) -> None:
-        self.target_port = target_port
-        self.port = 0
-        self._server: asyncio.Server | None = None
-        self._writers: set[asyncio.StreamWriter] = set()
-        self._loop = asyncio.new_event_loop()
-        self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
-        self._thread.start()
-
-    def _call(self, coroutine: Any) -> Any:
-        return asyncio.run_coroutine_threadsafe(coroutine, self._loop).result(timeout=10)
-
-    def start(self) -> TcpProxy:
-        """Listen (again, on the same port once it has one)."""
-        self._call(self._start())
-        return self
-
-    def stop(self) -> None:
-        """Stop listening and cut every open connection, both ways."""
-        self._call(self._stop())
-
-    def close(self) -> None:
-        self.stop()
-        self._loop.call_soon_threadsafe(self._loop.stop)
-        self._thread.join(timeout=10)
-        self._loop.close()
-
-    def url(self, url: str) -> str:
-        """`url` with its host and port replaced by this proxy's."""
-        parts = urlsplit(url)
-        credentials = parts.netloc.rpartition("@")[0]
-        netloc = f"{credentials}@127.0.0.1:{self.port}" if credentials else f"127.0.0.1:{self.port}"
-        return urlunsplit(parts._replace(netloc=netloc))
-
-    async def _start(self) -> None:
-        if self._server is None:
-            self._server = await asyncio.start_server(self._handle, "127.0.0.1", self.port)
-            self.port = self._server.sockets[0].getsockname()[1]
-
-    async def _stop(self) -> None:
-        if self._server is not None:
-            self._server.close()
-            for writer in list(self._writers):
-                writer.transport.abort()
-            self._writers.clear()
-            await self._server.wait_closed()
-            self._server = None
-
-    async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        self._writers.add(writer)
-        try:
-            upstream_reader, upstream_writer = await asyncio.open_connection(
-                "127.0.0.1", self.target_port
-            )
-        except OSError:
-            writer.transport.abort()
-            self._writers.discard(writer)
-            return
-        self._writers.add(upstream_writer)
-        await asyncio.gather(pipe(reader, upstream_writer), pipe(upstream_reader, writer))
-        self._writers.discard(writer)
-        self._writers.discard(upstream_writer)
 
 
 async def timed(coroutine: Any) -> tuple[Any, float]:
