@@ -19,6 +19,8 @@ import pytest
 from sliders import services
 from sliders.models import Board, Slider
 from tests.http import AdminSession
+from tests.services import manage
+from tests.test_scaleout import clients, cluster, connect, services_env  # noqa: F401 (fixtures)
 
 SETS = 5  # changes made to the first holder of a key, so its version ends at 5
 
@@ -178,6 +180,34 @@ async def test_a_board_renamed_onto_a_used_slug_is_heard_at_once(
     assert version > old_version
     # The board that gave the slug up goes on under its new one, its versions intact.
     assert slider_row(f"{slug}-old", "s1").version >= old_version
+
+
+@pytest.mark.live
+@pytest.mark.scaleout
+async def test_a_recreated_slider_is_heard_at_once_on_every_process(
+    cluster: Any,  # noqa: F811 (the fixtures imported above)
+    clients: Any,  # noqa: F811
+    services_env: dict[str, str],  # noqa: F811
+) -> None:
+    """Two processes on PostgreSQL and Redis; the slider is deleted and made again in a shell."""
+    a, b = cluster
+    on_a = await connect(a.url, clients)
+    on_b = await connect(b.url, clients)
+    for value in range(1, SETS + 1):
+        old_version = await assert_heard(on_a, [on_b], "s1", value)
+    manage(
+        "shell",
+        "-c",
+        "from sliders import services; from sliders.models import Board, Slider;"
+        "services.delete_slider(slider=Slider.objects.get(board__slug='main', slug='s1'));"
+        "services.save_slider(slider=Slider(board=Board.objects.get(slug='main'), slug='s1',"
+        " name='Again'), requested_value=30)",
+        env=services_env,
+    )
+    for client in (on_a, on_b):
+        await client.wait_for(lambda c=client: c.values.get("s1", (None,))[0] == 30.0)
+    version = await assert_heard(on_a, [on_b], "s1", 42)
+    assert await assert_heard(on_b, [on_a], "s1", 43) > version > old_version
 
 
 # --- Every way Django deletes or re-keys a slider -----------------------------------------------
