@@ -6,4 +6,7 @@ class SlidersConfig(AppConfig):
     verbose_name = "Slider Sync"
 
     def ready(self) -> None:
-        from sliders import checks  # noqa: F401  (registers the system checks)
+        from sliders import (
+            checks,  # noqa: F401  (registers the system checks)
+            keys,  # noqa: F401  (versions under a slider key never go back)
+        )

@@ -1,7 +1,8 @@
 """Boards and their sliders.
 
-A slider's `value` and `version` are written only by `sliders.services.set_slider_value`; the
-database constraints below are the last line of defence for invariant 1 (finite, in range).
+A slider's `value` and `version` are written only by `sliders.services` (and `version` lifted by
+`sliders.keys` when a slider takes a key, see `RetiredSlider`); the database constraints below are
+the last line of defence for invariant 1 (finite, in range).
 """
 
 from __future__ import annotations
@@ -193,6 +194,31 @@ class Slider(models.Model):
         if text.startswith("-") and float(text) == 0:
             text = text[1:]  # no "-0.0"
         return f"{text} {self.unit}" if self.unit else text
+
+
+class RetiredSlider(models.Model):
+    """The highest version a slider key reached while a slider held it.
+
+    A slider key is (board slug, slider slug): what clients and server processes know a slider
+    by. They drop an update whose version is not above the one they hold for the key, so the
+    versions under a key must never go back (invariant 9): a slider that takes a key (created,
+    renamed or moved into it, or its board renamed onto a slug) gets a version above this one,
+    or it would go unheard until its version passed its predecessor's. Written (as a maximum)
+    whenever a slider stops holding a key: deleted by any path, renamed or moved, or its board
+    renamed. A row stays when the key is taken again; it only grows. See sliders/keys.py.
+    """
+
+    board = models.SlugField(help_text="The board's slug.")
+    slider = models.SlugField(help_text="The slider's slug (its id on the wire).")
+    version = models.PositiveBigIntegerField(help_text="The highest version the key reached.")
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["board", "slider"], name="retired_slider_key_unique"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.board}/{self.slider} (version {self.version})"
 
 
 def _new_share_token() -> str:

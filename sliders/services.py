@@ -21,7 +21,7 @@ from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 
-from sliders import broadcast, sharing
+from sliders import broadcast, keys, sharing
 from sliders.models import AuditEntry, Board, Preset, ShareLink, Slider
 
 SLUG_PATTERN = re.compile(r"[-a-zA-Z0-9_]{1,50}")
@@ -287,7 +287,8 @@ def save_slider(
     `requested_value` None keeps the stored value: an admin form opened a minute ago must not
     undo what people did on the board since. Either way the value is normalised against the
     (possibly new) range and step. Open pages get `board:state` when the structure changed and
-    `slider:update` when only the value did.
+    `slider:update` when only the value did. A slider that takes a key (created, or given a new
+    slug or board) starts above every version that key had (sliders/keys.py).
     """
 
     def normalized(value: object) -> float:
@@ -306,6 +307,8 @@ def save_slider(
                 getattr(stored, field) != getattr(slider, field) for field in STRUCTURE_FIELDS
             )
             new_value = normalized(stored.value if requested_value is None else requested_value)
+            if (stored.board_id, stored.slug) != (slider.board_id, slider.slug):
+                _take_new_key(stored, board_id=slider.board_id, slug=slider.slug)
             change = _write(
                 slider, stored=stored, new_value=new_value, actor=actor or Actor(), structure=True
             )
@@ -318,6 +321,18 @@ def save_slider(
     if structure_changed:
         return change
     return _after_commit(change, sender_sid=None)
+
+
+def _take_new_key(stored: Slider, *, board_id: int, slug: str) -> None:
+    """Move the locked row `stored` to the key (board, slug), retiring its old one.
+
+    Its version is lifted above the new key's retired version (sliders/keys.py), before the
+    admin's write, so that write's version and audit entry follow on from the lifted one.
+    """
+    keys.retire(board=stored.board.slug, slider=stored.slug, version=stored.version)
+    Slider.objects.filter(pk=stored.pk).update(board_id=board_id, slug=slug)
+    new_board = Board.objects.values_list("slug", flat=True).get(pk=board_id)
+    stored.version = keys.take(pk=stored.pk, board=new_board, slider=slug, version=stored.version)
 
 
 def delete_board(*, board: Board) -> None:
