@@ -276,6 +276,14 @@ async def test_the_admin_keeps_djangos_own_message_for_nul(site: Site, admin: Ad
     assert Forms(body).forms  # the form is shown again
 
 
+# --- Pages ----------------------------------------------------------------------------------
+
+
+async def test_a_share_link_the_database_cannot_look_up_is_no_link(site: Site) -> None:
+    async with aiohttp.ClientSession() as http, http.get(f"{site.url}/s/a%00b/") as response:
+        assert response.status == 404, error_summary(await response.text())
+
+
 # --- A connection's cookie ------------------------------------------------------------------
 
 # A quoted cookie value may carry octal escapes, which Django's cookie parser decodes: "\000" is
