@@ -72,6 +72,9 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
 ]
 
+# Django's database sessions, refusing cookies with keys the database cannot look up.
+SESSION_ENGINE = "sliders.sessions"
+
 ROOT_URLCONF = "sliderproject.urls"
 
 TEMPLATES = [

@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import json
+import re
 from typing import Any
 
+from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import ValidationError
+from django.core.validators import ProhibitNullCharactersValidator
+from django.db import models
 from django.db.models import QuerySet
 from django.forms import BaseInlineFormSet, ModelForm
 from django.http import HttpRequest
@@ -13,6 +18,55 @@ from django.utils.html import format_html
 
 from sliders import services
 from sliders.models import ApiToken, AuditEntry, Board, Preset, ShareLink, Slider
+
+
+class _EscapedJSONField(forms.JSONField):
+    """Django's JSON form field, showing JSON again with \\u escapes where it must.
+
+    Django redisplays a refused JSON value with ensure_ascii=False; one holding a lone surrogate
+    (from a "\\ud83c" escape) then cannot be encoded into the page, and the form error
+    becomes a server error.
+    """
+
+    def prepare_value(self, value: Any) -> Any:
+        text = super().prepare_value(value)
+        if isinstance(text, str) and _SURROGATE.search(text):
+            return json.dumps(value, cls=self.encoder)  # ASCII only: "\\ud83c"
+        return text
+
+
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+class StorableTextAdmin(admin.options.BaseModelAdmin):
+    """Every text field of the form (JSON ones included) refuses what the database cannot store.
+
+    The rule is services.unstorable_character; it is added to the form fields rather than the
+    model fields, which would need a migration. Django's own forms already refuse NUL in plain
+    text fields, and form bodies cannot carry a lone surrogate (Django decodes them with
+    replacement characters), so there it adds the control characters; in JSON, which Django
+    decodes from `\\u` escapes, it catches all of them.
+    """
+
+    formfield_overrides = {models.JSONField: {"form_class": _EscapedJSONField}}
+
+    def formfield_for_dbfield(self, db_field: Any, request: HttpRequest, **kwargs: Any) -> Any:
+        formfield = super().formfield_for_dbfield(db_field, request, **kwargs)
+        if isinstance(formfield, forms.CharField):  # SlugField and JSONField too
+            formfield.validators.append(_storable_text_validator(formfield))
+        return formfield
+
+
+def _storable_text_validator(formfield: forms.Field) -> Any:
+    """services.validate_storable_text, leaving NUL in plain text to Django's own message."""
+    nul_checked = any(isinstance(v, ProhibitNullCharactersValidator) for v in formfield.validators)
+
+    def validate(value: object) -> None:
+        if nul_checked and isinstance(value, str) and "\x00" in value:
+            return  # "Null characters are not allowed." is shown already
+        services.validate_storable_text(value)
+
+    return validate
 
 
 class SliderForm(ModelForm):
@@ -23,7 +77,7 @@ class SliderForm(ModelForm):
         self.fields["value"].show_hidden_initial = True
 
 
-class SliderInline(admin.TabularInline):
+class SliderInline(StorableTextAdmin, admin.TabularInline):
     model = Slider
     form = SliderForm
     extra = 0
@@ -35,7 +89,7 @@ class SliderInline(admin.TabularInline):
 
 
 @admin.register(Board)
-class BoardAdmin(admin.ModelAdmin):
+class BoardAdmin(StorableTextAdmin, admin.ModelAdmin):
     list_display = ("name", "slug", "view_access", "edit_access", "slider_count", "position")
     list_editable = ("position",)
     prepopulated_fields = {"slug": ("name",)}
@@ -78,7 +132,7 @@ class BoardAdmin(admin.ModelAdmin):
 
 
 @admin.register(Slider)
-class SliderAdmin(admin.ModelAdmin):
+class SliderAdmin(StorableTextAdmin, admin.ModelAdmin):
     form = SliderForm
     list_display = ("name", "slug", "board", "value", "version", "min", "max", "step", "position")
     list_filter = ("board",)
@@ -121,7 +175,7 @@ class PresetForm(ModelForm):
 
 
 @admin.register(Preset)
-class PresetAdmin(admin.ModelAdmin):
+class PresetAdmin(StorableTextAdmin, admin.ModelAdmin):
     """Presets (scenes). A new preset left without values saves the board's current ones."""
 
     form = PresetForm
@@ -182,7 +236,7 @@ def _admin_actor(request: HttpRequest) -> services.Actor:
 
 
 @admin.register(ShareLink)
-class ShareLinkAdmin(admin.ModelAdmin):
+class ShareLinkAdmin(StorableTextAdmin, admin.ModelAdmin):
     """Links that open a board without an account. Revoking one ends the access it gave."""
 
     list_display = ("for_whom", "board", "kind", "link", "revoked", "created_at")
@@ -225,7 +279,7 @@ class ShareLinkAdmin(admin.ModelAdmin):
 
 
 @admin.register(ApiToken)
-class ApiTokenAdmin(admin.ModelAdmin):
+class ApiTokenAdmin(StorableTextAdmin, admin.ModelAdmin):
     """Tokens for the HTTP API. The secret is shown once, right after the token is made."""
 
     list_display = ("name", "user", "prefix", "created_at", "last_used_at", "revoked")

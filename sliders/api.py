@@ -315,6 +315,15 @@ def _take_token(request: HttpRequest) -> None:
 
 
 def _viewable_board(request: HttpRequest, slug: str) -> Board:
+    """The board in the address, if this user may view it; first checks the address's text.
+
+    Every endpoint with path parameters calls this before anything else, so a segment the
+    database cannot take (`%00`) is refused as `invalid_value` here, not by the driver.
+    """
+    match = request.resolver_match
+    for name, text in (match.kwargs if match is not None else {}).items():
+        if isinstance(text, str):
+            services.check_text(text, field=f"'{name}' in the address")
     board = selectors.get_board(slug)
     if board is None:
         raise services.SliderError("unknown_board", f"There is no board '{slug[:100]}'.")

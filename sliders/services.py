@@ -72,6 +72,76 @@ class SliderChange:
         return {"id": self.id, "value": self.value, "version": self.version}
 
 
+# Characters no text of ours may hold (names, labels, units, lookups by name):
+# - U+D800..U+DFFF, lone surrogates ("\\ud83c", half an emoji, as JSON.stringify writes it): not
+#   encodable in UTF-8, so neither SQLite's driver nor PostgreSQL's can send them;
+# - U+0000 (NUL): PostgreSQL refuses it in text, and it ends C strings;
+# - the other C0 controls (tab and newline included), DEL and the C1 controls: our texts are
+#   one-line labels, and these only serve to forge log lines or terminal output.
+_UNSTORABLE_TEXT = re.compile("[\x00-\x1f\x7f-\x9f\ud800-\udfff]")
+
+
+def unstorable_character(text: str) -> str | None:
+    """Why `text` cannot be stored, naming its first refused character; None if it can.
+
+    The message reads like "character 6 is U+D83C, half of a surrogate pair (an emoji cut in
+    two?)": positions count from 1, in code points.
+    """
+    found = _UNSTORABLE_TEXT.search(text)
+    if found is None:
+        return None
+    code = ord(found.group())
+    if 0xD800 <= code <= 0xDFFF:
+        kind = "half of a surrogate pair (an emoji cut in two?)"
+    elif code == 0:
+        kind = "a NUL character"
+    else:
+        kind = "a control character"
+    return f"character {found.start() + 1} is U+{code:04X}, {kind}"
+
+
+def check_text(text: str, *, field: str) -> str:
+    """Return `text` if it can be stored and looked up, else raise SliderError("invalid_value").
+
+    For every text a client sends that reaches the database, before it does: a lone surrogate
+    would make the database driver raise UnicodeEncodeError and NUL a DataError, neither of
+    which may pass for a malformed packet or an unavailable database.
+    """
+    problem = unstorable_character(text)
+    if problem is not None:
+        raise SliderError("invalid_value", f"The {field} cannot be stored: {problem}.")
+    return text
+
+
+def validate_storable_text(value: object) -> None:
+    """Django validator: refuse text (or JSON holding text, keys included) `check_text` refuses.
+
+    Raises django.core.exceptions.ValidationError. For the admin's form fields; a validator on
+    a model field would need a migration.
+    """
+    from django.core.exceptions import ValidationError
+
+    for text in _texts_in(value):
+        problem = unstorable_character(text)
+        if problem is not None:
+            raise ValidationError(
+                "This text cannot be stored: %(problem)s.",
+                code="unstorable_text",
+                params={"problem": problem},
+            )
+
+
+def _texts_in(value: object) -> list[str]:
+    """The strings in `value`: itself, or those in a JSON structure (keys and values)."""
+    if isinstance(value, str):
+        return [value]
+    if isinstance(value, dict):
+        return [text for key, item in value.items() for text in (*_texts_in(key), *_texts_in(item))]
+    if isinstance(value, (list, tuple)):
+        return [text for item in value for text in _texts_in(item)]
+    return []
+
+
 def current_user(user: Any) -> Any:
     """The user as the database has them now: revoked permissions and deactivation apply at once.
 
@@ -214,7 +284,7 @@ def save_preset(
     """Save the board's current values as the preset `name` (replacing one of that name)."""
     if not isinstance(name, str) or not name.strip() or len(name.strip()) > 80:
         raise SliderError("bad_request", "A preset needs a name of 1 to 80 characters.")
-    name = name.strip()
+    name = check_text(name.strip(), field="preset's name")
     board_slug = _slug(board)
     with transaction.atomic():
         board_row = _board_row(board, lock=True)
@@ -244,6 +314,7 @@ def preset_values(*, board: Board | str, name: object) -> dict[str, object]:
     """A preset's saved values, checked to be numbers (the sliders' own limits apply later)."""
     if not isinstance(name, str):
         raise SliderError("bad_request", "'name' must be a preset's name.")
+    check_text(name, field="preset's name")
     preset = Preset.objects.filter(board__slug=_slug(board), name=name).first()
     if preset is None:
         raise SliderError("unknown_preset", f"There is no preset '{name[:100]}' here.")
@@ -459,7 +530,10 @@ def _check_can_edit(board: Board, actor: Actor) -> None:
 
 
 def _slug(board: Board | str) -> str:
-    return board.slug if isinstance(board, Board) else board
+    """The board's slug; one given as text is checked before any query uses it."""
+    if isinstance(board, Board):
+        return board.slug
+    return check_text(board, field="board's id") if isinstance(board, str) else board
 
 
 def _board_row(board: Board | str, *, lock: bool = False) -> Board:

@@ -14,6 +14,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 
 from sliders import sharing
 from sliders.models import Board, ShareLink
+from sliders.services import unstorable_character
 
 logger = logging.getLogger(__name__)
 
@@ -62,7 +63,12 @@ def board(request: HttpRequest, slug: str) -> HttpResponse:
 
 def share(request: HttpRequest, token: str) -> HttpResponse:
     """Open a board through a share link: this browser gets the link's role on the board."""
-    link = ShareLink.objects.select_related("board").filter(token=token, revoked=False).first()
+    link = (
+        # A token the database cannot look up (`%00` in the address) is no link either.
+        ShareLink.objects.select_related("board").filter(token=token, revoked=False).first()
+        if unstorable_character(token) is None
+        else None
+    )
     if link is None:
         return render(request, "sliders/share_invalid.html", status=404)
     sharing.remember(request.session, link)
