@@ -121,6 +121,22 @@ class GuardedServer(socketio.AsyncServer):
         self._binary_bytes.pop(eio_sid, None)
         await super()._handle_eio_disconnect(eio_sid, reason)
 
+    async def _handle_disconnect(self, eio_sid: str, namespace: str, reason: Any = None) -> None:
+        """A Socket.IO disconnect; one that leaves the Engine.IO session with no namespace
+        (a client that left `/`, our only one) also closes the transport.
+
+        The library keeps such a session open until its ping times out, and events sent on it
+        go unanswered; the JavaScript client closes the transport itself, other clients may not.
+        """
+        await super()._handle_disconnect(eio_sid, namespace, reason)
+        socket = self.eio.sockets.get(eio_sid)
+        if socket is None or socket.closing or socket.closed:
+            return  # the transport is closing already (this disconnect came from it)
+        if not any(
+            self.manager.sid_from_eio_sid(eio_sid, name) for name in self.manager.get_namespaces()
+        ):
+            await self.eio.disconnect(eio_sid)
+
 
 def create_server() -> GuardedServer:
     return GuardedServer(
