@@ -457,10 +457,15 @@ _audit_tails: dict[tuple[str, str], _AuditTail] = {}
 def _record_audit(
     change: SliderChange, actor: Actor, *, old_value: float, old_version: int
 ) -> None:
-    """Add the change to the audit trail, merging it into the same client's ongoing drag."""
+    """Add the change to the audit trail, merging it into the same client's ongoing drag.
+
+    A page names its client itself (sliders.realtime), so a merge also needs the same user and
+    address: a forged client id never adds someone's change to another person's entry.
+    """
     now = timezone.now()
     key = (change.board, change.id)
     tail = _audit_tails.get(key)
+    user = actor.user if actor.user is not None and actor.user.is_authenticated else None
     if (
         tail is not None
         and actor.client
@@ -469,7 +474,11 @@ def _record_audit(
         and (now - tail.ended_at).total_seconds() <= settings.AUDIT_MERGE_SECONDS
     ):
         merged = AuditEntry.objects.filter(
-            pk=tail.pk, client=actor.client, to_version=old_version
+            pk=tail.pk,
+            client=actor.client,
+            to_version=old_version,
+            user=user,
+            address=actor.address[:64],
         ).update(
             to_value=change.value,
             to_version=change.version,
@@ -479,7 +488,6 @@ def _record_audit(
         if merged:
             _audit_tails[key] = _AuditTail(tail.pk, actor.client, change.version, now)
             return
-    user = actor.user if actor.user is not None and actor.user.is_authenticated else None
     entry = AuditEntry.objects.create(
         board=change.board,
         slider=change.id,

@@ -227,6 +227,31 @@ async def test_an_invalid_client_id_falls_back_to_the_connection(make_board, asg
     assert not clients & {"short", "x" * 65, "has space-123", PAGE_A}, clients
 
 
+async def test_a_forged_client_id_never_joins_another_persons_audit_entry(make_board, asgi_server):
+    """The page's id is its own claim: a change merges only into the same user's entry."""
+    from django.contrib.auth.models import User
+
+    from sliders.models import AuditEntry
+    from tests.conftest import session_cookie
+
+    board = make_board()
+    ada = User.objects.create_user("ada-conflicts", first_name="Ada")
+    victim = BoardClient(asgi_server.url, board.slug)
+    await victim.connect(
+        auth={"board": board.slug, "client": PAGE_A}, headers={"Cookie": session_cookie(ada)}
+    )
+    assert (await victim.set("s1", 10))["ok"] is True
+    forger = await open_page(asgi_server, board.slug, PAGE_A)  # anonymous, the same id
+    assert (await forger.set("s1", 20))["ok"] is True
+    entries = AuditEntry.objects.filter(board=board.slug, slider="s1").order_by("id")
+    assert [(e.username, e.to_value, e.changes) for e in entries] == [
+        ("ada-conflicts", 10.0, 1),
+        ("", 20.0, 1),
+    ]
+    await victim.disconnect()
+    await forger.disconnect()
+
+
 # --- HTTP API --------------------------------------------------------------------------------
 
 SLIDER = "{url}/api/boards/{board}/sliders/s1"
