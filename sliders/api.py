@@ -9,6 +9,7 @@ The generated OpenAPI document is at /api/openapi.json and browsable at /api/doc
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from django.conf import settings
@@ -31,6 +32,7 @@ STATUS_OF = {
     "unknown_board": 404,
     "unknown_slider": 404,
     "unknown_preset": 404,
+    "conflict": 412,  # only a PUT with If-Match can meet one
     "rate_limited": 429,
     "unavailable": 503,
 }
@@ -93,17 +95,22 @@ class ErrorOut(Schema):
     message: str = Field(description="For people; may change.")
 
 
-def error_response(request: HttpRequest, code: str, message: str) -> HttpResponse:
+def error_response(
+    request: HttpRequest, code: str, message: str, details: dict[str, Any] | None = None
+) -> HttpResponse:
     return api.create_response(
         request,
-        {"ok": False, "error": code, "message": message},
+        {"ok": False, "error": code, "message": message, **(details or {})},
         status=STATUS_OF.get(code, 400),
     )
 
 
 @api.exception_handler(services.SliderError)
 def on_slider_error(request: HttpRequest, error: services.SliderError) -> HttpResponse:
-    return error_response(request, error.code, error.message)
+    response = error_response(request, error.code, error.message, error.details)
+    if error.code == "conflict" and isinstance(error.details.get("version"), int):
+        response["ETag"] = etag(error.details["version"])  # the current state's, to retry with
+    return response
 
 
 def _count_refused_set(request: HttpRequest, code: str) -> None:
@@ -193,6 +200,12 @@ class SetOut(Schema):
     version: int
 
 
+class ConflictOut(ErrorOut):
+    id: str
+    value: float = Field(description="The value stored now.")
+    version: int = Field(description="The version stored now (also the response's ETag).")
+
+
 class RecallIn(Schema):
     fade: float = Field(
         0, ge=0, le=60, strict=True, description="Seconds to fade over; 0 recalls at once."
@@ -238,31 +251,49 @@ def read_board(request: HttpRequest, slug: str) -> dict[str, Any]:
     response={200: SliderOut, **ERRORS},
     summary="Read a slider",
 )
-def read_slider(request: HttpRequest, slug: str, slider_id: str) -> dict[str, Any]:
+def read_slider(
+    request: HttpRequest, response: HttpResponse, slug: str, slider_id: str
+) -> dict[str, Any]:
+    """A slider; its `ETag` is its version, for a later `PUT` with `If-Match`."""
     board = _viewable_board(request, slug)
     slider = board.sliders.filter(slug=slider_id).first()
     if slider is None:
         raise services.SliderError("unknown_slider", f"There is no slider '{slider_id}' here.")
+    response["ETag"] = etag(slider.version)
     return selectors.slider_payload(slider)
 
 
 @api.put(
     "/boards/{slug}/sliders/{slider_id}",
-    response={200: SetOut, **ERRORS},
+    response={200: SetOut, 412: ConflictOut, **ERRORS},
     summary="Set a slider",
 )
-def set_slider(request: HttpRequest, slug: str, slider_id: str, body: SetIn) -> dict[str, Any]:
-    """Store a new value (after commit every open page shows it) and return what was stored."""
+def set_slider(
+    request: HttpRequest, response: HttpResponse, slug: str, slider_id: str, body: SetIn
+) -> dict[str, Any]:
+    """Store a new value (after commit every open page shows it) and return what was stored.
+
+    With `If-Match` (the `ETag` of an earlier read, RFC 9110 §13.1.1) the value is stored only
+    if the slider is still at that version, else 412 with the current state and its `ETag`;
+    a value that is stored already is answered 200 either way. The response's `ETag` is the
+    stored version.
+    """
     try:
         _viewable_board(request, slug)
+        if_match = parse_if_match(request.headers.get("If-Match"))
         _take_token(request)
         change = services.set_slider_value(
-            board=slug, slider_id=slider_id, value=body.value, actor=_actor(request)
+            board=slug,
+            slider_id=slider_id,
+            value=body.value,
+            actor=_actor(request),
+            if_match=if_match,
         )
     except services.SliderError as error:
         metrics.SETS.labels(error.code).inc()
         raise
     metrics.SETS.labels("ok").inc()
+    response["ETag"] = etag(change.version)
     return {"ok": True, "id": change.id, "value": change.value, "version": change.version}
 
 
@@ -288,6 +319,45 @@ def recall_preset(request: HttpRequest, slug: str, name: str, body: RecallIn) ->
 
 
 # --- Helpers ------------------------------------------------------------------------------------
+
+# One entity tag of an If-Match list (RFC 9110 §8.8.3), up to the comma that ends it: optional
+# weakness mark, quoted opaque tag (which may itself hold commas).
+ENTITY_TAG = re.compile(r'(W/)?"([\x21\x23-\x7e\x80-\xff]*)"[ \t]*(?:,|\Z)')
+
+
+def etag(version: int) -> str:
+    """A slider's entity tag: its version, as a strong tag (`"7"`)."""
+    return f'"{version}"'
+
+
+def parse_if_match(header: str | None) -> frozenset[int] | None:
+    """The slider versions an `If-Match` header accepts; None when any version will do.
+
+    No header or `*` (the slider exists, or the request fails anyway) is None. Otherwise the
+    strong tags that are versions; weak tags never match (If-Match compares strongly) and
+    other tags match no version. Raises SliderError("bad_request") for a header that is not
+    a list of entity tags.
+    """
+    if header is None or header.strip() == "*":
+        return None
+    versions: set[int] = set()
+    position = 0
+    while position < len(header):
+        if header[position] in " \t,":  # RFC 9110 §5.6.1: empty list elements are allowed
+            position += 1
+            continue
+        tag = ENTITY_TAG.match(header, position)
+        if tag is None:
+            raise services.SliderError(
+                "bad_request", 'If-Match must be * or entity tags such as "7" (the ETag).'
+            )
+        weak, opaque = tag.groups()
+        # Strong comparison is character by character: "07" is not version 7.
+        if not weak and re.fullmatch(r"0|[1-9][0-9]{0,19}", opaque):
+            versions.add(int(opaque))
+        position = tag.end()
+    return frozenset(versions)
+
 
 _buckets: dict[str, TokenBucket] = {}
 

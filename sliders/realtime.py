@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
+import re
 import secrets
 import time
 from collections import Counter
@@ -49,6 +50,7 @@ class Connection:
     address: str  # ip:port, for the logs
     eio_sid: str  # the Engine.IO session under this Socket.IO connection
     name: str  # shown with this connection's hands: the user's name, or "someone"
+    client: str  # the page's own id (auth.client, kept across its reconnects), else the sid
     share_id: int | None = None  # the share link this browser opened the board with, if any
     bucket: TokenBucket = field(
         default_factory=lambda: TokenBucket(settings.SLIDER_SET_RATE, settings.SLIDER_SET_BURST)
@@ -185,6 +187,7 @@ async def _on_notice(kind: str, board_slug: str, data: Any) -> None:
 @sio.event
 async def connect(sid: str, environ: dict[str, Any], auth: Any = None) -> None:
     board_slug = _requested_board(auth)
+    client = _requested_client(auth, sid)
     ip, address = _client_address(environ)
     same_address = _per_address[ip] + _connecting[ip]
     if same_address >= settings.SOCKETIO_MAX_CONNECTIONS_PER_ADDRESS:
@@ -196,14 +199,16 @@ async def connect(sid: str, environ: dict[str, Any], auth: Any = None) -> None:
     # Hold the slot while we wait for the database, or a burst of connections would all pass.
     _connecting[ip] += 1
     try:
-        await _admit(sid, environ, board_slug, ip, address)
+        await _admit(sid, environ, board_slug, client, ip, address)
     finally:
         _connecting[ip] -= 1
         if not _connecting[ip]:
             del _connecting[ip]
 
 
-async def _admit(sid: str, environ: dict[str, Any], board_slug: str, ip: str, address: str) -> None:
+async def _admit(
+    sid: str, environ: dict[str, Any], board_slug: str, client: str, ip: str, address: str
+) -> None:
     try:
         board = await _read_board(board_slug)
         visitor = (
@@ -246,6 +251,7 @@ async def _admit(sid: str, environ: dict[str, Any], board_slug: str, ip: str, ad
         address=address,
         eio_sid=sio.manager.eio_sid_from_sid(sid, "/"),
         name=_display_name(user),
+        client=client,
         share_id=share.pk if share is not None else None,
     )
     _per_address[ip] += 1
@@ -285,7 +291,7 @@ def _service_refusals_as_acks(doing: str) -> Callable[[Handler], Handler]:
             try:
                 return await handler(sid, *args)
             except services.SliderError as error:
-                return error_ack(error.code, error.message)
+                return {**error_ack(error.code, error.message), **error.details}
             except DatabaseError:
                 board = getattr(connections.get(sid), "board", "?")
                 logger.exception("Database error while %s on board %s", doing, board)
@@ -328,6 +334,9 @@ async def _slider_set(sid: str, *args: Any) -> dict[str, Any]:
     payload = args[0]
     if "id" not in payload or "value" not in payload:
         return error_ack("bad_request", "Both 'id' and 'value' are required.")
+    base_version = None
+    if "base_version" in payload:
+        base_version = services.check_base_version(payload["base_version"])
     _set_received[sid] = time.perf_counter()  # for the set-to-broadcast histogram
     change = await run_in_db_thread(
         services.set_slider_value,
@@ -336,6 +345,7 @@ async def _slider_set(sid: str, *args: Any) -> dict[str, Any]:
         value=payload["value"],
         actor=_actor(sid, connection),
         sender_sid=sid,
+        base_version=base_version,
     )
     return {"ok": True, "id": change.id, "value": change.value, "version": change.version}
 
@@ -480,7 +490,7 @@ def _actor(
         user=connection.user,
         source=source,
         address=connection.ip,
-        client=sid,
+        client=connection.client,
         share_link=connection.share_id,
     )
 
@@ -633,6 +643,23 @@ def _requested_board(auth: Any) -> str:
             f"There is no board {board[:100]!r}.", {"code": "unknown_board"}
         )
     return board
+
+
+# A page's id for itself (auth.client): random, so long enough not to be guessed or collide.
+CLIENT_ID = re.compile(r"[A-Za-z0-9_-]{8,64}")
+
+
+def _requested_client(auth: Any, sid: str) -> str:
+    """Who the connection is for the conflict rule and the audit trail's merging of changes.
+
+    A page sends a random id of its own (`auth.client`), the same on every reconnect, so that
+    its own sets from before a dropped connection never count as someone else's change. Nothing
+    else trusts it. Anything that is not such an id falls back to the connection's sid.
+    """
+    client = auth.get("client") if isinstance(auth, dict) else None
+    if isinstance(client, str) and CLIENT_ID.fullmatch(client):
+        return client
+    return sid
 
 
 async def _read_board(board_slug: str) -> Any:

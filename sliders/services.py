@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass
 from decimal import ROUND_FLOOR, ROUND_HALF_UP, Decimal, localcontext
 from typing import Any
@@ -18,7 +18,7 @@ from typing import Any
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.db import transaction
-from django.db.models import F
+from django.db.models import Count, F, Max, Min, Q, Sum
 from django.utils import timezone
 
 from sliders import broadcast, keys, sharing
@@ -32,20 +32,27 @@ STRUCTURE_FIELDS = (
 
 
 class SliderError(Exception):
-    """A refused change. `code` is the wire protocol's error code."""
+    """A refused change. `code` is the wire protocol's error code.
 
-    def __init__(self, code: str, message: str) -> None:
+    `details` are extra fields for the refusal (a `conflict` carries the slider's stored
+    `{"id", "value", "version"}`); the socket ack and the HTTP API both add them to the error.
+    """
+
+    def __init__(self, code: str, message: str, details: Mapping[str, Any] | None = None) -> None:
         super().__init__(message)
         self.code = code
         self.message = message
+        self.details: dict[str, Any] = dict(details or {})
 
 
 @dataclass(frozen=True)
 class Actor:
     """Who makes a change and through what: for the permission check and the audit trail.
 
-    The default is an anonymous change from the command line. `client` identifies a
-    connection (a socket's sid); consecutive changes from one client are merged in the trail.
+    The default is an anonymous change from the command line. `client` identifies where the
+    change comes from: a page (the id it connects with, which survives its reconnects, else the
+    socket's sid) or an API caller. Consecutive changes from one client are merged in the trail,
+    and a set based on an older version conflicts only with changes of other clients.
     """
 
     user: Any = None
@@ -196,6 +203,16 @@ def normalize_value(value: object, *, minimum: float, maximum: float, step: floa
     return float(snapped)
 
 
+def check_base_version(base_version: object) -> int:
+    """Return `base_version` (a slider version a change is based on) if it is one.
+
+    Raises SliderError("bad_request") unless it is an int (not a bool) >= 0.
+    """
+    if isinstance(base_version, bool) or not isinstance(base_version, int) or base_version < 0:
+        raise SliderError("bad_request", "'base_version' must be a whole number, 0 or more.")
+    return base_version
+
+
 def set_slider_value(
     *,
     board: Board | str,
@@ -203,13 +220,25 @@ def set_slider_value(
     value: object,
     actor: Actor | None = None,
     sender_sid: str | None = None,
+    base_version: object = None,
+    if_match: Collection[int] | None = None,
 ) -> SliderChange:
     """Set one slider's value on behalf of `actor`, the way every client does.
 
     The accepted change is broadcast as `slider:update` to the board after commit, skipping
     `sender_sid` (the socket that sent it gets an ack instead). A value equal to the stored one
-    returns the current version and broadcasts nothing.
+    returns the current version and broadcasts nothing, whatever the conditions below.
+
+    Conditions, checked under the row lock, refused with SliderError("conflict") whose details
+    are the stored `{"id", "value", "version"}`:
+    - `base_version` (a socket's `slider:set`): the version the sender based the change on (a
+      change made while cut off, or a re-sent set). Refused if a client other than
+      `actor.client` changed the slider since, or if the audit trail cannot tell (see
+      `_changed_by_others`). Raises `bad_request` unless it is an int >= 0.
+    - `if_match` (HTTP `If-Match`): the stored version must be one of these.
     """
+    if base_version is not None:
+        base_version = check_base_version(base_version)
     if not isinstance(slider_id, str) or not slider_id:
         raise SliderError("bad_request", "'id' must be a slider id (a non-empty string).")
     if not SLUG_PATTERN.fullmatch(slider_id):
@@ -230,10 +259,51 @@ def set_slider_value(
         _check_can_edit(slider.board, actor)
         new_value = normalize_value(value, minimum=slider.min, maximum=slider.max, step=slider.step)
         if new_value == slider.value:
+            # Already there: a re-sent set whose ack was lost, or nothing to do.
             return _change_of(slider, changed=False)
+        if (if_match is not None and slider.version not in if_match) or (
+            base_version is not None
+            and base_version != slider.version
+            and _changed_by_others(slider, since=base_version, client=actor.client)
+        ):
+            raise SliderError(
+                "conflict",
+                f"Someone else changed '{slider.name}' meanwhile; it is now at {slider.value:g}.",
+                _change_of(slider, changed=False).as_update(),
+            )
         change = _write(slider, stored=slider, new_value=new_value, actor=actor)
 
     return _after_commit(change, sender_sid)
+
+
+def _changed_by_others(slider: Slider, *, since: int, client: str) -> bool:
+    """Whether anyone but `client` changed `slider` after version `since` (under its lock).
+
+    Read from the audit trail, which records every value change with its versions and client
+    (one client's consecutive changes merged into one entry). When in doubt, say yes: a base
+    newer than the stored version, no client to compare, or versions after `since` that the
+    trail does not account for (entries missing, or left by an earlier slider of that id).
+    Only sets based on an older version pay for this one aggregate query.
+    """
+    if since > slider.version or not client:
+        return True
+    trail = AuditEntry.objects.filter(
+        board=slider.board.slug, slider=slider.slug, to_version__gt=since
+    ).aggregate(
+        others=Count("pk", filter=~Q(client=client)),
+        lowest=Min("from_version"),
+        highest=Max("to_version"),
+        span=Sum(F("to_version") - F("from_version")),
+    )
+    if trail["others"] or trail["lowest"] is None:
+        return True
+    # The entries must chain from `since` (or before it) to the stored version without a gap.
+    covered = trail["span"] - max(0, since - trail["lowest"])
+    return not (
+        trail["lowest"] <= since
+        and trail["highest"] == slider.version
+        and covered == slider.version - since
+    )
 
 
 def set_slider_values(
@@ -473,10 +543,15 @@ _audit_tails: dict[tuple[str, str], _AuditTail] = {}
 def _record_audit(
     change: SliderChange, actor: Actor, *, old_value: float, old_version: int
 ) -> None:
-    """Add the change to the audit trail, merging it into the same client's ongoing drag."""
+    """Add the change to the audit trail, merging it into the same client's ongoing drag.
+
+    A page names its client itself (sliders.realtime), so a merge also needs the same user and
+    address: a forged client id never adds someone's change to another person's entry.
+    """
     now = timezone.now()
     key = (change.board, change.id)
     tail = _audit_tails.get(key)
+    user = actor.user if actor.user is not None and actor.user.is_authenticated else None
     if (
         tail is not None
         and actor.client
@@ -485,7 +560,11 @@ def _record_audit(
         and (now - tail.ended_at).total_seconds() <= settings.AUDIT_MERGE_SECONDS
     ):
         merged = AuditEntry.objects.filter(
-            pk=tail.pk, client=actor.client, to_version=old_version
+            pk=tail.pk,
+            client=actor.client,
+            to_version=old_version,
+            user=user,
+            address=actor.address[:64],
         ).update(
             to_value=change.value,
             to_version=change.version,
@@ -495,7 +574,6 @@ def _record_audit(
         if merged:
             _audit_tails[key] = _AuditTail(tail.pk, actor.client, change.version, now)
             return
-    user = actor.user if actor.user is not None and actor.user.is_authenticated else None
     entry = AuditEntry.objects.create(
         board=change.board,
         slider=change.id,

@@ -681,3 +681,117 @@ def test_an_anonymous_viewer_of_an_editors_board_cannot_move_sliders(
     expect(page.locator("#value-s1")).to_have_text("100")
     wait_until(lambda: db_slider(board).version == 1, what="the member's set stored")
     assert db_slider(board).value == 100
+
+
+# --- Conflicts: a move made offline never reverts someone else's newer change -----------------
+
+CONFLICT_MESSAGE = (
+    "Your change to “Slider 1” made while disconnected was not applied: "
+    "someone changed it meanwhile."
+)
+
+
+def audit_clients(board: Any, slug: str = "s1") -> list[str]:
+    from sliders.models import AuditEntry
+
+    return list(
+        AuditEntry.objects.filter(board=board.slug, slider=slug)
+        .order_by("id")
+        .values_list("client", flat=True)
+    )
+
+
+def go_offline(page: Any) -> None:
+    page.context.set_offline(True)
+    expect(page.locator("#connection-status")).to_have_attribute("data-state", "offline")
+
+
+def come_back(page: Any) -> None:
+    page.context.set_offline(False)
+    expect(page.locator("#connection-status")).to_have_attribute("data-state", "connected")
+
+
+def test_offline_move_never_reverts_a_newer_change_in_the_browser(make_board, page_on):
+    board = make_board()
+    a = page_on(board.slug, allow_console=SERVER_DOWN_NOISE)
+    b = page_on(board.slug)
+    go_offline(a)
+    a.locator("#slider-s1").focus()
+    a.keyboard.press("Home")  # A moves s1 to 0 while offline
+    shows(a, "0")
+
+    b.locator("#slider-s1").focus()
+    b.keyboard.press("End")  # B, later, moves it to 100
+    wait_until(lambda: db_slider(board).value == 100, what="B's value stored")
+    version = db_slider(board).version
+
+    come_back(a)
+    expect(a.locator("#message")).to_have_text(CONFLICT_MESSAGE, timeout=5000)
+    expect(a.locator("#message")).to_be_visible()
+    shows(a, "100")
+    shows(b, "100")
+    time.sleep(0.2)  # anything A sent has been answered by now (the message came from its ack)
+    assert (db_slider(board).value, db_slider(board).version) == (100, version)
+    assert len(set(audit_clients(board))) == 1, "only B changed s1"
+    # Later moves are live sets again, and go through.
+    a.locator("#slider-s1").focus()
+    a.keyboard.press("ArrowLeft")
+    shows(b, "99")
+
+
+def test_offline_move_on_an_untouched_slider_goes_through_in_the_browser(make_board, page_on):
+    board = make_board()
+    a = page_on(board.slug, allow_console=SERVER_DOWN_NOISE)
+    b = page_on(board.slug)
+    go_offline(a)
+    a.locator("#slider-s1").focus()
+    a.keyboard.press("Home")
+    b.locator("#slider-s2").focus()
+    b.keyboard.press("End")  # another slider
+    wait_until(lambda: db_slider(board, "s2").value == 100, what="B's value stored")
+
+    come_back(a)
+    shows(b, "0")
+    shows(a, "0")
+    shows(a, "100", slider="s2")
+    wait_until(lambda: db_slider(board).value == 0, what="A's offline move stored")
+    expect(a.locator("#message")).to_be_hidden()
+
+
+def test_two_browsers_dragging_one_slider_converge_without_conflicts(make_board, page_on):
+    board = make_board()
+    a, b = page_on(board.slug), page_on(board.slug)
+    boxes = {page: page.locator("#slider-s1").bounding_box() for page in (a, b)}
+
+    def move(page: Any, fraction: float) -> None:
+        box = boxes[page]
+        page.mouse.move(box["x"] + box["width"] * fraction, box["y"] + box["height"] / 2)
+
+    for page in (a, b):
+        move(page, 0.5)  # the thumb, at 50 of 0..100
+        page.mouse.down()
+    for i in range(1, 16):  # interleaved: A drags up, B drags down
+        move(a, 0.5 + 0.3 * i / 15)
+        move(b, 0.5 - 0.3 * i / 15)
+        time.sleep(0.01)
+    a.mouse.up()
+    b.mouse.up()
+
+    # Once each page has the acks of all it sent, both show the database's value and version.
+    def settled() -> Any:
+        row = db_slider(board)
+        return all(
+            page.locator("#slider-s1").get_attribute("data-version") == str(row.version)
+            for page in (a, b)
+        )
+
+    wait_until(settled, timeout=5, what="both pages on the stored version")
+    row = db_slider(board)
+    assert row.version >= 10, "both drags sent intermediate values"
+    assert {a.locator("#slider-s1").input_value(), b.locator("#slider-s1").input_value()} == {
+        f"{row.value:g}"
+    }
+    for page in (a, b):
+        shows(page, f"{row.value:g}")
+        expect(page.locator("#message")).to_be_hidden()
+        assert not re.search("not applied", page.locator("#message").text_content() or "")

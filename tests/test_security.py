@@ -46,6 +46,7 @@ HOSTILE = "<script>alert(1)</script>\"'&"
 ESCAPED_SCRIPT = "&lt;script&gt;alert(1)&lt;/script&gt;"
 SET_ERRORS = {
     "bad_request", "unknown_slider", "invalid_value", "forbidden", "rate_limited", "unavailable",
+    "conflict",
 }  # fmt: skip
 CONNECT_ERRORS = {"bad_request", "unknown_board", "forbidden"}
 
@@ -428,11 +429,13 @@ def weighted(*choices: tuple[st.SearchStrategy[Any], int]) -> st.SearchStrategy[
 SLIDER_IDS = weighted(
     (st.sampled_from(sorted(PROPERTY_SLIDERS)), 3), (st.text(max_size=12), 1), (json_like(1), 1)
 )
+# Versions near the sliders' own (behind, equal, ahead), any integer, or anything at all.
+BASE_VERSIONS = weighted((st.integers(0, 40), 3), (INTEGERS, 1), (json_like(1), 1))
 SET_PAYLOADS = weighted(
     (
         st.fixed_dictionaries(
             {"id": SLIDER_IDS, "value": weighted((NUMBERS, 3), (json_like(2), 1))},
-            optional={"extra": json_like(2)},
+            optional={"extra": json_like(2), "base_version": BASE_VERSIONS},
         ),
         3,
     ),
@@ -444,12 +447,18 @@ EXTRA_ARGS = weighted(
 )
 
 
-def expected_set_outcome(payload: Any, extras: tuple[Any, ...]) -> str | tuple[str, float]:
-    """What the protocol says a `slider:set` with these arguments gets: an error code, or the
-    slider and the value it is stored as."""
+def expected_set_outcome(
+    payload: Any, extras: tuple[Any, ...], held: dict[str, tuple[float, int]]
+) -> str | tuple[str, float]:
+    """What the protocol says a `slider:set` with these arguments gets from the only client
+    that changes the board (`held`: each slider's stored value and version): an error code, or
+    the slider and the value it is stored as."""
     if extras or not isinstance(payload, dict):
         return "bad_request"
     if "id" not in payload or "value" not in payload:
+        return "bad_request"
+    base = payload.get("base_version", 0)
+    if isinstance(base, bool) or not isinstance(base, int) or base < 0:
         return "bad_request"
     slider_id = payload["id"]
     if not isinstance(slider_id, str) or not slider_id:
@@ -458,11 +467,15 @@ def expected_set_outcome(payload: Any, extras: tuple[Any, ...]) -> str | tuple[s
         return "unknown_slider"
     minimum, maximum, step = PROPERTY_SLIDERS[slider_id]
     try:
-        return slider_id, normalize_value(
-            payload["value"], minimum=minimum, maximum=maximum, step=step
-        )
+        value = normalize_value(payload["value"], minimum=minimum, maximum=maximum, step=step)
     except SliderError:
         return "invalid_value"
+    stored_value, version = held[slider_id]
+    # Every change since any older base is this client's own: only a base from the future
+    # conflicts, and a value stored already never does.
+    if value != stored_value and base > version:
+        return "conflict"
+    return slider_id, value
 
 
 def test_property_any_slider_set_arguments_get_a_well_formed_ack(
@@ -488,7 +501,7 @@ def test_property_any_slider_set_arguments_get_a_well_formed_ack(
     client_loop.run(observer.connect())
     held = {s["id"]: (s["value"], s["version"]) for s in sender.state["sliders"]}
     broadcasts: list[dict[str, Any]] = []  # what the observer must receive, in order
-    seen = {"examples": 0, "accepted": 0, "changed": 0}
+    seen = {"examples": 0, "accepted": 0, "changed": 0, "conflicts": 0}
 
     @settings(
         max_examples=150,
@@ -500,10 +513,15 @@ def test_property_any_slider_set_arguments_get_a_well_formed_ack(
     def example(payload: Any, extras: tuple[Any, ...]) -> None:
         arguments = (payload, *extras) if extras else payload
         ack = client_loop.run(sender.sio.call("slider:set", arguments, timeout=10), timeout=15)
-        expected = expected_set_outcome(payload, extras)
+        expected = expected_set_outcome(payload, extras, held)
         seen["examples"] += 1
         assert isinstance(ack, dict), ack
-        if isinstance(expected, str):
+        if expected == "conflict":
+            assert set(ack) == {"ok", "error", "message", "id", "value", "version"}, ack
+            assert ack["ok"] is False and ack["error"] == "conflict", (payload, ack)
+            assert (ack["value"], ack["version"]) == held[payload["id"]], (payload, ack)
+            seen["conflicts"] += 1
+        elif isinstance(expected, str):
             assert set(ack) == {"ok", "error", "message"}, ack
             assert ack["ok"] is False and ack["error"] in SET_ERRORS, ack
             assert isinstance(ack["message"], str) and ack["message"], ack
@@ -549,7 +567,7 @@ def test_property_any_slider_set_arguments_get_a_well_formed_ack(
     assert "Traceback" not in server.log()
     assert " ERROR " not in server.log()
     # The strategies reached the interesting cases, not only bad requests.
-    assert seen["accepted"] >= 10 and seen["changed"] >= 5, seen
+    assert seen["accepted"] >= 10 and seen["changed"] >= 5 and seen["conflicts"] >= 1, seen
 
 
 KNOWN_BOARDS = st.sampled_from(["main", "prop-open", "prop-private"])

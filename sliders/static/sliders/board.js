@@ -2,7 +2,7 @@
 //
 // Wire protocol v1 (see docs/protocol.md):
 //   server -> client  board:state, slider:update(s), board:presence, slider:hands
-//   client -> server  slider:set {id, value} with an ack; slider:grab / slider:release {id}
+//   client -> server  slider:set {id, value, base_version?} with an ack; slider:grab / slider:release {id}
 //
 // Rules this file keeps:
 // - Never show an older value after a newer one: a server value is applied only when its version
@@ -12,6 +12,10 @@
 //   (invariant 7).
 // - The thumb the person is moving is never yanked away: server values for it are stored and
 //   shown when they let go, if they are still the newest.
+// - A value that goes out after the page was cut off (chosen while it could not send, or a set
+//   whose ack was lost) carries the version it was based on (`base_version`): the server refuses
+//   it with `conflict` if someone else changed the slider meanwhile, and the page shows theirs.
+//   Live sets carry none, so people dragging one slider together never conflict.
 
 const SEND_INTERVAL_MS = 17; // at most ~60 sets per second per slider (the server allows 60/s)
 const ACK_TIMEOUT_MS = 10000;
@@ -60,6 +64,12 @@ let serverRetryTimer = null;
 let messageTimer = null;
 let socket = null;
 let myHand = null; // this connection's hand id (from board:state): our own hands are not shown
+// This page's id for the server (auth.client), the same across its reconnects, so that its own
+// sets from before a dropped connection never count as someone else's change. Random, from
+// getRandomValues (crypto.randomUUID needs a secure context; boards are served on plain LANs).
+const CLIENT_ID = Array.from(crypto.getRandomValues(new Uint8Array(16)), (byte) =>
+  byte.toString(16).padStart(2, "0"),
+).join("");
 
 // --- Small helpers ----------------------------------------------------------------------------
 
@@ -143,6 +153,7 @@ function setCanEdit(value) {
     // Nothing the person chose can be stored: drop it and show the board's values.
     for (const entry of sliders.values()) {
       entry.pending = null;
+      entry.base = null;
       cancelFlush(entry);
       render(entry);
     }
@@ -196,7 +207,10 @@ function makeEntry(container) {
     precision: input.dataset.precision ? Number(input.dataset.precision) : null,
     version: null, // highest server version held (null: none since this connection opened)
     serverValue: null, // the value at that version
+    seenVersion: null, // the last server version held, kept across reconnects
     pending: null, // a value the person chose that has not been sent yet
+    base: null, // the version `pending` is based on, when it goes out after being cut off
+    lastSentBase: null, // the version the last set sent was based on (for sending it again)
     inflight: 0, // sets sent and not yet acked
     seq: 0, // number of the last set sent
     lastSentAt: -Infinity,
@@ -210,6 +224,7 @@ function makeEntry(container) {
   const version = Number(input.dataset.version);
   if (input.dataset.version !== undefined && Number.isInteger(version)) {
     entry.version = version;
+    entry.seenVersion = version;
     entry.serverValue = Number(input.value);
   }
   input.addEventListener("input", () => onInput(entry));
@@ -261,6 +276,7 @@ function acceptServerValue(entry, value, version) {
   if (!isFiniteNumber(value) || !Number.isInteger(version)) return false;
   if (entry.version !== null && version <= entry.version) return false;
   entry.version = version;
+  entry.seenVersion = version;
   entry.serverValue = value;
   entry.input.dataset.version = String(version);
   return true;
@@ -372,7 +388,7 @@ function onInput(entry) {
   if (!canEdit) return;
   const value = Number(entry.input.value);
   showOutput(entry, value);
-  entry.pending = value;
+  choose(entry, value);
   scheduleFlush(entry);
 }
 
@@ -381,8 +397,14 @@ function onChange(entry) {
   const value = Number(entry.input.value);
   showOutput(entry, value);
   if (entry.pending === null && value === entry.lastSentValue) return;
-  entry.pending = value;
+  choose(entry, value);
   flushNow(entry);
+}
+
+/** The person chose `value`; chosen while the page cannot send, it is based on what they saw. */
+function choose(entry, value) {
+  entry.pending = value;
+  if (!canSend() && entry.base === null) entry.base = entry.seenVersion;
 }
 
 function cancelFlush(entry) {
@@ -429,14 +451,20 @@ function flushAll() {
 }
 
 function send(entry, value) {
+  const base = entry.base;
+  const payload = { id: entry.id, value };
+  if (Number.isInteger(base)) payload.base_version = base;
   entry.pending = null;
+  entry.base = null;
+  // Sent again after a lost ack, this value is based on what the page held when it went out.
+  entry.lastSentBase = base ?? entry.seenVersion;
   entry.lastSentAt = performance.now();
   entry.lastSentValue = value;
   entry.inflight += 1;
   entry.seq += 1;
   const seq = entry.seq;
   const sentEpoch = epoch;
-  socket.timeout(ACK_TIMEOUT_MS).emit("slider:set", { id: entry.id, value }, (error, ack) => {
+  socket.timeout(ACK_TIMEOUT_MS).emit("slider:set", payload, (error, ack) => {
     if (sentEpoch !== epoch || sliders.get(entry.id) !== entry) return;
     entry.inflight = Math.max(0, entry.inflight - 1);
     if (error) {
@@ -444,23 +472,34 @@ function send(entry, value) {
     } else if (ack && ack.ok === true) {
       acceptServerValue(entry, ack.value, ack.version);
     } else {
-      onRefusedSet(entry, seq, ack);
+      onRefusedSet(entry, seq, ack, payload.base_version ?? null);
     }
     render(entry);
   });
 }
 
-/** No ack in time: if that was the person's last value, send it again when possible. */
+/** No ack in time: if that was the person's last value, send it again (on its old base). */
 function onLostAck(entry, seq, value) {
   if (seq !== entry.seq || entry.pending !== null) return;
   entry.pending = value;
+  entry.base = entry.lastSentBase;
   if (canSend()) scheduleFlush(entry);
 }
 
-function onRefusedSet(entry, seq, ack) {
+function onRefusedSet(entry, seq, ack, base) {
   const code = ack && typeof ack.error === "string" ? ack.error : "bad_request";
   const message =
     ack && typeof ack.message === "string" && ack.message ? ack.message : "The change was not accepted.";
+  if (code === "conflict") {
+    // Someone else changed the slider while this page was cut off: theirs stays, and shows.
+    acceptServerValue(entry, ack.value, ack.version);
+    entry.lastSentValue = null;
+    showMessage(
+      `Your change to “${entry.label.textContent}” made while disconnected was not applied: ` +
+        "someone changed it meanwhile.",
+    );
+    return;
+  }
   showMessage(message);
   if (code === "rate_limited") {
     // Make sure the final value still lands: try the person's latest value again shortly,
@@ -470,6 +509,7 @@ function onRefusedSet(entry, seq, ack) {
       entry.retryTimer = null;
       if (seq !== entry.seq || entry.pending !== null || !canEdit) return;
       entry.pending = entry.lastSentValue;
+      entry.base = base;
       flushNow(entry);
       render(entry);
     }, RATE_LIMIT_RETRY_MS);
@@ -598,6 +638,10 @@ function onDisconnect(reason) {
       // The last set's ack is lost with the connection: send that value again after reconnecting.
       entry.pending = entry.lastSentValue;
     }
+    if (entry.pending !== null && entry.base === null) {
+      // It goes out after the cut, so only over what the page saw before it.
+      entry.base = entry.inflight > 0 ? entry.lastSentBase : entry.seenVersion;
+    }
     entry.inflight = 0;
   }
   if (reason === "io server disconnect") {
@@ -663,7 +707,7 @@ socket = window.io({
   transports: readTransports(),
   // Fall back to long-polling when WebSockets cannot get through (a proxy without Upgrade).
   tryAllTransports: true,
-  auth: { board: boardSlug },
+  auth: { board: boardSlug, client: CLIENT_ID },
 });
 window.sliderSync = { socket };
 
