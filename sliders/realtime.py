@@ -319,13 +319,12 @@ def _service_refusals_as_acks(doing: str) -> Callable[[Handler], Handler]:
 def _change_from(sid: str) -> tuple[Connection | None, dict[str, Any]]:
     """The connection if it may send a change now, else None and the error ack to send back.
 
-    Sets and preset requests share one rate limit per connection.
+    Sets and preset requests share one rate limit per connection, spent as they arrive
+    (_in_change_order).
     """
     connection = connections.get(sid)
     if connection is None:
         return None, error_ack("bad_request", "Not connected to a board.")
-    if not connection.bucket.take():
-        return None, error_ack("rate_limited", "Too many changes at once; slow down.")
     return connection, {}
 
 
@@ -338,6 +337,9 @@ async def _in_change_order(sid: str, key: str | None, handler: Handler, *args: A
     connection = connections.get(sid)
     if connection is None:
         return await handler(sid, *args)  # not connected: refused at once
+    # Every change spends a token as it arrives, refused, superseded or not.
+    if not connection.bucket.take():
+        return error_ack("rate_limited", "Too many changes at once; slow down.")
     return await connection.changes.run(functools.partial(handler, sid, *args), key=key)
 
 

@@ -187,3 +187,62 @@ async def test_a_newer_set_supersedes_the_same_connections_queued_ones(
     # One write per value actually stored: the superseded values were never written.
     assert final["version"] == 1 + first_written
     assert stored(board.slug, "s1") == (15, final["version"])
+
+
+async def test_a_connections_waiting_changes_are_bounded(
+    start_server, make_board, connect_client, write_lock
+):
+    timeout = 2.0
+    server = stall_server(start_server, timeout)
+    board = make_board()  # two sliders: one waiting set each, and a few barriers
+    flooder = await connect_client(board.slug, server=server)
+
+    write_lock.take()
+    try:
+        # Sets for 30 different ids: none supersedes another, so they would all wait.
+        results = await asyncio.gather(
+            *(timed_call(flooder, f"x{n}", 1, 3 * timeout) for n in range(30))
+        )
+    finally:
+        write_lock.release()
+
+    refused = [took for ack, took in results if ack != "no ack" and ack["error"] == "rate_limited"]
+    # One running, then the board's 2 sliders + 8 barriers' worth of waiting changes.
+    assert len(refused) == 30 - 11, [ack for ack, _ in results]
+    assert max(refused) < 1, f"a refusal past the bound took {max(refused):.1f}s"
+    for ack, took in results:
+        assert ack != "no ack"
+        assert ack["error"] in ("rate_limited", "unavailable"), ack
+        assert took < timeout + 1, f"an ack took {took:.1f}s"
+    assert flooder.sio.connected
+    assert await flooder.set("s1", 3) == {"ok": True, "id": "s1", "value": 3, "version": 1}
+
+
+async def test_no_set_supersedes_another_across_a_preset(
+    start_server, make_board, connect_client, write_lock
+):
+    from sliders import services
+
+    server = stall_server(start_server, 5.0)
+    board = make_board()
+    services.save_preset(board=board.slug, name="Scene")  # s1 at 50
+    person = await connect_client(board.slug, server=server)
+
+    write_lock.take()
+    first = asyncio.ensure_future(person.set("s1", 10, timeout=10))
+    await asyncio.sleep(0.3)  # the first set waits for the lock; the rest queue behind it
+    before = asyncio.ensure_future(person.set("s1", 20, timeout=10))
+    recall = asyncio.ensure_future(person.call("preset:recall", {"name": "Scene"}, timeout=10))
+    after = asyncio.ensure_future(person.set("s1", 30, timeout=10))
+    await asyncio.sleep(0.3)
+    write_lock.release()
+    acks = await asyncio.gather(first, before, recall, after)
+
+    # Each applied in the order sent: 10, 20, the preset (back to 50), 30.
+    assert acks == [
+        {"ok": True, "id": "s1", "value": 10, "version": 1},
+        {"ok": True, "id": "s1", "value": 20, "version": 2},
+        {"ok": True},
+        {"ok": True, "id": "s1", "value": 30, "version": 4},
+    ]
+    assert stored(board.slug, "s1") == (30, 4)
