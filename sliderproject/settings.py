@@ -165,6 +165,11 @@ SOCKETIO_MAX_MESSAGE_BYTES = env.int("SOCKETIO_MAX_MESSAGE_BYTES", default=16 * 
 # Bytes of outgoing packets one connection may have waiting (a long-polling client that stopped
 # polling, a websocket that does not read): past it the connection is closed.
 SOCKETIO_MAX_QUEUED_BYTES = env.int("SOCKETIO_MAX_QUEUED_BYTES", default=1024 * 1024)
+# Engine.IO heartbeats, in whole seconds: the server pings every interval, and a connection that
+# has sent nothing for interval + timeout is closed (python-engineio's defaults). Whole seconds,
+# because python-engineio tells clients int(interval) * 1000 ms: 0.5 would become 0.
+SOCKETIO_PING_INTERVAL = env.int("SOCKETIO_PING_INTERVAL", default=25)
+SOCKETIO_PING_TIMEOUT = env.int("SOCKETIO_PING_TIMEOUT", default=20)
 # Per-connection token bucket for slider:set: sustained rate per second and burst size.
 SLIDER_SET_RATE = env.float("SLIDER_SET_RATE", default=60.0)
 SLIDER_SET_BURST = env.int("SLIDER_SET_BURST", default=120)

@@ -23,10 +23,11 @@ import socketio
 from django.conf import settings
 from django.db import DatabaseError
 
-from sliders import broadcast, metrics, selectors, services, sharing
+from sliders import broadcast, db, metrics, selectors, services, sharing
 from sliders.auth import Visitor, has_session_cookie, visitor_from_environ
+from sliders.changequeue import WAITING_BARRIERS, ChangeQueue, too_late
 from sliders.cluster import create_cluster
-from sliders.db import run_in_db_thread
+from sliders.db import run_in_db_thread, run_in_read_thread
 from sliders.fanout import BoardFeed, UpdateFrame
 from sliders.hands import Hands
 from sliders.models import AuditEntry
@@ -59,6 +60,19 @@ class Connection:
     # Public id of this connection's hands (the Socket.IO sid is a session secret).
     hand: str = field(default_factory=lambda: secrets.token_hex(6))
     can_edit: bool = False  # as of its latest board:state
+    # Its sets and preset requests, one at a time in arrival order (see sliders.changequeue).
+    changes: ChangeQueue = field(init=False)
+    # Its grabs and releases, one at a time in arrival order: a release overtaking its grab
+    # (handlers run concurrently) would leave a stale hand on every process.
+    hand_order: asyncio.Lock = field(default_factory=asyncio.Lock)
+
+    def __post_init__(self) -> None:
+        board = self.board
+        self.changes = ChangeQueue(
+            timeout=settings.DATABASE_TIMEOUT,
+            # One waiting set per slider (newer ones supersede) and a few presets.
+            capacity=lambda: len(_slider_ids.get(board, ())) + WAITING_BARRIERS,
+        )
 
 
 Handler = Callable[..., Awaitable[dict[str, Any]]]
@@ -212,13 +226,13 @@ async def _admit(
     try:
         board = await _read_board(board_slug)
         visitor = (
-            await run_in_db_thread(visitor_from_environ, environ)
+            await run_in_read_thread(visitor_from_environ, environ)
             if has_session_cookie(environ)
             else Visitor()
         )
         user = visitor.user
         share_id = visitor.share_links.get(board_slug)
-        share = await run_in_db_thread(sharing.share_for, share_id, board) if share_id else None
+        share = await run_in_read_thread(sharing.share_for, share_id, board) if share_id else None
     except DatabaseError:
         logger.exception("Refused %s from %s: the database is unavailable", sid, address)
         raise socketio.exceptions.ConnectionRefusedError(
@@ -292,6 +306,10 @@ def _service_refusals_as_acks(doing: str) -> Callable[[Handler], Handler]:
                 return await handler(sid, *args)
             except services.SliderError as error:
                 return {**error_ack(error.code, error.message), **error.details}
+            except db.DeadlinePassed:
+                board = getattr(connections.get(sid), "board", "?")
+                logger.warning("Refused %s on board %s: the database is too slow", doing, board)
+                return too_late()
             except DatabaseError:
                 board = getattr(connections.get(sid), "board", "?")
                 logger.exception("Database error while %s on board %s", doing, board)
@@ -307,19 +325,50 @@ def _service_refusals_as_acks(doing: str) -> Callable[[Handler], Handler]:
 def _change_from(sid: str) -> tuple[Connection | None, dict[str, Any]]:
     """The connection if it may send a change now, else None and the error ack to send back.
 
-    Sets and preset requests share one rate limit per connection.
+    Sets and preset requests share one rate limit per connection, spent as they arrive
+    (_in_change_order).
     """
     connection = connections.get(sid)
     if connection is None:
         return None, error_ack("bad_request", "Not connected to a board.")
-    if not connection.bucket.take():
-        return None, error_ack("rate_limited", "Too many changes at once; slow down.")
     return connection, {}
+
+
+async def _in_change_order(sid: str, key: str | None, handler: Handler, *args: Any) -> Any:
+    """Run `handler(sid, *args)` in its turn among the connection's changes (ChangeQueue.run).
+
+    `key`: the slider of a well-formed set (a newer set for it supersedes a waiting one), None
+    for anything else. Called first thing in the event's task, with no await before it.
+    """
+    connection = connections.get(sid)
+    if connection is None:
+        return await handler(sid, *args)  # not connected: refused at once
+    # Every change spends a token as it arrives, refused, superseded or not.
+    if not connection.bucket.take():
+        return error_ack("rate_limited", "Too many changes at once; slow down.")
+    return await connection.changes.run(functools.partial(handler, sid, *args), key=key)
+
+
+def _queued_change(handler: Handler) -> Handler:
+    """A handler of changes other than sets (presets): queued, and never superseded."""
+
+    @functools.wraps(handler)
+    async def queued(sid: str, *args: Any) -> dict[str, Any]:
+        return await _in_change_order(sid, None, handler, *args)
+
+    return queued
+
+
+def _set_key(args: tuple[Any, ...]) -> str | None:
+    if len(args) == 1 and isinstance(args[0], dict) and "value" in args[0]:
+        slider_id = args[0].get("id")
+        return slider_id if isinstance(slider_id, str) else None
+    return None
 
 
 @sio.on("slider:set")
 async def slider_set(sid: str, *args: Any) -> dict[str, Any]:
-    ack = await _slider_set(sid, *args)
+    ack = await _in_change_order(sid, _set_key(args), _slider_set, *args)
     metrics.SETS.labels(ack.get("error", "ok")).inc()
     return ack
 
@@ -369,6 +418,7 @@ fades: dict[str, Fade] = {}  # board -> the fade running on it here
 
 
 @sio.on("preset:recall")
+@_queued_change
 @_service_refusals_as_acks("recalling a preset")
 async def preset_recall(sid: str, *args: Any) -> dict[str, Any]:
     """Recall a preset at once, or over `fade` seconds (interpolated here, 20 frames a second)."""
@@ -397,6 +447,7 @@ async def preset_recall(sid: str, *args: Any) -> dict[str, Any]:
 
 
 @sio.on("preset:save")
+@_queued_change
 @_service_refusals_as_acks("saving a preset")
 async def preset_save(sid: str, *args: Any) -> dict[str, Any]:
     """Save the board's current values under a name."""
@@ -420,7 +471,11 @@ async def fade_to(
     """Start fading `board_slug` to `targets` (a preset's values), replacing any running fade."""
     _cancel_fade(board_slug)
     fade = Fade(preset=preset, origin=f"fade:{secrets.token_hex(6)}")
-    fade.task = asyncio.create_task(_run_fade(board_slug, fade, targets, seconds, actor))
+    # The fade outlives the recall that started it: its frames have no deadline.
+    fade.task = asyncio.create_task(
+        _run_fade(board_slug, fade, targets, seconds, actor),
+        context=db.context_without_deadline(),
+    )
     fades[board_slug] = fade
 
 
@@ -522,7 +577,11 @@ async def _hand_event(sid: str, args: tuple[Any, ...], *, held: bool) -> dict[st
         return error_ack("unknown_slider", f"There is no slider '{slider_id[:100]}' here.")
     if held and not connection.can_edit:
         return error_ack("forbidden", "You may not change the sliders on this board.")
-    await _notify_hand(connection, slider_id, held=held)
+    # Nothing above suspends, so the lock (first come, first served) keeps the arrival order.
+    async with connection.hand_order:
+        if sid not in connections:
+            return error_ack("bad_request", "Not connected to a board.")  # it left meanwhile
+        await _notify_hand(connection, slider_id, held=held)
     return {"ok": True}
 
 
@@ -597,7 +656,7 @@ async def _send_states(board_slug: str, sids: list[str], *, first: bool) -> None
     try:
         if first:
             await cluster.report_count(board_slug, _count_clients(board_slug))
-        states = await run_in_db_thread(
+        states = await run_in_read_thread(
             _states_for_users, board_slug, viewers, clients=await cluster.total_count(board_slug)
         )
     except DatabaseError:
@@ -667,7 +726,7 @@ async def _read_board(board_slug: str) -> Any:
     read = _board_reads.get(board_slug)
     if read is None:
         read = _board_reads[board_slug] = asyncio.ensure_future(
-            run_in_db_thread(selectors.get_board, board_slug)
+            run_in_read_thread(selectors.get_board, board_slug)
         )
         read.add_done_callback(lambda _: _board_reads.pop(board_slug, None))
     return await asyncio.shield(read)

@@ -144,9 +144,12 @@ def create_server() -> GuardedServer:
         # sliders.cluster as notices, and each process tells its own clients.
         # Without this python-socketio picks aiohttp when it is installed and fails under ASGI.
         async_mode="asgi",
-        # Handle one connection's events one after another, so the last value a person sent is
-        # the one that stays (invariant 8). Different connections still run concurrently.
-        async_handlers=False,
+        # One task per event, so the transport's reader never waits for a handler (a pong
+        # behind a set waiting for the database would cost the connection). The order of one
+        # connection's changes (invariant 8) is kept by sliders.changequeue instead.
+        async_handlers=True,
+        ping_interval=settings.SOCKETIO_PING_INTERVAL,
+        ping_timeout=settings.SOCKETIO_PING_TIMEOUT,
         cors_allowed_origins=origins.is_allowed_origin,
         max_http_buffer_size=settings.SOCKETIO_MAX_MESSAGE_BYTES,
         transports=settings.SOCKETIO_TRANSPORTS,

@@ -265,8 +265,10 @@ async def test_convergence_under_contention(cluster, clients, services_env):
             sent += len(values)
             for value, ack in zip(values, acks, strict=True):
                 assert ack["ok"] is True, ack
-                assert ack["value"] == value
-                acked_versions.append(ack["version"])
+                # A set still waiting behind the client's previous one is superseded by a newer
+                # one of the batch and shares its ack.
+                assert ack["value"] in values and ack["value"] >= value
+            acked_versions.extend({ack["version"] for ack in acks})
 
     started = time.monotonic()
     await asyncio.gather(*(hammer(i, c) for i, c in enumerate(senders)))
@@ -275,7 +277,7 @@ async def test_convergence_under_contention(cluster, clients, services_env):
 
     # Invariant 2 across processes: one version per accepted change, none lost, none repeated.
     assert sorted(acked_versions) == list(range(start_version + 1, final_version + 1))
-    assert len(acked_versions) >= 200, "the load was too light to prove anything"
+    assert sent >= 200, "the load was too light to prove anything"
 
     # Invariant 5: every client converges on the database's value.
     everyone = senders + watchers
@@ -286,8 +288,8 @@ async def test_convergence_under_contention(cluster, clients, services_env):
     )
     stale = sum(c.stale_updates for c in everyone)
     print(
-        f"\nconvergence: {len(acked_versions)} sets from {len(senders)} clients on 2 processes "
-        f"in {stopped - started:.2f}s ({len(acked_versions) / (stopped - started):.0f}/s); "
+        f"\nconvergence: {sent} sets ({len(acked_versions)} written) from {len(senders)} clients "
+        f"on 2 processes in {stopped - started:.2f}s ({sent / (stopped - started):.0f}/s); "
         f"all {len(everyone)} clients agreed {converged_in * 1000:.0f} ms after the last ack; "
         f"{stale} out-of-order deliveries dropped by the clients"
     )
