@@ -162,6 +162,11 @@ def _queued_size(pkt: Any) -> int:
     return len(data) if isinstance(data, (str, bytes)) else 0
 
 
+# Packets one long-polling response carries at most; the rest wait for the client's next poll.
+# 16 is what python-engineio's client (and server) accept in one payload (engineio/payload.py).
+PACKETS_PER_POLL = 16
+
+
 class GuardedSocket(engineio.async_socket.AsyncSocket):
     """python-engineio's socket, with bounded queues and closes that reach the transport.
 
@@ -179,6 +184,8 @@ class GuardedSocket(engineio.async_socket.AsyncSocket):
       client never learns its events were lost. Here a payload may hold as many packets as fit
       in SOCKETIO_MAX_MESSAGE_BYTES (each takes at least 2 bytes with its separator), and one
       that cannot be decoded is answered 400 and closed, which the client sees as an error.
+      A long-poll response carries at most PACKETS_PER_POLL packets, since python-engineio's
+      client drops a larger payload whole (twenty acks at once would all be lost).
     - Waiting: the library's writer waits for each packet with `asyncio.wait_for`, which wraps
       every wait in a new task; with a thousand clients each hearing 30 updates a second that
       wrapper was one of the largest costs of a broadcast. `asyncio.timeout` keeps the same
@@ -206,7 +213,10 @@ class GuardedSocket(engineio.async_socket.AsyncSocket):
             raise engineio.exceptions.QueueEmpty() from None
         if packets == [None]:
             return []
-        while not queue.empty():
+        # A long-poll answers with at most PACKETS_PER_POLL packets: python-engineio's own client
+        # refuses a payload of more (its Payload.max_decode_packets), losing all of them.
+        limit = None if self.upgraded else PACKETS_PER_POLL
+        while not queue.empty() and (limit is None or len(packets) < limit):
             pkt = queue.get_nowait()
             queue.task_done()
             if pkt is None:

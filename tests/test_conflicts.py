@@ -154,8 +154,12 @@ async def test_pipelined_sets_never_conflict_with_each_other(make_board, asgi_se
     b = await open_page(asgi_server, board.slug, PAGE_B)
     acks = await asyncio.gather(*(set_with_base(a, "s1", v, 0) for v in range(1, 21)))
     assert [ack.get("ok") for ack in acks] == [True] * 20, acks
-    assert [ack["version"] for ack in acks] == list(range(1, 21))
-    assert stored(board.slug, "s1") == (20.0, 20)
+    # In order: versions never go back. Sets still waiting when a newer one arrives are
+    # superseded by it and share its ack (sliders/changequeue.py), so versions may repeat.
+    versions = [ack["version"] for ack in acks]
+    assert versions == sorted(versions), versions
+    assert (acks[-1]["value"], acks[-1]["version"]) == stored(board.slug, "s1")
+    assert stored(board.slug, "s1")[0] == 20.0
 
     live = await asyncio.gather(
         *(page.set("s2", v) for v in range(30, 60) for page in (a, b)), return_exceptions=True

@@ -193,10 +193,38 @@ async def test_every_set_sent_over_polling_is_answered(make_board, asgi_server):
         ]
         acks = await asyncio.gather(*sets)
         assert [ack["ok"] for ack in acks] == [True] * 30, acks
-        assert acks[-1] == {"ok": True, "id": "s1", "value": 30, "version": 30}
-        assert stored(board.slug, "s1") == (30, 30)
+        # Sets still waiting when a newer one arrives share its ack (latest value wins), so
+        # many acks come at once: each long-poll response must stay small enough for the
+        # python-engineio client to decode (GuardedSocket.poll).
+        value, version = stored(board.slug, "s1")
+        assert acks[-1] == {"ok": True, "id": "s1", "value": 30, "version": version}
+        assert value == 30
+        versions = [ack["version"] for ack in acks]
+        assert versions == sorted(versions), versions
     finally:
         await client.disconnect()
+
+
+async def test_a_long_poll_response_holds_no_more_than_a_python_client_decodes(
+    make_board, asgi_server
+):
+    """Many answers at once (superseded sets share an ack) go out in long-poll responses of at
+    most 16 packets: python-engineio's client drops a larger payload whole."""
+    board = make_board()
+    async with aiohttp.ClientSession(cookie_jar=aiohttp.DummyCookieJar()) as http:
+        sid = await polling_session(http, asgi_server, board.slug)
+        # 40 events the server answers at once, without the database.
+        body = "\x1e".join(f'42{n}["no:such:event"]' for n in range(40))
+        async with http.post(polling_url(asgi_server, sid), data=body) as response:
+            assert response.status == 200, await response.text()
+        answered: set[int] = set()
+        async with asyncio.timeout(10):
+            while len(answered) < 40:
+                async with http.get(polling_url(asgi_server, sid)) as response:
+                    packets = (await response.text()).split("\x1e")
+                assert len(packets) <= 16, len(packets)
+                answered |= {int(p[2:].split("[")[0]) for p in packets if p.startswith("43")}
+        assert answered == set(range(40))
 
 
 async def test_a_refused_polling_post_is_answered_with_an_error(make_board, asgi_server):
