@@ -13,6 +13,7 @@ import functools
 import logging
 import re
 import secrets
+import signal
 import time
 from collections import Counter
 from collections.abc import Awaitable, Callable
@@ -140,6 +141,7 @@ hands = Hands(emit=_emit_hands, timeout=settings.GRAB_TIMEOUT)
 
 async def on_startup() -> None:
     broadcast.attach_loop(asyncio.get_running_loop())
+    _close_transports_when_asked_to_exit(asyncio.get_running_loop())
     presence.cluster = cluster
     await cluster.start(_on_notice)
     logger.info(
@@ -152,16 +154,43 @@ async def on_startup() -> None:
 
 async def on_shutdown() -> None:
     logger.info("Realtime server stopping: closing %d connection(s)", len(connections))
-    # Close the transports without a Socket.IO disconnect, so clients treat it as a lost
-    # connection and reconnect (to another process, behind a load balancer) at once. uvicorn
-    # has closed the websockets already; this ends long-polling clients, which uvicorn waits
-    # for (up to a ping interval, or --timeout-graceful-shutdown) before it gets here.
-    # Without wait=False engine.io waits for a long-poll that will never come.
-    for socket in list(sio.eio.sockets.values()):
-        await socket.close(wait=False)
+    await _close_transports()
     hands.stop()
     await cluster.stop()
     broadcast.attach_loop(None)
+
+
+async def _close_transports() -> None:
+    """Close every Engine.IO session without a Socket.IO disconnect.
+
+    Clients then treat it as a lost connection and reconnect (to another process, behind a load
+    balancer) at once. Without wait=False engine.io waits for a long-poll that will never come.
+    """
+    for socket in list(sio.eio.sockets.values()):
+        await socket.close(wait=False)
+
+
+def _close_transports_when_asked_to_exit(loop: asyncio.AbstractEventLoop) -> None:
+    """On SIGTERM or SIGINT, close every transport at once, then let the server stop as usual.
+
+    uvicorn closes websockets when it is asked to exit, but waits for open HTTP requests
+    (long-polls last up to a ping interval, 25 s) before it runs `on_shutdown`: polling clients
+    would learn of the shutdown that late. Chaining uvicorn's own handler keeps its behaviour.
+    Only the main thread may set signal handlers; elsewhere (tests, a thread) nothing changes.
+    """
+    for number in (signal.SIGTERM, signal.SIGINT):
+        previous = signal.getsignal(number)
+        if not callable(previous):
+            continue
+
+        def on_signal(signum: int, frame: Any, previous: Callable[..., Any] = previous) -> None:
+            previous(signum, frame)
+            loop.call_soon_threadsafe(lambda: loop.create_task(_close_transports()))
+
+        try:
+            signal.signal(number, on_signal)
+        except ValueError:  # not the main thread
+            return
 
 
 async def _on_notice(kind: str, board_slug: str, data: Any) -> None:

@@ -150,6 +150,32 @@ async def test_a_dropped_connection_is_closed_at_the_transport(
         assert "Traceback" not in server.log()
 
 
+async def test_a_shutdown_closes_long_polling_connections_at_once(make_board, start_server):
+    """A server asked to stop (SIGTERM) ends its long-polls at once, not after a ping interval.
+
+    Before, uvicorn waited for every open long-poll (up to 25 s) before the server closed the
+    sessions, so polling clients learned of the shutdown that late.
+    """
+    server = start_server()
+    board = make_board()
+    client = BoardClient(server.url, board.slug)
+    await client.connect(transports=["polling"])
+    gone = asyncio.Event()
+    client.sio.on("disconnect", lambda *args: gone.set())
+    await asyncio.sleep(0.3)  # its long-poll is waiting on the server now
+    assert server.process is not None
+    started = time.monotonic()
+    server.process.terminate()
+    try:
+        async with asyncio.timeout(5):
+            await gone.wait()
+    except TimeoutError:
+        raise AssertionError("no close 5 s after SIGTERM") from None
+    took = time.monotonic() - started
+    assert took < 1.5, f"the long-polling client learned of the shutdown after {took:.1f}s"
+    await client.disconnect()
+
+
 # --- Empty binary frames --------------------------------------------------------------------
 
 
