@@ -795,3 +795,98 @@ def test_two_browsers_dragging_one_slider_converge_without_conflicts(make_board,
         shows(page, f"{row.value:g}")
         expect(page.locator("#message")).to_be_hidden()
         assert not re.search("not applied", page.locator("#message").text_content() or "")
+
+
+# --- Review findings: a retry that fires while the page is cut off ------------------------------
+
+
+def test_rate_limited_retry_while_cut_off_never_reverts_a_newer_change(
+    make_board, page_on, start_server
+):
+    """A `rate_limited` set is retried 250 ms later. If the page was cut off in between, the
+    retry finds it cannot send and leaves the value pending WITHOUT a base_version (board.js
+    onRefusedSet: `entry.base = base`, null for a live set), so after the reconnect it goes out
+    as a live set and reverts a change someone else made while this page was away."""
+    # One token per connection and almost no refill: A's second set is refused rate_limited
+    # and every retry on that connection is too; B has its own token.
+    server = start_server(env={"SLIDER_SET_RATE": "0.001", "SLIDER_SET_BURST": "1"})
+    board = make_board()
+    a = page_on(board.slug, server=server, allow_console=SERVER_DOWN_NOISE)
+    b = page_on(board.slug, server=server)
+
+    a.locator("#slider-s1").focus()
+    a.keyboard.press("End")  # spends A's token: stored
+    wait_until(lambda: db_slider(board).value == 100, what="A's first set stored")
+    a.keyboard.press("Home")  # refused rate_limited; the page retries every 250 ms
+    expect(a.locator("#message")).to_contain_text("slow down")
+
+    # A's link drops (the browser goes offline and the transport closes).
+    a.context.set_offline(True)
+    a.evaluate("window.sliderSync.socket.io.engine.close()")
+    expect(a.locator("#connection-status")).to_have_attribute("data-state", "offline")
+    time.sleep(0.6)  # a retry fires while A cannot send
+
+    b.locator("#slider-s1").focus()
+    b.keyboard.press("ArrowLeft")  # B, later, moves s1 to 99
+    wait_until(lambda: db_slider(board).value == 99, what="B's value stored")
+    version = db_slider(board).version
+
+    a.context.set_offline(False)
+    expect(a.locator("#connection-status")).to_have_attribute("data-state", "connected")
+    time.sleep(1.0)  # whatever A sends after its reconnect has been answered by now
+    row = db_slider(board)
+    assert (row.value, row.version) == (99, version), (
+        f"A's value chosen before B's change reverted it: stored {row.value} v{row.version}"
+    )
+
+
+def test_a_conflict_answer_never_drops_the_live_move_sent_after_it(
+    make_board, page_on, asgi_server
+):
+    """board.js onRefusedSet, on `conflict`, sets `entry.lastSentValue = null` without checking
+    that the conflict is for the latest set. A live move sent after the (conflicting) offline
+    value then loses its safety net: if the connection drops before that move's ack, onDisconnect
+    finds lastSentValue null and does not send it again, so the person's last move is silently
+    dropped (the page shows someone else's value and blames the offline change only)."""
+    from types import SimpleNamespace
+
+    from tests.faultproxy import Shape, TcpProxy
+
+    board = make_board()
+    proxy = TcpProxy(int(asgi_server.url.rsplit(":", 1)[1])).start()
+    try:
+        a = page_on(
+            board.slug, server=SimpleNamespace(url=proxy.url(asgi_server.url)),
+            allow_console=SERVER_DOWN_NOISE,
+        )  # fmt: skip
+        b = page_on(board.slug)
+        go_offline(a)
+        a.evaluate("window.sliderSync.socket.io.engine.close()")  # the link is really gone
+        a.locator("#slider-s1").focus()
+        a.keyboard.press("Home")  # A moves s1 to 0 while offline
+        shows(a, "0")
+        b.locator("#slider-s1").focus()
+        b.keyboard.press("End")  # B, later, moves it to 100: A's offline move will conflict
+        wait_until(lambda: db_slider(board).value == 100, what="B's value stored")
+
+        proxy.shape(up=Shape(latency=3.0))  # A's sets reach the server 3 s after they leave
+        a.context.set_offline(False)
+        # The new connection's board:state is applied (A holds B's version): the offline value
+        # has just gone out with its base_version; its conflict answer comes in about 3 s.
+        expect(a.locator("#slider-s1")).to_have_attribute("data-version", "1", timeout=20000)
+        time.sleep(1.0)
+        a.keyboard.press("ArrowRight")  # a live move (0 -> 1), sent before the conflict answer
+        expect(a.locator("#message")).to_have_text(CONFLICT_MESSAGE, timeout=10000)
+        proxy.stop()  # the link drops before the live move (due ~1 s later) reaches the server
+        proxy.shape(latency=0.0)
+        proxy.start()
+        expect(a.locator("#connection-status")).to_have_attribute(
+            "data-state", "connected", timeout=15000
+        )
+        time.sleep(1.5)  # anything A sends again after its reconnect is answered by now
+        row = db_slider(board)
+        assert row.value == 1, (
+            f"A's last (live) move was dropped: stored {row.value} v{row.version}"
+        )
+    finally:
+        proxy.close()

@@ -493,7 +493,9 @@ function onRefusedSet(entry, seq, ack, base) {
   if (code === "conflict") {
     // Someone else changed the slider while this page was cut off: theirs stays, and shows.
     acceptServerValue(entry, ack.value, ack.version);
-    entry.lastSentValue = null;
+    // Only if no newer set went out since: that one's value must still be sent again if its
+    // ack is lost.
+    if (seq === entry.seq) entry.lastSentValue = null;
     showMessage(
       `Your change to “${entry.label.textContent}” made while disconnected was not applied: ` +
         "someone changed it meanwhile.",
@@ -509,7 +511,9 @@ function onRefusedSet(entry, seq, ack, base) {
       entry.retryTimer = null;
       if (seq !== entry.seq || entry.pending !== null || !canEdit) return;
       entry.pending = entry.lastSentValue;
-      entry.base = base;
+      // Still a live set if it can go now; if the page was cut off meanwhile, it is based on
+      // what the page held when it went out (as every value chosen while cut off is).
+      entry.base = base ?? (canSend() ? null : entry.lastSentBase);
       flushNow(entry);
       render(entry);
     }, RATE_LIMIT_RETRY_MS);
