@@ -254,12 +254,16 @@ class GuardedSocket(engineio.async_socket.AsyncSocket):
             await self.websocket.close()
 
     async def close(self, wait: bool = True, abort: bool = False, reason: Any = None) -> None:
-        """Close the session; unless `abort` (the client is gone already), close the transport:
-        a websocket is closed after Engine.IO's close packet, a long-poll gets that packet."""
+        """Close the session and its transport: a websocket is closed (after Engine.IO's close
+        packet unless `abort`), a long-poll gets that packet.
+
+        `abort` is the library's "the client ended it": its transport is gone, or it sent
+        Engine.IO's close packet over a websocket it left open; either way the websocket closes.
+        """
         closing_now = not self.closed and not self.closing
         await super().close(wait=False, abort=abort, reason=reason)
-        if closing_now and not abort and self.upgraded:
-            self.queue.put_nowait(None)  # the writer sends the close packet, then closes
+        if closing_now and self.upgraded:
+            self.queue.put_nowait(None)  # the writer sends what is queued, then closes
 
     async def handle_post_request(self, environ: dict[str, Any]) -> None:
         """Receive a long-polling POST: every packet in it, or a 400 (`BadPayload`)."""

@@ -150,6 +150,20 @@ async def test_a_dropped_connection_is_closed_at_the_transport(
         assert "Traceback" not in server.log()
 
 
+@pytest.mark.parametrize("frame", ["1", "41"], ids=["engineio-close", "socketio-disconnect"])
+async def test_a_client_that_ends_its_session_has_its_websocket_closed(
+    frame: str, make_board, asgi_server
+):
+    """A client that sends Engine.IO's close packet, or leaves `/` (our only namespace), over a
+    websocket it keeps open: the server closes that websocket, instead of leaving it open with
+    every later event unanswered until the ping timeout."""
+    board = make_board()
+    ws = await raw_websocket(asgi_server, board.slug)
+    await ws.send(frame)
+    took = await seconds_until_closed(ws, timeout=3)
+    assert took is not None and took < 1.0, f"{frame!r}: the websocket stayed open ({took})"
+
+
 async def test_a_shutdown_closes_long_polling_connections_at_once(make_board, start_server):
     """A server asked to stop (SIGTERM) ends its long-polls at once, not after a ping interval.
 
