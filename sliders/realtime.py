@@ -161,13 +161,10 @@ async def on_shutdown() -> None:
 
 
 async def _close_transports() -> None:
-    """Close every Engine.IO session without a Socket.IO disconnect.
-
-    Clients then treat it as a lost connection and reconnect (to another process, behind a load
-    balancer) at once. Without wait=False engine.io waits for a long-poll that will never come.
-    """
+    """End every Engine.IO session as a lost connection ends (GuardedSocket.abort): clients
+    reconnect at once, to another process behind a load balancer."""
     for socket in list(sio.eio.sockets.values()):
-        await socket.close(wait=False)
+        await socket.abort()
 
 
 def _close_transports_when_asked_to_exit(loop: asyncio.AbstractEventLoop) -> None:
@@ -330,9 +327,9 @@ def _service_refusals_as_acks(doing: str) -> Callable[[Handler], Handler]:
 
     def wrap(handler: Handler) -> Handler:
         @functools.wraps(handler)
-        async def handle(sid: str, *args: Any) -> dict[str, Any]:
+        async def handle(sid: str, *args: Any, **kwargs: Any) -> dict[str, Any]:
             try:
-                return await handler(sid, *args)
+                return await handler(sid, *args, **kwargs)
             except services.SliderError as error:
                 return {**error_ack(error.code, error.message), **error.details}
             except db.DeadlinePassed:
@@ -397,13 +394,15 @@ def _set_key(args: tuple[Any, ...]) -> str | None:
 
 @sio.on("slider:set")
 async def slider_set(sid: str, *args: Any) -> dict[str, Any]:
-    ack = await _in_change_order(sid, _set_key(args), _slider_set, *args)
+    # When it arrived, before any wait in the queue: what a live set's `made_at` is held to.
+    handler = functools.partial(_slider_set, arrived=time.time())
+    ack = await _in_change_order(sid, _set_key(args), handler, *args)
     metrics.SETS.labels(ack.get("error", "ok")).inc()
     return ack
 
 
 @_service_refusals_as_acks("setting a slider")
-async def _slider_set(sid: str, *args: Any) -> dict[str, Any]:
+async def _slider_set(sid: str, *args: Any, arrived: float | None = None) -> dict[str, Any]:
     connection, refusal = _change_from(sid)
     if connection is None:
         return refusal
@@ -415,6 +414,10 @@ async def _slider_set(sid: str, *args: Any) -> dict[str, Any]:
     base_version = None
     if "base_version" in payload:
         base_version = services.check_base_version(payload["base_version"])
+        if "made_at" in payload and not services.is_delayed(
+            payload["made_at"], arrived=time.time() if arrived is None else arrived
+        ):
+            base_version = None  # a live set: while people drag together, the later set wins
     _set_received[sid] = time.perf_counter()  # for the set-to-broadcast histogram
     change = await run_in_db_thread(
         services.set_slider_value,
@@ -794,7 +797,13 @@ def _state_for(connection: Connection, state: dict[str, Any]) -> dict[str, Any]:
     """A user's `board:state` made personal: this connection's hand id and everyone's hands."""
     _slider_ids[connection.board] = frozenset(s["id"] for s in state["sliders"])
     connection.can_edit = state["can_edit"]
-    return {**state, "hand": connection.hand, "hands": hands.on_board(connection.board)}
+    return {
+        **state,
+        "hand": connection.hand,
+        "hands": hands.on_board(connection.board),
+        # The server's clock (ms since the Unix epoch), for a live set's `made_at`.
+        "server_time": round(time.time() * 1000),
+    }
 
 
 NAME_LENGTH = 40

@@ -162,6 +162,10 @@ def _queued_size(pkt: Any) -> int:
     return len(data) if isinstance(data, (str, bytes)) else 0
 
 
+# Put in a long-polling socket's queue to answer its waiting long-poll with an error (400), which
+# every client takes for a lost connection and reconnects (GuardedSocket.abort).
+_ABORTED = object()
+
 # Packets one long-polling response carries at most; the rest wait for the client's next poll.
 # 16 is what python-engineio's client (and server) accept in one payload (engineio/payload.py).
 PACKETS_PER_POLL = 16
@@ -213,14 +217,16 @@ class GuardedSocket(engineio.async_socket.AsyncSocket):
             raise engineio.exceptions.QueueEmpty() from None
         if packets == [None]:
             return []
+        if packets[0] is _ABORTED:
+            raise engineio.exceptions.QueueEmpty()  # answered 400: the client reconnects
         # A long-poll answers with at most PACKETS_PER_POLL packets: python-engineio's own client
         # refuses a payload of more (its Payload.max_decode_packets), losing all of them.
         limit = None if self.upgraded else PACKETS_PER_POLL
         while not queue.empty() and (limit is None or len(packets) < limit):
             pkt = queue.get_nowait()
             queue.task_done()
-            if pkt is None:
-                queue.put_nowait(None)
+            if pkt is None or pkt is _ABORTED:
+                queue.put_nowait(pkt)  # for the next poll
                 break
             packets.append(pkt)
         self.queued_bytes = max(0, self.queued_bytes - sum(map(_queued_size, packets)))
@@ -264,6 +270,19 @@ class GuardedSocket(engineio.async_socket.AsyncSocket):
         await super().close(wait=False, abort=abort, reason=reason)
         if closing_now and self.upgraded:
             self.queue.put_nowait(None)  # the writer sends what is queued, then closes
+
+    async def abort(self) -> None:
+        """End the session the way a lost connection ends, so that every client reconnects
+        (to another process, behind a load balancer): for a server that is stopping.
+
+        No Engine.IO close packet: python-engineio's client takes one for a deliberate close and
+        does not reconnect. The websocket is closed; a waiting long-poll is answered 400.
+        """
+        if self.closed or self.closing:
+            return
+        await self.close(wait=False, abort=True, reason=self.server.reason.SERVER_DISCONNECT)
+        if not self.upgraded:
+            self.queue.put_nowait(_ABORTED)
 
     async def handle_post_request(self, environ: dict[str, Any]) -> None:
         """Receive a long-polling POST: every packet in it, or a 400 (`BadPayload`)."""

@@ -51,6 +51,7 @@ pytestmark = [pytest.mark.live, pytest.mark.scaleout]
 SLIDER = "s1"
 DRAG_HZ = 25  # the page sends at most once per animation frame; a person's drag is slower
 FREEZE_SECONDS = 30.0  # the issue's frozen link
+MAX_SETS_IN_FLIGHT = 3  # as the board page (board.js): more waits for an answer
 CONVERGE_WITHIN = 10.0  # seconds after the drags stop (and the last ack) for every client
 SETTLE_WITHIN = 20.0  # seconds for the draggers to get their last acks after the drags stop
 SERVICE_SETTINGS = {
@@ -198,7 +199,9 @@ class Resend:
 class Dragger:
     """A client that drags `SLIDER` the way the board page does.
 
-    Sets go out at `DRAG_HZ` without waiting for their acks (the page does not wait either). An
+    Sets go out at `DRAG_HZ` without waiting for their acks (the page does not wait either), at
+    most MAX_SETS_IN_FLIGHT unanswered at once (a step with that many skips its value). Live
+    sets carry the version held and `made_at`, as the page's do. An
     accepted value or a conflict's current value is shown if its version is newer than the one
     held. When the connection drops while a set is unanswered, its value is sent again after the
     reconnect, as the first set of the new connection, with `base_version` = the version the
@@ -262,6 +265,11 @@ class Dragger:
         payload: dict[str, Any] = {"id": SLIDER, "value": value}
         if base_version is not None:
             payload["base_version"] = base_version
+        else:
+            # A live set, as the page sends it: the version held, and when it was made on the
+            # server's clock (this machine's): one the network holds up is held to its base.
+            payload["base_version"] = self.client.values.get(SLIDER, (0, 0))[1]
+            payload["made_at"] = round(time.time() * 1000)
         epoch, sid = self._epoch, self.client.sio.get_sid()
         self.inflight += 1
         self.sent += 1
@@ -274,8 +282,8 @@ class Dragger:
             if isinstance(ack, dict) and ack.get("ok") is True:
                 self.acked.append((ack["value"], ack["version"]))
                 self._show(ack["value"], ack["version"])
-                if base_version is not None:
-                    self.resends.append(Resend(base_version, sid, ack))
+                if "made_at" not in payload:
+                    self.resends.append(Resend(payload["base_version"], sid, ack))
             elif isinstance(ack, dict) and ack.get("error") == "conflict":
                 self.conflicts += 1
                 self._show(ack["value"], ack["version"])
@@ -293,8 +301,8 @@ class Dragger:
             value, base = self.pending
             self.pending = None
             await self.send(value, base)
-        elif values is not None:
-            await self.send(next(values))
+        elif values is not None and self.inflight < MAX_SETS_IN_FLIGHT:
+            await self.send(next(values))  # else this step's value is skipped, as the page's is
 
     async def drag(self, stop: asyncio.Event, values: Iterator[float]) -> None:
         """Send the next of `values` every 1/DRAG_HZ s while connected, until `stop` is set."""
@@ -495,9 +503,10 @@ async def test_a_silently_frozen_link_converges_without_reverting(
     shared_services, start_server, made
 ):
     """A client's link freezes for 30 s (nothing forwarded either way, nothing closed) while
-    another client drags the slider. The frozen client connected just before, so the server's
-    first ping to it (25 s after the connect) is still unanswered when the link thaws, within
-    its 20 s timeout: the connection survives, the queued updates arrive, the latest wins."""
+    another client drags the slider; the frozen client goes on dragging for the first 2 s of
+    it, unaware. When the link thaws, those held-up sets are seconds late: none may apply over
+    the other client's changes (they are refused `conflict`, or sent again on their base after
+    a reconnect and refused then), and the frozen client catches up with the latest value."""
     server = start_server(env=shared_services)
     proxy = TcpProxy(server.port).start()
     try:
@@ -511,15 +520,26 @@ async def test_a_silently_frozen_link_converges_without_reverting(
         await frozen.settle()
 
         proxy.freeze()
-        await drag_for(FREEZE_SECONDS, [(mover, mover_values)])
-        behind = frozen.client.values[SLIDER][1] < stored(shared_services["DATABASE_URL"])[1]
+        sent_before = frozen.sent
+        await drag_for(2, [(frozen, frozen_values), (mover, mover_values)])
+        held_up = frozen.sent - sent_before
+        await drag_for(FREEZE_SECONDS - 2, [(mover, mover_values)])
+        await mover.settle()
+        before_thaw = stored(shared_services["DATABASE_URL"])
+        behind = frozen.client.values[SLIDER][1] < before_thaw[1]
         proxy.resume()
         thawed = time.monotonic()
         await frozen.client.wait_for(
             lambda: frozen.client.values[SLIDER] == mover.client.values[SLIDER], timeout=10
         )
         caught_up = time.monotonic() - thawed
+        await frozen.settle()  # every held-up set is answered (or sent again and answered)
         assert behind, "the freeze did not stop updates reaching the frozen client"
+        assert held_up >= 1, "the frozen client sent nothing during the freeze"
+        assert stored(shared_services["DATABASE_URL"]) == before_thaw, (
+            "a set held up by the frozen link applied over newer changes"
+        )
+        assert frozen.conflicts >= 1, "no held-up set was answered `conflict`"
         # The person goes on dragging on the thawed link, and so does the other.
         stopped = await drag_for(1, [(frozen, frozen_values), (mover, mover_values)])
         reconnects = len(frozen.sids) - 1
@@ -530,7 +550,8 @@ async def test_a_silently_frozen_link_converges_without_reverting(
             [frozen, mover],
             [other],
             stopped=stopped,
-            extra=f"caught up {caught_up:.2f} s after the thaw, {reconnects} reconnects"
+            extra=f"{held_up} sets held up by the freeze, caught up {caught_up:.2f} s after the"
+            f" thaw, {reconnects} reconnects"
             f" {frozen.disconnects}",
         )
     finally:

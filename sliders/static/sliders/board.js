@@ -19,6 +19,9 @@
 
 const SEND_INTERVAL_MS = 17; // at most ~60 sets per second per slider (the server allows 60/s)
 const ACK_TIMEOUT_MS = 10000;
+// Sets of one slider on their way at once. On a slow link the person's latest value waits here
+// (replaced by each newer one) instead of queueing behind older ones in the network.
+const MAX_SETS_IN_FLIGHT = 3;
 const RATE_LIMIT_RETRY_MS = 250;
 const MESSAGE_MS = 4000;
 const SERVER_DISCONNECT_RETRY_MS = [2000, 5000, 10000, 30000];
@@ -64,6 +67,9 @@ let serverRetryTimer = null;
 let messageTimer = null;
 let socket = null;
 let myHand = null; // this connection's hand id (from board:state): our own hands are not shown
+// The server's clock minus performance.now(), in ms, from this connection's board:states (null:
+// none yet). Each estimate is early by the state's trip here, so the largest one is the best.
+let serverClockOffset = null;
 // This page's id for the server (auth.client), the same across its reconnects, so that its own
 // sets from before a dropped connection never count as someone else's change. Random, from
 // getRandomValues (crypto.randomUUID needs a secure context; boards are served on plain LANs).
@@ -441,6 +447,7 @@ function scheduleFlush(entry) {
 function flushNow(entry) {
   cancelFlush(entry);
   if (entry.pending === null || !canSend() || !canEdit) return;
+  if (entry.inflight >= MAX_SETS_IN_FLIGHT) return; // it goes when an answer comes back
   send(entry, entry.pending);
 }
 
@@ -453,7 +460,14 @@ function flushAll() {
 function send(entry, value) {
   const base = entry.base;
   const payload = { id: entry.id, value };
-  if (Number.isInteger(base)) payload.base_version = base;
+  if (Number.isInteger(base)) {
+    payload.base_version = base; // chosen while cut off, or sent again: held to its base
+  } else if (Number.isInteger(entry.seenVersion) && serverClockOffset !== null) {
+    // A live set: the later set wins, unless the network held it up (a link that froze
+    // without closing) for longer than the server allows; then it is held to its base too.
+    payload.base_version = entry.seenVersion;
+    payload.made_at = Math.round(performance.now() + serverClockOffset);
+  }
   entry.pending = null;
   entry.base = null;
   // Sent again after a lost ack, this value is based on what the page held when it went out.
@@ -472,9 +486,10 @@ function send(entry, value) {
     } else if (ack && ack.ok === true) {
       acceptServerValue(entry, ack.value, ack.version);
     } else {
-      onRefusedSet(entry, seq, ack, payload.base_version ?? null);
+      onRefusedSet(entry, seq, ack, base, "made_at" in payload);
     }
     render(entry);
+    if (entry.pending !== null) scheduleFlush(entry); // a value held back by MAX_SETS_IN_FLIGHT
   });
 }
 
@@ -486,7 +501,7 @@ function onLostAck(entry, seq, value) {
   if (canSend()) scheduleFlush(entry);
 }
 
-function onRefusedSet(entry, seq, ack, base) {
+function onRefusedSet(entry, seq, ack, base, live) {
   const code = ack && typeof ack.error === "string" ? ack.error : "bad_request";
   const message =
     ack && typeof ack.message === "string" && ack.message ? ack.message : "The change was not accepted.";
@@ -496,8 +511,9 @@ function onRefusedSet(entry, seq, ack, base) {
     // Only if no newer set went out since: that one's value must still be sent again if its
     // ack is lost.
     if (seq === entry.seq) entry.lastSentValue = null;
+    const when = live ? "held up on its way to the server" : "made while disconnected";
     showMessage(
-      `Your change to “${entry.label.textContent}” made while disconnected was not applied: ` +
+      `Your change to “${entry.label.textContent}” ${when} was not applied: ` +
         "someone changed it meanwhile.",
     );
     return;
@@ -527,6 +543,12 @@ function onRefusedSet(entry, seq, ack, base) {
 function onBoardState(state) {
   if (!state || typeof state !== "object" || !Array.isArray(state.sliders)) return;
   const firstState = awaitingState;
+  if (isFiniteNumber(state.server_time)) {
+    const offset = state.server_time - performance.now();
+    if (firstState || serverClockOffset === null || offset > serverClockOffset) {
+      serverClockOffset = offset; // a new connection may be another server: start afresh
+    }
+  }
   if (typeof state.name === "string") {
     nameEl.textContent = state.name;
     document.title = `${state.name} · Slider Sync`;
