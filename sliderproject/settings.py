@@ -170,8 +170,9 @@ SOCKETIO_MAX_QUEUED_BYTES = env.int("SOCKETIO_MAX_QUEUED_BYTES", default=1024 * 
 # because python-engineio tells clients int(interval) * 1000 ms: 0.5 would become 0.
 SOCKETIO_PING_INTERVAL = env.int("SOCKETIO_PING_INTERVAL", default=25)
 SOCKETIO_PING_TIMEOUT = env.int("SOCKETIO_PING_TIMEOUT", default=20)
-# A live slider:set (one with `made_at`) that arrives more than this many seconds after it was
-# made counts as delayed, and applies only over the version it was based on (docs/protocol.md).
+# A live slider:set (one with `made_at`) that arrives more than this many seconds later than its
+# connection's sets usually do was held up, and applies only over the version it was based on
+# (docs/protocol.md).
 LIVE_SET_MAX_DELAY = env.float("LIVE_SET_MAX_DELAY", default=1.0)
 # Per-connection token bucket for slider:set: sustained rate per second and burst size.
 SLIDER_SET_RATE = env.float("SLIDER_SET_RATE", default=60.0)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
+import math
 import re
 import secrets
 import signal
@@ -66,6 +67,9 @@ class Connection:
     # Its grabs and releases, one at a time in arrival order: a release overtaking its grab
     # (handlers run concurrently) would leave a stale hand on every process.
     hand_order: asyncio.Lock = field(default_factory=asyncio.Lock)
+    # The least lateness of its live sets so far, in seconds: what its link and the page's
+    # estimate of the server's clock add to every set (see held_up).
+    least_lateness: float = math.inf
 
     def __post_init__(self) -> None:
         board = self.board
@@ -74,6 +78,18 @@ class Connection:
             # One waiting set per slider (newer ones supersede) and a few presets.
             capacity=lambda: len(_slider_ids.get(board, ())) + WAITING_BARRIERS,
         )
+
+    def held_up(self, lateness: float) -> bool:
+        """Whether a live set that arrived `lateness` seconds after it was made was held up.
+
+        Every set of a connection arrives late by about the same amount: its trip here, plus
+        the error of the page's estimate of the server's clock (early by the trip of the
+        `board:state` it came from). That amount is the least lateness seen so far; a set later
+        than it by more than LIVE_SET_MAX_DELAY was held up (a link frozen without FIN, or a
+        value that waited in the page) and is held to its base. A slow but steady link is not.
+        """
+        self.least_lateness = min(self.least_lateness, lateness)
+        return lateness - self.least_lateness > settings.LIVE_SET_MAX_DELAY
 
 
 Handler = Callable[..., Awaitable[dict[str, Any]]]
@@ -414,9 +430,11 @@ async def _slider_set(sid: str, *args: Any, arrived: float | None = None) -> dic
     base_version = None
     if "base_version" in payload:
         base_version = services.check_base_version(payload["base_version"])
-        if "made_at" in payload and not services.is_delayed(
+    if "made_at" in payload:
+        lateness = services.lateness(
             payload["made_at"], arrived=time.time() if arrived is None else arrived
-        ):
+        )
+        if base_version is not None and not connection.held_up(lateness):
             base_version = None  # a live set: while people drag together, the later set wins
     _set_received[sid] = time.perf_counter()  # for the set-to-broadcast histogram
     change = await run_in_db_thread(

@@ -213,19 +213,18 @@ def check_base_version(base_version: object) -> int:
     return base_version
 
 
-def is_delayed(made_at: object, *, arrived: float) -> bool:
-    """Whether a live set made at `made_at` was held up on its way: it arrived at `arrived`.
+def lateness(made_at: object, *, arrived: float) -> float:
+    """How late a live set made at `made_at` arrived at `arrived`, in seconds (may be < 0).
 
     `made_at`: when the person made the change, in ms since the Unix epoch on the server's
     clock (the page estimates it from `board:state`'s `server_time`); `arrived`: seconds since
-    the epoch. A set more than LIVE_SET_MAX_DELAY seconds late (a link frozen without FIN holds
-    sets for as long as it is frozen) is held to its `base_version`; one on time is a live
-    set, and the later of two people's sets wins. Raises SliderError("bad_request") unless
-    `made_at` is a finite number.
+    the epoch. The realtime server compares it with the connection's usual lateness (a set
+    held up in the network is held to its `base_version`). Raises SliderError("bad_request")
+    unless `made_at` is a finite number.
     """
     if not is_finite_number(made_at):
         raise SliderError("bad_request", "'made_at' must be a time in milliseconds.")
-    return arrived - float(made_at) / 1000 > settings.LIVE_SET_MAX_DELAY  # type: ignore[arg-type]
+    return arrived - float(made_at) / 1000  # type: ignore[arg-type]
 
 
 def set_slider_value(

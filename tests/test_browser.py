@@ -890,3 +890,119 @@ def test_a_conflict_answer_never_drops_the_live_move_sent_after_it(
         )
     finally:
         proxy.close()
+
+
+# --- Review 2 findings: a live value the page held back (MAX_SETS_IN_FLIGHT) -------------------
+
+
+# A page reached through a test proxy tries to reconnect once the proxy is closed at the end.
+PROXY_CLOSED = re.compile(r"ERR_CONNECTION_REFUSED|WebSocket connection to .* failed")
+
+
+def test_a_held_back_value_chosen_during_a_frozen_link_never_reverts_a_newer_change(
+    make_board, page_on, asgi_server
+):
+    """Held-back-value laundering. While 3 sets of a slider are on their way, the page keeps
+    the person's latest value and sends it when an answer returns (board.js send():
+    `made_at = performance.now() + offset`, `base_version = entry.seenVersion`, both taken when
+    it goes OUT, not when the person chose it). Over a link that froze without closing (and
+    survived), the 3 sets made during the freeze arrive late and are refused `conflict`; their
+    answers release the held-back value, also chosen during the freeze, which then goes out as a
+    fresh, on-time live set based on the version just received: it reverts the change someone
+    else made after it."""
+    from types import SimpleNamespace
+
+    from tests.faultproxy import TcpProxy
+
+    board = make_board()
+    proxy = TcpProxy(int(asgi_server.url.rsplit(":", 1)[1])).start()
+    try:
+        a = page_on(
+            board.slug,
+            server=SimpleNamespace(url=proxy.url(asgi_server.url)),
+            allow_console=PROXY_CLOSED,  # the proxy goes before the page does
+        )
+        b = page_on(board.slug)
+        a.locator("#slider-s1").focus()
+        a.keyboard.press("ArrowRight")  # 51, stored: A holds a version
+        wait_until(lambda: db_slider(board).value == 51, what="A's first set stored")
+        shows(a, "51")
+        time.sleep(0.3)
+
+        proxy.freeze()  # no FIN, no RST: A's page still counts as connected
+        for _ in range(6):  # 52..57: three go into the frozen link, 57 waits in the page
+            a.keyboard.press("ArrowRight")
+            time.sleep(0.05)
+        time.sleep(0.3)
+        b.locator("#slider-s1").focus()
+        b.keyboard.press("Home")  # B, after every move A made, moves s1 to 0
+        wait_until(lambda: db_slider(board).value == 0, what="B's value stored")
+        version = db_slider(board).version
+        time.sleep(4.0)  # well past LIVE_SET_MAX_DELAY, well within the ping timeout
+        proxy.resume()
+
+        expect(a.locator("#message")).to_contain_text("not applied", timeout=5000)
+        time.sleep(1.5)  # whatever A sends after the answers has been answered by now
+        row = db_slider(board)
+        assert (row.value, row.version) == (0, version), (
+            f"A's value chosen during the freeze reverted B's newer change: "
+            f"stored {row.value} v{row.version} (B's was 0 v{version})"
+        )
+    finally:
+        proxy.close()
+
+
+def test_a_shared_live_drag_over_a_slow_but_working_link_does_not_conflict(
+    make_board, page_on, asgi_server
+):
+    """Slow-link conflict storm. The page's clock offset is early by board:state's trip down,
+    and a set takes its trip up: the server sees `arrived - made_at` ~ the round trip. On a
+    link with a steady round trip over LIVE_SET_MAX_DELAY (1.2 s here: 0.6 s each way, a busy
+    mobile or satellite link; nothing frozen, nothing held up), EVERY live set counts as
+    delayed and is held to the version the page saw, which in a shared drag is always a
+    round trip old: each of A's moves is refused `conflict` ("held up on its way to the
+    server"), and A's last move, made after B's last one, is lost. docs/protocol.md: "two
+    people moving one slider at once do not conflict, the later set wins"."""
+    from types import SimpleNamespace
+
+    from tests.faultproxy import Shape, TcpProxy
+
+    board = make_board()
+    proxy = TcpProxy(int(asgi_server.url.rsplit(":", 1)[1])).start()
+    try:
+        a = page_on(
+            board.slug,
+            server=SimpleNamespace(url=proxy.url(asgi_server.url)),
+            allow_console=PROXY_CLOSED,  # the proxy goes before the page does
+        )
+        b = page_on(board.slug)
+        latency, rate = 0.6, None  # (the reliability doc's 0.3 s + 1,000 bytes/s link passes)
+        proxy.shape(up=Shape(latency=latency, rate=rate), down=Shape(latency=latency, rate=rate))
+        # Connect again over the slow link (the page itself loaded before it slowed down).
+        a.evaluate("window.sliderSync.socket.io.engine.close()")
+        expect(a.locator("#connection-status")).to_have_attribute(
+            "data-state", "connected", timeout=20000
+        )
+        time.sleep(3.0)  # its board:state has arrived
+        a.evaluate(
+            """() => { window.messages = []; const el = document.getElementById("message");
+            new MutationObserver(() => {
+                if (el.textContent) window.messages.push(el.textContent);
+            }).observe(el, {childList: true, characterData: true, subtree: true}); }"""
+        )
+        a.locator("#slider-s1").focus()
+        b.locator("#slider-s1").focus()
+        for _ in range(10):  # both move s1 together: B down, A up; A moves last
+            b.keyboard.press("ArrowLeft")
+            a.keyboard.press("ArrowRight")
+            time.sleep(0.1)
+        time.sleep(8.0)  # every set answered
+        message = " | ".join(dict.fromkeys(a.evaluate("window.messages")))
+        row = db_slider(board)
+        shown = a.locator("#slider-s1").input_value()
+        assert "not applied" not in message and row.value == 60, (
+            f"A was told {message!r}; stored {row.value} v{row.version} (A's last move: 60,"
+            f" A shows {shown})"
+        )
+    finally:
+        proxy.close()

@@ -15,7 +15,10 @@
 // - A value that goes out after the page was cut off (chosen while it could not send, or a set
 //   whose ack was lost) carries the version it was based on (`base_version`): the server refuses
 //   it with `conflict` if someone else changed the slider meanwhile, and the page shows theirs.
-//   Live sets carry none, so people dragging one slider together never conflict.
+//   A live set carries the version the page held when the person chose the value and when that
+//   was (`made_at`, the server's clock): the server lets the later of two people's live sets win,
+//   unless one arrives much later than this connection's sets usually do (held up in the network,
+//   or waiting here behind MAX_SETS_IN_FLIGHT); that one is held to its base too.
 
 const SEND_INTERVAL_MS = 17; // at most ~60 sets per second per slider (the server allows 60/s)
 const ACK_TIMEOUT_MS = 10000;
@@ -160,6 +163,7 @@ function setCanEdit(value) {
     for (const entry of sliders.values()) {
       entry.pending = null;
       entry.base = null;
+      entry.chosen = null;
       cancelFlush(entry);
       render(entry);
     }
@@ -217,6 +221,8 @@ function makeEntry(container) {
     pending: null, // a value the person chose that has not been sent yet
     base: null, // the version `pending` is based on, when it goes out after being cut off
     lastSentBase: null, // the version the last set sent was based on (for sending it again)
+    chosen: null, // {seen, at} for the pending value: the version held and the time it was chosen
+    lastSentChosen: null, // the same for the last set sent (a rate-limited retry sends it again)
     inflight: 0, // sets sent and not yet acked
     seq: 0, // number of the last set sent
     lastSentAt: -Infinity,
@@ -407,10 +413,17 @@ function onChange(entry) {
   flushNow(entry);
 }
 
-/** The person chose `value`; chosen while the page cannot send, it is based on what they saw. */
+/** The person chose `value`: based on what they saw, when they saw it (for a live set), and
+ * held to that base however it goes out if the page cannot send now. */
 function choose(entry, value) {
   entry.pending = value;
+  entry.chosen = { seen: entry.seenVersion, at: serverNow() };
   if (!canSend() && entry.base === null) entry.base = entry.seenVersion;
+}
+
+/** The server's clock now (ms since the Unix epoch), as this connection estimates it; or null. */
+function serverNow() {
+  return serverClockOffset === null ? null : Math.round(performance.now() + serverClockOffset);
 }
 
 function cancelFlush(entry) {
@@ -460,18 +473,22 @@ function flushAll() {
 function send(entry, value) {
   const base = entry.base;
   const payload = { id: entry.id, value };
+  // What the person saw when they chose the value (a value sent again keeps its own).
+  const chosen = entry.chosen ?? { seen: entry.seenVersion, at: serverNow() };
   if (Number.isInteger(base)) {
     payload.base_version = base; // chosen while cut off, or sent again: held to its base
-  } else if (Number.isInteger(entry.seenVersion) && serverClockOffset !== null) {
-    // A live set: the later set wins, unless the network held it up (a link that froze
-    // without closing) for longer than the server allows; then it is held to its base too.
-    payload.base_version = entry.seenVersion;
-    payload.made_at = Math.round(performance.now() + serverClockOffset);
+  } else if (Number.isInteger(chosen.seen) && Number.isInteger(chosen.at)) {
+    // A live set: the later set wins, unless it arrives much later than this connection's
+    // sets usually do (a link that froze without closing); then it is held to its base too.
+    payload.base_version = chosen.seen;
+    payload.made_at = chosen.at;
   }
   entry.pending = null;
   entry.base = null;
-  // Sent again after a lost ack, this value is based on what the page held when it went out.
-  entry.lastSentBase = base ?? entry.seenVersion;
+  entry.chosen = null;
+  entry.lastSentChosen = chosen;
+  // Sent again after a lost ack, this value is based on what the page held when it was chosen.
+  entry.lastSentBase = base ?? chosen.seen;
   entry.lastSentAt = performance.now();
   entry.lastSentValue = value;
   entry.inflight += 1;
@@ -527,8 +544,9 @@ function onRefusedSet(entry, seq, ack, base, live) {
       entry.retryTimer = null;
       if (seq !== entry.seq || entry.pending !== null || !canEdit) return;
       entry.pending = entry.lastSentValue;
-      // Still a live set if it can go now; if the page was cut off meanwhile, it is based on
-      // what the page held when it went out (as every value chosen while cut off is).
+      // The same choice as before: a live set made when it was made (so waiting here counts
+      // as delay), or, if the page was cut off meanwhile, held to the base it was chosen on.
+      entry.chosen = entry.lastSentChosen;
       entry.base = base ?? (canSend() ? null : entry.lastSentBase);
       flushNow(entry);
       render(entry);
@@ -666,7 +684,8 @@ function onDisconnect(reason) {
     }
     if (entry.pending !== null && entry.base === null) {
       // It goes out after the cut, so only over what the page saw before it.
-      entry.base = entry.inflight > 0 ? entry.lastSentBase : entry.seenVersion;
+      entry.base =
+        entry.chosen?.seen ?? (entry.inflight > 0 ? entry.lastSentBase : entry.seenVersion);
     }
     entry.inflight = 0;
   }
