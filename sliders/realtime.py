@@ -9,6 +9,7 @@ docs/protocol.md.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import logging
 import math
@@ -567,14 +568,24 @@ async def _run_fade(
             )
             # Only over the versions this fade wrote: a frame that reaches the database after
             # someone else's change (from another thread or process) is refused, not applied.
-            changes = await run_in_db_thread(
-                services.set_slider_values,
-                board=board_slug,
-                values=values,
-                actor=actor,
-                sender_sid=fade.origin,
-                expected_versions=versions,
+            frame_write = asyncio.ensure_future(
+                run_in_db_thread(
+                    services.set_slider_values,
+                    board=board_slug,
+                    values=values,
+                    actor=actor,
+                    sender_sid=fade.origin,
+                    expected_versions=versions,
+                )
             )
+            try:
+                changes = await asyncio.shield(frame_write)
+            except asyncio.CancelledError:
+                # Cancelling does not stop a frame the database thread is writing: let it
+                # finish, so that nothing moves once the fade is announced "cancelled".
+                with contextlib.suppress(Exception):
+                    await frame_write
+                raise
             versions.update({change.id: change.version for change in changes})
         state = "done"
     except services.SliderError as error:

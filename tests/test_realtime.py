@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from typing import Any
 
 import pytest
@@ -76,8 +77,17 @@ async def test_board_state_shape_display_order_and_client_count(make_board, conn
     assert first.state["clients"] == 1
     state = second.state
     assert set(state) == {
-        "board", "name", "can_edit", "clients", "sliders", "presets", "hand", "hands",
-    }  # fmt: skip
+        "board",
+        "name",
+        "can_edit",
+        "clients",
+        "sliders",
+        "presets",
+        "hand",
+        "hands",
+        "server_time",
+    }
+    assert abs(state["server_time"] / 1000 - time.time()) < 5  # the server clock, in ms
     assert state["hands"] == {} and state["hand"] != first.state["hand"]
     assert state["clients"] == 2
     assert [s["id"] for s in state["sliders"]] == ["b", "c", "a"]
