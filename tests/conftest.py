@@ -1,5 +1,7 @@
 """Shared fixtures: a live uvicorn serving the real ASGI app, boards, and Socket.IO clients.
 
+The helpers behind them (servers, clients, proxies, accounts, ...) are in tests/support/.
+
 Live tests run `uvicorn sliderproject.asgi:application` as a separate process on a free port,
 sharing the test database (see tests/settings.py), and talk to it with python-socketio's
 AsyncClient over a real websocket. Tests that touch the database while a server runs use
@@ -8,26 +10,19 @@ AsyncClient over a real websocket. Tests that touch the database while a server 
 
 from __future__ import annotations
 
-import asyncio
 import os
-import signal
-import socket
-import subprocess
-import sys
-import threading
 import time
-import urllib.error
-import urllib.request
 from collections.abc import AsyncIterator, Callable, Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
-import socketio
 from django.core.management import call_command
 
-PROJECT_DIR = Path(__file__).resolve().parent.parent
-
+from tests.support.accounts import PASSWORD, live_superuser
+from tests.support.clients import BoardClient, ClientLoop
+from tests.support.http import AdminSession
+from tests.support.servers import LiveServer
+from tests.support.services import fresh_services, manage
 
 # --- Database -------------------------------------------------------------------------------
 
@@ -77,71 +72,6 @@ def make_board(transactional_db: Any) -> Callable[..., Any]:
 # --- Live server ----------------------------------------------------------------------------
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-class LiveServer:
-    """One uvicorn process serving sliderproject.asgi:application."""
-
-    def __init__(self, *, port: int | None = None, env: dict[str, str] | None = None) -> None:
-        self.port = port or free_port()
-        self.env = {**os.environ, **(env or {})}
-        self.log_path = Path(os.environ["SLIDERSYNC_TEST_DIR"]) / f"server-{self.port}.log"
-        self.process: subprocess.Popen[bytes] | None = None
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    # Polled until the server answers; a subclass may choose a path that never redirects.
-    ready_path = "/"
-
-    def start(self, timeout: float = 20.0) -> LiveServer:
-        env = {**self.env, "DJANGO_SETTINGS_MODULE": "sliderproject.settings"}
-        env.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
-        log = self.log_path.open("ab")
-        self.process = subprocess.Popen(
-            [
-                sys.executable, "-m", "uvicorn", "sliderproject.asgi:application",
-                "--host", "127.0.0.1", "--port", str(self.port), "--log-level", "warning",
-            ],
-            cwd=PROJECT_DIR, env=env, stdout=log, stderr=subprocess.STDOUT,
-        )  # fmt: skip
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"Server exited early:\n{self.log()}")
-            try:
-                with urllib.request.urlopen(f"{self.url}{self.ready_path}", timeout=1):
-                    return self
-            except urllib.error.HTTPError:
-                return self  # it answers, whatever the status
-            except OSError:
-                time.sleep(0.05)
-        self.stop()
-        raise RuntimeError(f"Server did not start within {timeout}s:\n{self.log()}")
-
-    def log(self) -> str:
-        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
-
-    def kill(self) -> None:
-        """SIGKILL: no shutdown, no flushing; what was committed must survive."""
-        if self.process and self.process.poll() is None:
-            self.process.send_signal(signal.SIGKILL)
-            self.process.wait(timeout=10)
-
-    def stop(self) -> None:
-        if self.process and self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.kill()
-
-
 @pytest.fixture(scope="session")
 def asgi_server(django_db_setup: None) -> Iterator[LiveServer]:
     """One server for the whole session; tests keep to their own boards."""
@@ -168,110 +98,6 @@ def start_server(django_db_setup: None) -> Iterator[Callable[..., LiveServer]]:
 # --- Socket.IO clients ----------------------------------------------------------------------
 
 
-class BoardClient:
-    """A real Socket.IO client on one board that records everything it receives, in order."""
-
-    def __init__(self, url: str, board: str | None, *, reconnection: bool = False) -> None:
-        self.url = url
-        self.board = board
-        # With reconnection, it comes back like the page does: quickly, and forever.
-        self.sio = socketio.AsyncClient(
-            reconnection=reconnection,
-            reconnection_delay=0.1,
-            reconnection_delay_max=0.5,
-            randomization_factor=0,
-        )
-        self.events: list[tuple[str, Any]] = []
-        self.values: dict[str, tuple[float, int]] = {}  # slider id -> (value, version) shown
-        # Updates that arrived with a version not newer than the one held (and were dropped, as
-        # the page drops them): possible across processes, never within one.
-        self.stale_updates = 0
-        # What the server sent with a refused connection: {"message": str, "data": {"code": ...}}.
-        self.connect_errors: list[Any] = []
-        for event in (
-            "board:state", "slider:update", "board:presence", "slider:hands", "board:fade",
-        ):  # fmt: skip
-            self.sio.on(event, self._recorder(event))
-        self.sio.on("slider:updates", self._record_batch)
-        self.batches = 0  # `slider:updates` messages; their items are recorded as slider:update
-        self.update_messages: list[list[Any]] = []  # each update message's updates, in order
-        self._in_batch = False
-        self.sio.on("connect_error", self._record_connect_error)
-
-    def _record_batch(self, updates: list[Any]) -> None:
-        self.batches += 1
-        self.update_messages.append(list(updates))
-        record = self._recorder("slider:update")
-        self._in_batch = True
-        try:
-            for update in updates:
-                record(update)
-        finally:
-            self._in_batch = False
-
-    def _record_connect_error(self, *args: Any) -> None:
-        self.connect_errors.append(args[0] if len(args) == 1 else args)
-
-    def _recorder(self, event: str) -> Callable[[Any], None]:
-        def record(data: Any) -> None:
-            self.events.append((event, data))
-            if event == "board:state":
-                self.values = {s["id"]: (s["value"], s["version"]) for s in data["sliders"]}
-            elif event == "slider:update":
-                if not self._in_batch:
-                    self.update_messages.append([data])
-                held = self.values.get(data["id"])
-                if held is None or data["version"] > held[1]:
-                    self.values[data["id"]] = (data["value"], data["version"])
-                else:
-                    self.stale_updates += 1
-
-        return record
-
-    def of(self, event: str) -> list[Any]:
-        return [data for name, data in self.events if name == event]
-
-    @property
-    def state(self) -> dict[str, Any]:
-        return self.of("board:state")[-1]
-
-    async def connect(self, *, auth: Any = ..., wait_state: bool = True, **kwargs: Any) -> None:
-        if auth is ...:
-            auth = {"board": self.board} if self.board is not None else None
-        await self.sio.connect(
-            self.url, auth=auth, transports=kwargs.pop("transports", ["websocket"]),
-            wait_timeout=5, **kwargs,
-        )  # fmt: skip
-        if wait_state:
-            await self.wait_for(lambda: self.of("board:state"))
-
-    async def set(self, slider_id: Any, value: Any, timeout: float = 5) -> Any:
-        """Send `slider:set` and return the ack; an accepted value is shown, as the page does."""
-        ack = await self.sio.call("slider:set", {"id": slider_id, "value": value}, timeout=timeout)
-        if isinstance(ack, dict) and ack.get("ok") is True:
-            held = self.values.get(ack["id"])
-            if held is None or ack["version"] > held[1]:
-                self.values[ack["id"]] = (ack["value"], ack["version"])
-        return ack
-
-    async def call(self, event: str, *args: Any, timeout: float = 5) -> Any:
-        return await self.sio.call(event, *args if args else (None,), timeout=timeout)
-
-    async def wait_for(self, predicate: Callable[[], Any], timeout: float = 5) -> Any:
-        deadline = asyncio.get_running_loop().time() + timeout
-        while True:
-            result = predicate()
-            if result:
-                return result
-            if asyncio.get_running_loop().time() > deadline:
-                raise AssertionError(f"Timed out waiting; events so far: {self.events[-10:]}")
-            await asyncio.sleep(0.01)
-
-    async def disconnect(self) -> None:
-        if self.sio.connected:
-            await self.sio.disconnect()
-
-
 @pytest.fixture
 async def connect_client(asgi_server: LiveServer) -> AsyncIterator[Callable[..., Any]]:
     """`await connect_client(board_slug)` gives a connected BoardClient holding `board:state`."""
@@ -288,45 +114,7 @@ async def connect_client(asgi_server: LiveServer) -> AsyncIterator[Callable[...,
         await client.disconnect()
 
 
-# --- Signed-in sockets and a client loop for sync tests (security, faults, audit) -----------
-
-
-def session_cookie(user: Any) -> str:
-    """A `Cookie` header that signs a socket or page request in as `user`.
-
-    The session is created the way a login creates it (Django's test client `force_login`) and
-    stored in the shared database, where the live servers find it.
-    """
-    from django.conf import settings
-    from django.test import Client
-
-    client = Client()
-    client.force_login(user)
-    name = settings.SESSION_COOKIE_NAME
-    return f"{name}={client.cookies[name].value}"
-
-
-class ClientLoop:
-    """An event loop in a background thread, for sync tests (Hypothesis) that drive clients.
-
-    `run(coroutine)` runs it on that loop and returns its result; clients connected through it
-    stay connected between calls.
-    """
-
-    def __init__(self) -> None:
-        self.loop = asyncio.new_event_loop()
-        self.thread = threading.Thread(
-            target=self.loop.run_forever, name="client-loop", daemon=True
-        )
-        self.thread.start()
-
-    def run(self, coroutine: Any, timeout: float = 60) -> Any:
-        return asyncio.run_coroutine_threadsafe(coroutine, self.loop).result(timeout)
-
-    def close(self) -> None:
-        self.loop.call_soon_threadsafe(self.loop.stop)
-        self.thread.join(timeout=10)
-        self.loop.close()
+# --- A client loop for sync tests (security, faults, audit) ---------------------------------
 
 
 @pytest.fixture
@@ -336,31 +124,7 @@ def client_loop() -> Iterator[ClientLoop]:
     loop.close()
 
 
-async def pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-    """Copy bytes from `reader` to `writer` until either side closes (for test proxies)."""
-    try:
-        while data := await reader.read(65536):
-            writer.write(data)
-            await writer.drain()
-    except (ConnectionError, OSError):
-        pass
-    finally:
-        writer.close()
-
-
-async def wait_until(predicate: Callable[[], Any], timeout: float, what: str) -> float:
-    """Wait for `predicate()` to hold; return how long it took (for the figures tests print)."""
-    start = time.monotonic()
-    while not predicate():
-        if time.monotonic() - start > timeout:
-            raise AssertionError(f"Timed out after {timeout}s waiting for {what}")
-        await asyncio.sleep(0.01)
-    return time.monotonic() - start
-
-
 # --- The admin over HTTP, on the live server ------------------------------------------------
-
-ADMIN_PASSWORD = "a-long-test-password-1"
 
 
 @pytest.fixture
@@ -380,15 +144,54 @@ def stable_content_types(transactional_db: None) -> None:
 
 @pytest.fixture
 async def admin_http(asgi_server: Any, stable_content_types: None) -> AsyncIterator[Any]:
-    """A superuser signed in to the live server's admin (an AdminSession from tests/http.py)."""
+    """A superuser signed in to the live server's admin (an AdminSession)."""
     import aiohttp
-    from django.contrib.auth.models import User
 
-    from tests.http import AdminSession
-
-    User.objects.create_superuser("live-admin", "admin@example.com", ADMIN_PASSWORD)
+    live_superuser("live-admin", "admin@example.com")
     # Cookies on an IP-address host (127.0.0.1) need the "unsafe" jar.
     async with aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as http:
         session = AdminSession(asgi_server.url, http)
-        await session.login("live-admin", ADMIN_PASSWORD)
+        await session.login("live-admin", PASSWORD)
         yield session
+
+
+# --- Several processes on PostgreSQL and Redis (scale-out, faults) ----------------------------
+
+
+@pytest.fixture(scope="module")
+def services_env() -> Iterator[dict[str, str]]:
+    """A fresh PostgreSQL database, migrated, with the demo board, and a fresh Redis prefix."""
+    with fresh_services(
+        SOCKETIO_TRANSPORTS="websocket",
+        PRESENCE_PROCESS_TTL="2",
+        PRESENCE_INTERVAL="0.1",
+        # Contention tests send as fast as they can; the rate limit has its own tests.
+        SLIDER_SET_RATE="100000",
+        SLIDER_SET_BURST="100000",
+    ) as env:
+        manage(
+            "shell",
+            "-c",
+            "from sliders.models import Slider;"
+            "Slider.objects.filter(board__slug='main', slug='s1').update(max=1000000)",
+            env=env,
+        )
+        yield env
+
+
+@pytest.fixture
+def cluster(services_env: dict[str, str]) -> Iterator[list[LiveServer]]:
+    """Two server processes, A and B, sharing the database and Redis."""
+    servers = [LiveServer(env=services_env).start() for _ in range(2)]
+    yield servers
+    for server in servers:
+        server.stop()
+
+
+@pytest.fixture
+async def clients() -> AsyncIterator[list[BoardClient]]:
+    """A list for `tests.support.clients.connect` to put its clients in; all are disconnected."""
+    made: list[BoardClient] = []
+    yield made
+    for client in made:
+        await client.disconnect()

@@ -16,7 +16,8 @@ from django.test import Client
 
 from sliders import services
 from sliders.models import Board, Slider
-from tests.http import AdminSession, Forms, error_summary
+from tests.support.accounts import live_superuser
+from tests.support.http import AdminSession, Forms, error_summary
 
 HOSTILE = '<script>alert(1)</script> & "double"'
 
@@ -355,8 +356,6 @@ def test_admin_board_save_goes_through_the_service(
 
 # --- Part B: the live server ----------------------------------------------------------------
 
-PASSWORD = "a-long-test-password-1"
-
 
 def live_slider(board: Board, slug: str) -> Slider:
     return board.sliders.get(slug=slug)
@@ -364,7 +363,7 @@ def live_slider(board: Board, slug: str) -> Slider:
 
 @pytest.mark.live
 async def test_live_login_is_required(asgi_server: Any, stable_content_types: None) -> None:
-    User.objects.create_superuser("live-admin", "admin@example.com", PASSWORD)
+    live_superuser("live-admin", "admin@example.com")
     async with aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as http:
         session = AdminSession(asgi_server.url, http)
         status, _ = await session.get("/admin/sliders/slider/")

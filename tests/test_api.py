@@ -12,7 +12,8 @@ from django.test import Client, override_settings
 from openapi_spec_validator import validate
 
 from sliders import api as api_module
-from sliders.models import ApiToken, AuditEntry, Preset, Slider
+from sliders.models import ApiToken, AuditEntry, Preset
+from tests.support.database import stored
 
 pytestmark = pytest.mark.django_db
 
@@ -37,11 +38,6 @@ def put(client: Client, url: str, body: Any, **headers: str) -> Any:
 
 def bearer(token: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {token}"}
-
-
-def stored(board: Any) -> tuple[float, int]:
-    slider = Slider.objects.get(board=board, slug="s1")
-    return slider.value, slider.version
 
 
 # --- The schema ---------------------------------------------------------------------------------

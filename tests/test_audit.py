@@ -15,9 +15,9 @@ from django.test import Client
 
 from sliders import services
 from sliders.models import AuditEntry, Board, Slider
-from tests.conftest import session_cookie
-from tests.http import Forms
-from tests.test_realtime import assert_error
+from tests.support.accounts import PASSWORD, session_cookie
+from tests.support.checks import assert_error
+from tests.support.http import Forms
 
 ENTRY_FIELDS = (
     "board", "slider", "user_id", "username", "source", "address", "client",
@@ -160,7 +160,7 @@ async def test_the_forwarded_client_address_is_recorded_behind_a_local_proxy(
 
 @pytest.fixture
 def ops(db: None) -> User:
-    return User.objects.create_superuser("ops", "ops@example.com", "a-long-test-password-1")
+    return User.objects.create_superuser("ops", "ops@example.com", PASSWORD)
 
 
 @pytest.fixture

@@ -15,8 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import PROJECT_DIR
-from tests.services import unavailable
+from tests.support.servers import PROJECT_DIR
+from tests.support.services import unavailable
 
 SERVERS = ("slidersync", "python", "node")
 

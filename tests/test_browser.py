@@ -30,7 +30,9 @@ from typing import Any
 import pytest
 from playwright.sync_api import expect, sync_playwright
 
-from tests.services import unavailable
+from tests.support.database import slider_row
+from tests.support.services import unavailable
+from tests.support.waiting import wait_until_blocking
 
 pytestmark = pytest.mark.browser
 
@@ -193,23 +195,6 @@ def page_on(browser: Any, asgi_server: Any) -> Iterator[Callable[..., Any]]:
 # --- Helpers ------------------------------------------------------------------------------------
 
 
-def db_slider(board: Any, slug: str = "s1") -> Any:
-    from sliders.models import Slider
-
-    return Slider.objects.get(board__slug=board.slug, slug=slug)
-
-
-def wait_until(predicate: Callable[[], Any], *, timeout: float = 5.0, what: str = "") -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        result = predicate()
-        if result:
-            return result
-        if time.monotonic() > deadline:
-            raise AssertionError(f"Timed out after {timeout}s waiting for {what or predicate}")
-        time.sleep(0.02)
-
-
 def shows(page: Any, value: str, *, slider: str = "s1", timeout: int = 1000) -> None:
     """The slider's thumb and its number both show `value` (within `timeout` ms)."""
     expect(page.locator(f"#slider-{slider}")).to_have_value(value, timeout=timeout)
@@ -272,10 +257,10 @@ def test_mouse_drag_final_value_reaches_the_other_browser_and_the_database(make_
     # Once the sender has had the acks of everything it sent, nothing else is on its way: the
     # database, the sender and the other browser agree on the drag's final value and version.
     def settled() -> Any:
-        row = db_slider(board)
+        row = slider_row(board)
         return row if row.version == held_version(a) else None
 
-    row = wait_until(settled, timeout=3, what="the sender's acks")
+    row = wait_until_blocking(settled, timeout=3, what="the sender's acks")
     assert row.value == float(final)
     assert row.version >= 2, "a drag sends intermediate values"
     shows(b, final)
@@ -289,7 +274,7 @@ def test_reload_and_new_context_paint_the_stored_value_first(make_board, page_on
     a.locator("#slider-s1").focus()
     a.keyboard.press("End")
     shows(b, "100")
-    wait_until(lambda: db_slider(board).value == 100, timeout=2, what="the stored value")
+    wait_until_blocking(lambda: slider_row(board).value == 100, timeout=2, what="the stored value")
 
     # B reloads: the HTML the server sends already holds the new value (first paint, no JS).
     response = b.reload()
@@ -354,7 +339,7 @@ def test_read_only_board_renders_disabled_sliders_that_stay_disabled(make_board,
     page.locator("#slider-s1").click(force=True, position={"x": 10, "y": 5})
     time.sleep(0.2)
     shows(page, "50")
-    assert db_slider(board).version == 0
+    assert slider_row(board).version == 0
 
 
 def test_hostile_names_are_shown_as_text(make_board, page_on, asgi_server):
@@ -424,7 +409,7 @@ def test_connection_indicator_follows_the_server(make_board, page_on, start_serv
     b.locator("#slider-s1").focus()
     b.keyboard.press("Home")
     shows(b, "0")
-    wait_until(lambda: db_slider(board).value == 0, timeout=2, what="the stored value")
+    wait_until_blocking(lambda: slider_row(board).value == 0, timeout=2, what="the stored value")
     shows(a, "50")  # it missed the change
 
     a.context.set_offline(False)
@@ -482,9 +467,9 @@ def test_others_see_a_hand_while_someone_drags(make_board, page_on):
 
     b.locator("#slider-s1").focus()
     b.keyboard.press("End")
-    wait_until(lambda: db_slider(board).value == 100, what="B's value stored")
-    version = db_slider(board).version
-    wait_until(lambda: held_version(a) == version, what="B's update on A")
+    wait_until_blocking(lambda: slider_row(board).value == 100, what="B's value stored")
+    version = slider_row(board).version
+    wait_until_blocking(lambda: held_version(a) == version, what="B's update on A")
     assert a.locator("#slider-s1").input_value() == held  # still under A's pointer
 
     a.mouse.up()
@@ -650,7 +635,7 @@ def test_an_anonymous_viewer_of_an_editors_board_cannot_move_sliders(
 ):
     from django.contrib.auth.models import Group, User
 
-    from tests.conftest import session_cookie
+    from tests.support.accounts import session_cookie
 
     editors = Group.objects.create(name="crew")
     board = make_board(edit_access="editors", editors_group=editors)
@@ -665,7 +650,7 @@ def test_an_anonymous_viewer_of_an_editors_board_cannot_move_sliders(
     page.locator("#slider-s1").click(force=True, position={"x": 5, "y": 5})
     page.keyboard.press("End")
     shows(page, "50")  # the disabled slider did not move, so nothing was sent
-    assert (db_slider(board).value, db_slider(board).version) == (50, 0)
+    assert (slider_row(board).value, slider_row(board).version) == (50, 0)
 
     # The same page signed in as a member of the board's editors group can move them.
     member = User.objects.create_user("member")
@@ -679,8 +664,8 @@ def test_an_anonymous_viewer_of_an_editors_board_cannot_move_sliders(
     page.locator("#slider-s1").focus()
     page.keyboard.press("End")
     expect(page.locator("#value-s1")).to_have_text("100")
-    wait_until(lambda: db_slider(board).version == 1, what="the member's set stored")
-    assert db_slider(board).value == 100
+    wait_until_blocking(lambda: slider_row(board).version == 1, what="the member's set stored")
+    assert slider_row(board).value == 100
 
 
 # --- Conflicts: a move made offline never reverts someone else's newer change -----------------
@@ -722,8 +707,8 @@ def test_offline_move_never_reverts_a_newer_change_in_the_browser(make_board, pa
 
     b.locator("#slider-s1").focus()
     b.keyboard.press("End")  # B, later, moves it to 100
-    wait_until(lambda: db_slider(board).value == 100, what="B's value stored")
-    version = db_slider(board).version
+    wait_until_blocking(lambda: slider_row(board).value == 100, what="B's value stored")
+    version = slider_row(board).version
 
     come_back(a)
     expect(a.locator("#message")).to_have_text(CONFLICT_MESSAGE, timeout=5000)
@@ -731,7 +716,7 @@ def test_offline_move_never_reverts_a_newer_change_in_the_browser(make_board, pa
     shows(a, "100")
     shows(b, "100")
     time.sleep(0.2)  # anything A sent has been answered by now (the message came from its ack)
-    assert (db_slider(board).value, db_slider(board).version) == (100, version)
+    assert (slider_row(board).value, slider_row(board).version) == (100, version)
     assert len(set(audit_clients(board))) == 1, "only B changed s1"
     # Later moves are live sets again, and go through.
     a.locator("#slider-s1").focus()
@@ -748,13 +733,13 @@ def test_offline_move_on_an_untouched_slider_goes_through_in_the_browser(make_bo
     a.keyboard.press("Home")
     b.locator("#slider-s2").focus()
     b.keyboard.press("End")  # another slider
-    wait_until(lambda: db_slider(board, "s2").value == 100, what="B's value stored")
+    wait_until_blocking(lambda: slider_row(board, "s2").value == 100, what="B's value stored")
 
     come_back(a)
     shows(b, "0")
     shows(a, "0")
     shows(a, "100", slider="s2")
-    wait_until(lambda: db_slider(board).value == 0, what="A's offline move stored")
+    wait_until_blocking(lambda: slider_row(board).value == 0, what="A's offline move stored")
     expect(a.locator("#message")).to_be_hidden()
 
 
@@ -779,14 +764,14 @@ def test_two_browsers_dragging_one_slider_converge_without_conflicts(make_board,
 
     # Once each page has the acks of all it sent, both show the database's value and version.
     def settled() -> Any:
-        row = db_slider(board)
+        row = slider_row(board)
         return all(
             page.locator("#slider-s1").get_attribute("data-version") == str(row.version)
             for page in (a, b)
         )
 
-    wait_until(settled, timeout=5, what="both pages on the stored version")
-    row = db_slider(board)
+    wait_until_blocking(settled, timeout=5, what="both pages on the stored version")
+    row = slider_row(board)
     assert row.version >= 10, "both drags sent intermediate values"
     assert {a.locator("#slider-s1").input_value(), b.locator("#slider-s1").input_value()} == {
         f"{row.value:g}"
@@ -816,7 +801,7 @@ def test_rate_limited_retry_while_cut_off_never_reverts_a_newer_change(
 
     a.locator("#slider-s1").focus()
     a.keyboard.press("End")  # spends A's token: stored
-    wait_until(lambda: db_slider(board).value == 100, what="A's first set stored")
+    wait_until_blocking(lambda: slider_row(board).value == 100, what="A's first set stored")
     a.keyboard.press("Home")  # refused rate_limited; the page retries every 250 ms
     expect(a.locator("#message")).to_contain_text("slow down")
 
@@ -828,13 +813,13 @@ def test_rate_limited_retry_while_cut_off_never_reverts_a_newer_change(
 
     b.locator("#slider-s1").focus()
     b.keyboard.press("ArrowLeft")  # B, later, moves s1 to 99
-    wait_until(lambda: db_slider(board).value == 99, what="B's value stored")
-    version = db_slider(board).version
+    wait_until_blocking(lambda: slider_row(board).value == 99, what="B's value stored")
+    version = slider_row(board).version
 
     a.context.set_offline(False)
     expect(a.locator("#connection-status")).to_have_attribute("data-state", "connected")
     time.sleep(1.0)  # whatever A sends after its reconnect has been answered by now
-    row = db_slider(board)
+    row = slider_row(board)
     assert (row.value, row.version) == (99, version), (
         f"A's value chosen before B's change reverted it: stored {row.value} v{row.version}"
     )
@@ -850,7 +835,7 @@ def test_a_conflict_answer_never_drops_the_live_move_sent_after_it(
     dropped (the page shows someone else's value and blames the offline change only)."""
     from types import SimpleNamespace
 
-    from tests.faultproxy import Shape, TcpProxy
+    from tests.support.proxies import Shape, TcpProxy
 
     board = make_board()
     proxy = TcpProxy(int(asgi_server.url.rsplit(":", 1)[1])).start()
@@ -867,7 +852,7 @@ def test_a_conflict_answer_never_drops_the_live_move_sent_after_it(
         shows(a, "0")
         b.locator("#slider-s1").focus()
         b.keyboard.press("End")  # B, later, moves it to 100: A's offline move will conflict
-        wait_until(lambda: db_slider(board).value == 100, what="B's value stored")
+        wait_until_blocking(lambda: slider_row(board).value == 100, what="B's value stored")
 
         proxy.shape(up=Shape(latency=3.0))  # A's sets reach the server 3 s after they leave
         a.context.set_offline(False)
@@ -884,7 +869,7 @@ def test_a_conflict_answer_never_drops_the_live_move_sent_after_it(
             "data-state", "connected", timeout=15000
         )
         time.sleep(1.5)  # anything A sends again after its reconnect is answered by now
-        row = db_slider(board)
+        row = slider_row(board)
         assert row.value == 1, (
             f"A's last (live) move was dropped: stored {row.value} v{row.version}"
         )
@@ -912,7 +897,7 @@ def test_a_held_back_value_chosen_during_a_frozen_link_never_reverts_a_newer_cha
     else made after it."""
     from types import SimpleNamespace
 
-    from tests.faultproxy import TcpProxy
+    from tests.support.proxies import TcpProxy
 
     board = make_board()
     proxy = TcpProxy(int(asgi_server.url.rsplit(":", 1)[1])).start()
@@ -925,7 +910,7 @@ def test_a_held_back_value_chosen_during_a_frozen_link_never_reverts_a_newer_cha
         b = page_on(board.slug)
         a.locator("#slider-s1").focus()
         a.keyboard.press("ArrowRight")  # 51, stored: A holds a version
-        wait_until(lambda: db_slider(board).value == 51, what="A's first set stored")
+        wait_until_blocking(lambda: slider_row(board).value == 51, what="A's first set stored")
         shows(a, "51")
         time.sleep(0.3)
 
@@ -936,14 +921,14 @@ def test_a_held_back_value_chosen_during_a_frozen_link_never_reverts_a_newer_cha
         time.sleep(0.3)
         b.locator("#slider-s1").focus()
         b.keyboard.press("Home")  # B, after every move A made, moves s1 to 0
-        wait_until(lambda: db_slider(board).value == 0, what="B's value stored")
-        version = db_slider(board).version
+        wait_until_blocking(lambda: slider_row(board).value == 0, what="B's value stored")
+        version = slider_row(board).version
         time.sleep(4.0)  # well past LIVE_SET_MAX_DELAY, well within the ping timeout
         proxy.resume()
 
         expect(a.locator("#message")).to_contain_text("not applied", timeout=5000)
         time.sleep(1.5)  # whatever A sends after the answers has been answered by now
-        row = db_slider(board)
+        row = slider_row(board)
         assert (row.value, row.version) == (0, version), (
             f"A's value chosen during the freeze reverted B's newer change: "
             f"stored {row.value} v{row.version} (B's was 0 v{version})"
@@ -965,7 +950,7 @@ def test_a_shared_live_drag_over_a_slow_but_working_link_does_not_conflict(
     people moving one slider at once do not conflict, the later set wins"."""
     from types import SimpleNamespace
 
-    from tests.faultproxy import Shape, TcpProxy
+    from tests.support.proxies import Shape, TcpProxy
 
     board = make_board()
     proxy = TcpProxy(int(asgi_server.url.rsplit(":", 1)[1])).start()
@@ -998,7 +983,7 @@ def test_a_shared_live_drag_over_a_slow_but_working_link_does_not_conflict(
             time.sleep(0.1)
         time.sleep(8.0)  # every set answered
         message = " | ".join(dict.fromkeys(a.evaluate("window.messages")))
-        row = db_slider(board)
+        row = slider_row(board)
         shown = a.locator("#slider-s1").input_value()
         assert "not applied" not in message and row.value == 60, (
             f"A was told {message!r}; stored {row.value} v{row.version} (A's last move: 60,"

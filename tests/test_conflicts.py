@@ -14,28 +14,13 @@ from typing import Any
 import aiohttp
 import pytest
 
-from tests.conftest import BoardClient
+from tests.support.clients import BoardClient
+from tests.support.database import stored, trail
 
 pytestmark = pytest.mark.live
 
 PAGE_A = "page-a-5f0c1e2d3b4a"  # a page's own id (auth.client), kept across its reconnects
 PAGE_B = "page-b-9e8d7c6b5a49"
-
-
-def stored(board_slug: str, slider_slug: str) -> tuple[float, int]:
-    """The slider's row as the database has it now (value, version)."""
-    from sliders.models import Slider
-
-    row = Slider.objects.get(board__slug=board_slug, slug=slider_slug)
-    return row.value, row.version
-
-
-def trail(board_slug: str, slider_slug: str) -> list[tuple[str, float, int, int]]:
-    """The slider's audit trail, oldest first: (client, to_value, from_version, to_version)."""
-    from sliders.models import AuditEntry
-
-    entries = AuditEntry.objects.filter(board=board_slug, slider=slider_slug).order_by("id")
-    return list(entries.values_list("client", "to_value", "from_version", "to_version"))
 
 
 async def open_page(asgi_server: Any, board_slug: str, client_id: str | None) -> BoardClient:
@@ -237,7 +222,7 @@ async def test_a_forged_client_id_never_joins_another_persons_audit_entry(make_b
     from django.contrib.auth.models import User
 
     from sliders.models import AuditEntry
-    from tests.conftest import session_cookie
+    from tests.support.accounts import session_cookie
 
     board = make_board()
     ada = User.objects.create_user("ada-conflicts", first_name="Ada")
@@ -346,7 +331,7 @@ async def test_a_live_set_delayed_by_a_frozen_link_never_reverts_a_newer_change(
     live set. B sets the slider meanwhile. When the link thaws, A's set arrives seconds after it
     was made, more than LIVE_SET_MAX_DELAY later than A's sets usually arrive: it is refused
     `conflict`, and B's value stays."""
-    from tests.faultproxy import TcpProxy
+    from tests.support.proxies import TcpProxy
 
     board = make_board()
     port = int(asgi_server.url.rsplit(":", 1)[1])

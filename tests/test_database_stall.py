@@ -17,8 +17,10 @@ import pytest
 import socketio
 from django.conf import settings
 
-from tests.conftest import BoardClient, LiveServer
-from tests.test_realtime import assert_error, stored
+from tests.support.checks import assert_error
+from tests.support.clients import BoardClient
+from tests.support.database import stored
+from tests.support.servers import LiveServer
 
 pytestmark = pytest.mark.live
 

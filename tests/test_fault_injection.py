@@ -2,7 +2,7 @@
 
 Every scenario runs real uvicorn processes on real PostgreSQL and Redis, with python-socketio
 clients that drag a slider the way the board page does (`Dragger`), some of them through a TCP
-proxy the test controls (tests/faultproxy.py). After the fault, and once the drags stop, each
+proxy the test controls (tests/support/proxies.py). After the fault, and once the drags stop, each
 scenario checks against the database (`check`):
 
 - **convergence**: every client shows the database's value and version (and how long that took);
@@ -42,9 +42,11 @@ import psycopg
 import pytest
 import redis
 
-from tests.conftest import BoardClient, LiveServer, free_port
-from tests.faultproxy import TcpProxy
-from tests.services import fresh_services, manage, unavailable
+from tests.support.clients import BoardClient
+from tests.support.database import stored
+from tests.support.proxies import TcpProxy
+from tests.support.servers import LiveServer, free_port
+from tests.support.services import fresh_services, manage, unavailable
 
 pytestmark = [pytest.mark.live, pytest.mark.scaleout]
 
@@ -364,17 +366,6 @@ class Entry:
     to_version: int
 
 
-def stored(database_url: str) -> tuple[float, int]:
-    with psycopg.connect(database_url) as connection:
-        row = connection.execute(
-            "SELECT s.value, s.version FROM sliders_slider s JOIN sliders_board b"
-            " ON s.board_id = b.id WHERE b.slug = 'main' AND s.slug = %s",
-            [SLIDER],
-        ).fetchone()
-    assert row is not None
-    return float(row[0]), int(row[1])
-
-
 def history(database_url: str, after_version: int) -> list[Entry]:
     """The slider's audit entries that end after `after_version`, oldest first."""
     with psycopg.connect(database_url) as connection:
@@ -405,7 +396,7 @@ async def check(
     print the scenario's figures. `stopped` is when the drags stopped (time.monotonic()); the
     convergence time is counted from then, the limit from the last answer to a set."""
     await asyncio.gather(*(d.settle() for d in draggers))
-    final = stored(database_url)
+    final = stored("main", SLIDER, database_url=database_url)
     everyone = [d.client for d in draggers] + watchers
     settled = time.monotonic()
     while not all(c.sio.connected and c.values.get(SLIDER) == final for c in everyone):
@@ -514,7 +505,7 @@ async def test_a_silently_frozen_link_converges_without_reverting(
         mover = await dragger(server.url, "mover", made).connect()
         other = watcher(server.url, made)
         await other.connect()
-        start_version = stored(shared_services["DATABASE_URL"])[1]
+        start_version = stored("main", SLIDER, database_url=shared_services["DATABASE_URL"])[1]
         frozen_values, mover_values = sweep(1), sweep(2)
         await drag_for(1, [(frozen, frozen_values), (mover, mover_values)])
         await frozen.settle()
@@ -525,7 +516,7 @@ async def test_a_silently_frozen_link_converges_without_reverting(
         held_up = frozen.sent - sent_before
         await drag_for(FREEZE_SECONDS - 2, [(mover, mover_values)])
         await mover.settle()
-        before_thaw = stored(shared_services["DATABASE_URL"])
+        before_thaw = stored("main", SLIDER, database_url=shared_services["DATABASE_URL"])
         behind = frozen.client.values[SLIDER][1] < before_thaw[1]
         proxy.resume()
         thawed = time.monotonic()
@@ -536,7 +527,8 @@ async def test_a_silently_frozen_link_converges_without_reverting(
         await frozen.settle()  # every held-up set is answered (or sent again and answered)
         assert behind, "the freeze did not stop updates reaching the frozen client"
         assert held_up >= 1, "the frozen client sent nothing during the freeze"
-        assert stored(shared_services["DATABASE_URL"]) == before_thaw, (
+        after_thaw = stored("main", SLIDER, database_url=shared_services["DATABASE_URL"])
+        assert after_thaw == before_thaw, (
             "a set held up by the frozen link applied over newer changes"
         )
         assert frozen.conflicts >= 1, "no held-up set was answered `conflict`"
@@ -570,7 +562,7 @@ async def test_a_slow_throttled_link_during_a_drag_loses_and_reverts_nothing(
         fast = await dragger(server.url, "fast", made).connect()
         slow_watcher = watcher(proxy.url(server.url), made)
         await slow_watcher.connect()
-        start_version = stored(shared_services["DATABASE_URL"])[1]
+        start_version = stored("main", SLIDER, database_url=shared_services["DATABASE_URL"])[1]
         proxy.shape(latency=0.3, rate=1000)
         stopped = await drag_for(5, [(slow, sweep(1)), (fast, sweep(2))])
         await check(
@@ -596,7 +588,7 @@ async def test_a_server_killed_mid_drag_and_restarted_loses_and_reverts_nothing(
     watchers = [watcher(a.url, made), watcher(b.url, made)]
     for client in watchers:
         await client.connect()
-    start_version = stored(shared_services["DATABASE_URL"])[1]
+    start_version = stored("main", SLIDER, database_url=shared_services["DATABASE_URL"])[1]
     restarted: list[LiveServer] = []
 
     async def kill_and_restart() -> None:
@@ -636,7 +628,7 @@ async def test_redis_restarted_mid_drag_with_two_processes_loses_and_reverts_not
         watchers = [watcher(a.url, made), watcher(b.url, made)]
         for client in watchers:
             await client.connect()
-        start_version = stored(env["DATABASE_URL"])[1]
+        start_version = stored("main", SLIDER, database_url=env["DATABASE_URL"])[1]
 
         async def restart() -> None:
             await asyncio.sleep(1.5)
@@ -688,7 +680,7 @@ async def test_postgres_restarted_mid_drag_loses_and_reverts_nothing(
     watchers = [watcher(a.url, made), watcher(b.url, made)]
     for client in watchers:
         await client.connect()
-    start_version = stored(env["DATABASE_URL"])[1]
+    start_version = stored("main", SLIDER, database_url=env["DATABASE_URL"])[1]
     took: list[float] = []
 
     async def restart() -> None:

@@ -1,6 +1,6 @@
 """Faults: the database or Redis goes away (or locks up) under a live server.
 
-Outages are simulated with a TCP proxy this test controls (`TcpProxy`, tests/faultproxy.py):
+Outages are simulated with a TCP proxy this test controls (`TcpProxy`, tests/support/proxies.py):
 the shared PostgreSQL and Redis on 127.0.0.1 are never stopped or reconfigured. Stopping the
 proxy closes its listening socket and every connection through it, the way a crashed or
 restarted service looks to its clients; starting it again listens on the same port.
@@ -9,6 +9,7 @@ restarted service looks to its clients; starting it again listens on the same po
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import sqlite3
 import time
 import uuid
@@ -23,11 +24,12 @@ import socketio
 from django.conf import settings
 
 from sliders.models import AuditEntry
-from tests.conftest import BoardClient, LiveServer, wait_until
-from tests.faultproxy import TcpProxy
-from tests.test_realtime import assert_error
-from tests.test_realtime import stored as stored_in_test_db
-from tests.test_scaleout import services_env, stored  # noqa: F401 (services_env is a fixture)
+from tests.support.checks import assert_error
+from tests.support.clients import BoardClient
+from tests.support.database import stored
+from tests.support.proxies import TcpProxy
+from tests.support.servers import LiveServer
+from tests.support.waiting import wait_until
 
 pytestmark = pytest.mark.live
 
@@ -40,15 +42,6 @@ async def timed(coroutine: Any) -> tuple[Any, float]:
 
 def log_lines(server: LiveServer, level: str) -> list[str]:
     return [line for line in server.log().splitlines() if f" {level} " in line]
-
-
-async def eventually(predicate: Any, timeout: float) -> bool:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            return False
-        await asyncio.sleep(0.02)
-    return True
 
 
 # --- SQLite: the write lock is held elsewhere -----------------------------------------------
@@ -78,7 +71,7 @@ async def test_sqlite_locked_set_is_refused_as_unavailable_and_nothing_is_half_w
         locker.execute("ROLLBACK")
         locker.close()
 
-    assert stored_in_test_db(board.slug, "s1") == (50, 0)
+    assert stored(board.slug, "s1") == (50, 0)
     assert not AuditEntry.objects.filter(board=board.slug).exists()
     ack = await sender.set("s1", 8)
     assert ack == {"ok": True, "id": "s1", "value": 8, "version": 1}
@@ -91,14 +84,14 @@ async def test_sqlite_locked_set_is_refused_as_unavailable_and_nothing_is_half_w
 
 
 @pytest.fixture
-def postgres_proxy(services_env: dict[str, str]) -> Iterator[TcpProxy]:  # noqa: F811
+def postgres_proxy(services_env: dict[str, str]) -> Iterator[TcpProxy]:
     proxy = TcpProxy(urlsplit(services_env["DATABASE_URL"]).port or 5432).start()
     yield proxy
     proxy.close()
 
 
 async def test_postgres_outage_refuses_quickly_and_recovers(
-    services_env,  # noqa: F811
+    services_env,
     postgres_proxy,
     start_server,
 ):
@@ -114,7 +107,7 @@ async def test_postgres_outage_refuses_quickly_and_recovers(
     try:
         for client in clients:
             await client.connect()
-        _, start_version = stored(services_env)
+        _, start_version = stored(database_url=services_env["DATABASE_URL"])
         accepted = [await sender.set("s1", 1001)]
         assert accepted[0]["ok"] is True, accepted
 
@@ -152,7 +145,7 @@ async def test_postgres_outage_refuses_quickly_and_recovers(
         assert [ack["version"] for ack in accepted] == list(
             range(start_version + 1, start_version + 1 + len(accepted))
         )
-        assert stored(services_env) == (3002, accepted[-1]["version"])
+        assert stored(database_url=services_env["DATABASE_URL"]) == (3002, accepted[-1]["version"])
         await watcher.wait_for(lambda: watcher.values["s1"] == (3002, accepted[-1]["version"]))
         assert [u for u in watcher.of("slider:update") if u["id"] == "s1"] == [
             {"id": "s1", "value": a["value"], "version": a["version"]} for a in accepted
@@ -170,7 +163,7 @@ async def test_postgres_outage_refuses_quickly_and_recovers(
 
 
 async def test_a_row_lock_held_elsewhere_does_not_stall_the_server(
-    services_env,  # noqa: F811
+    services_env,
     start_server,
 ):
     """Someone holds a slider's row lock in PostgreSQL (a psql session, a migration, a stuck
@@ -217,7 +210,7 @@ async def test_a_row_lock_held_elsewhere_does_not_stall_the_server(
 
 
 @pytest.fixture
-def redis_cluster(services_env, start_server) -> Iterator[tuple[TcpProxy, LiveServer, LiveServer]]:  # noqa: F811
+def redis_cluster(services_env, start_server) -> Iterator[tuple[TcpProxy, LiveServer, LiveServer]]:
     """Two servers on one database whose Redis connections all go through one proxy."""
     redis_url = services_env["REDIS_URL"]
     proxy = TcpProxy(urlsplit(redis_url).port or 6379).start()
@@ -294,7 +287,7 @@ async def test_redis_outage_each_process_keeps_serving_and_broadcasts_resume(
 async def test_changes_made_during_a_redis_outage_reach_the_other_process_afterwards(
     redis_cluster,
     clients,
-    services_env,  # noqa: F811
+    services_env,
 ):
     """Invariant 5 (convergence) across an outage: when Redis is back and changes stop, every
     client shows the database's value, including changes whose broadcast Redis dropped."""
@@ -317,10 +310,11 @@ async def test_changes_made_during_a_redis_outage_reach_the_other_process_afterw
         except AssertionError:
             assert time.monotonic() < deadline, "A's broadcasts did not reach B again"
     # ...then the change made during the outage must show on B too.
-    database = stored(services_env, "s2")
+    database = stored("main", "s2", database_url=services_env["DATABASE_URL"])
     assert database == (77, ack["version"])
-    converged = await eventually(lambda: on_b.values["s2"] == database, timeout=3)
-    assert converged, (
+    with contextlib.suppress(AssertionError):
+        await wait_until(lambda: on_b.values["s2"] == database, timeout=3, interval=0.02)
+    assert on_b.values["s2"] == database, (
         f"B's client still shows s2 = {on_b.values['s2']} while the database holds {database}: "
         "the update published during the outage was lost and nothing resyncs"
     )

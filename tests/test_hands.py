@@ -9,7 +9,8 @@ from typing import Any
 import pytest
 from django.contrib.auth.models import User
 
-from tests.conftest import BoardClient, session_cookie
+from tests.support.accounts import session_cookie
+from tests.support.clients import BoardClient
 
 pytestmark = pytest.mark.live
 

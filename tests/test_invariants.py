@@ -17,28 +17,11 @@ from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 from sliders.services import SliderError, normalize_value
-from tests.conftest import BoardClient
+from tests.support.checks import assert_valid_stored_value, on_grid
+from tests.support.clients import BoardClient
+from tests.support.database import slider_row, stored
 
 pytestmark = pytest.mark.live
-
-
-def row(board_slug: str, slider_slug: str) -> Any:
-    from sliders.models import Slider
-
-    return Slider.objects.get(board__slug=board_slug, slug=slider_slug)
-
-
-def on_grid(value: float, minimum: float, maximum: float, step: float) -> bool:
-    """Within 1e-9 of a grid step, allowing for float rounding at the range's magnitude."""
-    steps = (value - minimum) / step
-    tolerance = 1e-9 + 4 * math.ulp(max(abs(minimum), abs(maximum), abs(value))) / step
-    return abs(steps - round(steps)) <= tolerance
-
-
-def assert_valid_stored_value(slider: Any) -> None:
-    assert math.isfinite(slider.value), slider.value
-    assert slider.min <= slider.value <= slider.max, slider.value
-    assert on_grid(slider.value, slider.min, slider.max, slider.step), slider.value
 
 
 async def wait_for_update(client: BoardClient, slider_id: str, version: int) -> dict[str, Any]:
@@ -78,14 +61,14 @@ async def test_invariant_1_stored_value_finite_in_range_on_grid(make_board, conn
         for value in HOSTILE_VALUES:
             ack = await client.set(slider_id, value)
             assert ack["ok"] is True or ack["error"] == "invalid_value", (value, ack)
-            slider = row(board.slug, slider_id)
+            slider = slider_row(board.slug, slider_id)
             assert_valid_stored_value(slider)
             if ack["ok"]:
                 assert (ack["value"], ack["version"]) == (slider.value, slider.version)
     # The page's state agrees with the database.
     fresh = await connect_client(board.slug)
     for sent in fresh.state["sliders"]:
-        slider = row(board.slug, sent["id"])
+        slider = slider_row(board.slug, sent["id"])
         assert (sent["value"], sent["version"]) == (slider.value, slider.version)
 
 
@@ -182,7 +165,7 @@ async def test_invariant_2_version_grows_by_one_per_accepted_change(make_board, 
     # shares its ack; every value written got its own version.
     versions = sorted({ack["version"] for ack in acks})
     assert versions == list(range(1, len(versions) + 1))  # no gap
-    slider = row(board.slug, "s1")
+    slider = slider_row(board.slug, "s1")
     assert slider.version == len(versions)
     # The last version belongs to the stored value.
     last = max(acks, key=lambda ack: ack["version"])
@@ -210,7 +193,7 @@ async def test_invariant_3_updates_reach_each_client_in_version_order(make_board
 
     acks = [ack for batch in await asyncio.gather(*map(burst, range(3))) for ack in batch]
     assert all(ack["ok"] for ack in acks)
-    final = row(board.slug, "s1")
+    final = slider_row(board.slug, "s1")
     assert final.version == len({ack["version"] for ack in acks})  # superseded sets share one
     await wait_for_update(observer, "s1", final.version)
 
@@ -243,7 +226,7 @@ async def test_invariant_4_acked_value_is_committed(make_board, connect_client):
         ack = await client.set("s1", value)
         assert ack == {"ok": True, "id": "s1", "value": value, "version": n}
         # A fresh read through another database connection sees it at once.
-        slider = row(board.slug, "s1")
+        slider = slider_row(board.slug, "s1")
         assert (slider.value, slider.version) == (value, n)
 
 
@@ -303,7 +286,7 @@ async def test_invariant_6_hostile_input_changes_nothing_and_reaches_nobody(
     await hostile.sio.emit("slider:set", {"id": "s1", "value": 1, "pad": "x" * 100_000})
 
     for slug in ("s1", "s2"):
-        slider = row(board.slug, slug)
+        slider = slider_row(board.slug, slug)
         assert (slider.value, slider.version) == (50, 0)
     ack = await honest.set("s1", 42)
     assert ack == {"ok": True, "id": "s1", "value": 42, "version": 1}
@@ -311,7 +294,7 @@ async def test_invariant_6_hostile_input_changes_nothing_and_reaches_nobody(
     assert bystander.of("slider:update") == [{"id": "s1", "value": 42, "version": 1}]
     # Every client still has the state the server sent at connect; nothing else came.
     assert [name for name, _ in bystander.events if name == "board:state"] == ["board:state"]
-    assert (row(board.slug, "s1").value, row(board.slug, "s1").version) == (42, 1)
+    assert stored(board.slug, "s1") == (42, 1)
     assert "Traceback" not in server.log()
     assert " ERROR " not in server.log()
 
@@ -342,7 +325,7 @@ async def test_invariant_6_reserved_event_names_do_not_reach_lifecycle_handlers(
     # The hostile client is still an ordinary client of its own board...
     ack = await hostile.set("s1", 5)
     assert ack == {"ok": True, "id": "s1", "value": 5, "version": 1}
-    assert (row(elsewhere.slug, "s1").value, row(elsewhere.slug, "s1").version) == (50, 0)
+    assert stored(elsewhere.slug, "s1") == (50, 0)
     # ...and counted once: a third client's arrival is announced as 3.
     third = await connect_client(board.slug, server=server)
     assert third.state["clients"] == 3
@@ -386,7 +369,7 @@ async def test_invariant_6_malformed_packets_are_refused_quietly(
     assert ack == {"ok": True, "id": "s1", "value": 42, "version": 1}
     await wait_for_update(bystander, "s1", 1)
     assert bystander.of("slider:update") == [{"id": "s1", "value": 42, "version": 1}]
-    assert (row(board.slug, "s1").value, row(board.slug, "s1").version) == (42, 1)
+    assert stored(board.slug, "s1") == (42, 1)
     assert "Traceback" not in server.log()
 
 
@@ -437,7 +420,7 @@ async def test_invariant_8_sets_from_one_connection_apply_in_send_order(make_boa
     written = list({ack["version"]: ack["value"] for ack in acks}.items())
     assert [version for version, _ in written] == list(range(1, len(written) + 1))
     assert [value for _, value in written] == sorted(value for _, value in written)  # send order
-    slider = row(board.slug, "s1")
+    slider = slider_row(board.slug, "s1")
     assert (slider.value, slider.version) == (100, len(written))
     last = await wait_for_update(observer, "s1", len(written))
     assert observer.of("slider:update")[-1] == last

@@ -34,16 +34,16 @@ import aiohttp
 import pytest
 import socketio
 
-from tests.conftest import PROJECT_DIR, BoardClient, LiveServer, free_port
-from tests.http import AdminSession
-from tests.services import fresh_services, manage, unavailable
-from tests.test_security import ProductionServer
+from tests.support.accounts import PASSWORD
+from tests.support.clients import BoardClient
+from tests.support.http import AdminSession
+from tests.support.servers import PROJECT_DIR, LiveServer, ProductionServer, free_port
+from tests.support.services import fresh_services, manage, unavailable
 
 pytestmark = [pytest.mark.live, pytest.mark.scaleout]
 
 CONFIG = PROJECT_DIR / "docs" / "nginx" / "slidersync.conf"
 GUIDE = PROJECT_DIR / "docs" / "deploy.md"
-PASSWORD = "a-long-test-password-1"
 
 
 # --- Rendering the documented config ----------------------------------------------------------

@@ -11,14 +11,10 @@ from django.test import Client
 
 from sliders import services
 from sliders.models import AuditEntry, Preset, Slider
-from tests.conftest import BoardClient
+from tests.support.clients import BoardClient
+from tests.support.database import stored_board
 
 FOUR = [{"slug": f"s{i}", "min": 0, "max": 100, "value": 10} for i in range(1, 5)]
-
-
-def stored(board: Any) -> dict[str, tuple[float, int]]:
-    rows = Slider.objects.filter(board=board).values_list("slug", "value", "version")
-    return {slug: (value, version) for slug, value, version in rows}
 
 
 # --- The services -------------------------------------------------------------------------------
@@ -34,9 +30,9 @@ def test_saving_snapshots_the_board_and_recalling_restores_it(make_board) -> Non
 
     for slug in ("s1", "s2", "s3"):
         services.set_slider_value(board=board, slider_id=slug, value=50)
-    before = stored(board)
+    before = stored_board(board)
     changes = services.recall_preset(board=board.slug, name="Loud")
-    after = stored(board)
+    after = stored_board(board)
     assert {c.id for c in changes} == {"s1", "s2", "s3"}  # s4 was already there
     assert {slug: v for slug, (v, _) in after.items()} == preset.values
     for slug in ("s1", "s2", "s3"):
@@ -60,7 +56,7 @@ def test_a_recall_fits_values_to_the_sliders_as_they_are_now(make_board) -> None
     board = make_board(sliders=FOUR)
     Preset.objects.create(board=board, name="Old", values={"s1": 250, "s2": 33.3, "gone": 5})
     services.recall_preset(board=board, name="Old")
-    assert {slug: v for slug, (v, _) in stored(board).items()} == {
+    assert {slug: v for slug, (v, _) in stored_board(board).items()} == {
         "s1": 100,  # clamped to the range
         "s2": 33,  # snapped to the step
         "s3": 10,
@@ -78,20 +74,20 @@ def test_a_recall_fits_values_to_the_sliders_as_they_are_now(make_board) -> None
 )
 def test_recall_mistakes_change_nothing(make_board, kwargs: dict, code: str) -> None:
     board = make_board(sliders=FOUR)
-    before = stored(board)
+    before = stored_board(board)
     with pytest.raises(services.SliderError) as error:
         services.recall_preset(board=board, **kwargs)
-    assert error.value.code == code and stored(board) == before
+    assert error.value.code == code and stored_board(board) == before
 
 
 @pytest.mark.django_db
 def test_a_preset_with_a_bad_value_is_refused_whole(make_board) -> None:
     board = make_board(sliders=FOUR)
     Preset.objects.create(board=board, name="Bad", values={"s1": 90, "s2": "loud"})
-    before = stored(board)
+    before = stored_board(board)
     with pytest.raises(services.SliderError) as error:
         services.recall_preset(board=board, name="Bad")
-    assert error.value.code == "invalid_value" and stored(board) == before
+    assert error.value.code == "invalid_value" and stored_board(board) == before
 
 
 @pytest.mark.django_db
@@ -115,7 +111,7 @@ def test_who_may_not_edit_may_neither_save_nor_recall(make_board) -> None:
         with pytest.raises(services.SliderError) as error:
             call()
         assert error.value.code == "forbidden"
-    assert stored(board)["s1"] == (10, 0)
+    assert stored_board(board)["s1"] == (10, 0)
 
 
 # --- Over the socket ---------------------------------------------------------------------------
@@ -139,7 +135,7 @@ async def test_a_recall_arrives_whole_in_one_message(make_board, connect_client)
     drag = asyncio.gather(*(dragger.set("s1", v) for v in range(30, 60)))
     assert await recaller.call("preset:recall", {"name": "Scene"}) == {"ok": True}
     await drag
-    preset_versions = {slug: version for slug, (_, version) in stored(board).items()}
+    preset_versions = {slug: version for slug, (_, version) in stored_board(board).items()}
     for watcher in watchers:
         await watcher.wait_for(lambda w=watcher: w.values["s4"][0] == 80)
         with_preset = [m for m in watcher.update_messages if {"s2", "s3", "s4"} & changed_ids(m)]
@@ -183,7 +179,7 @@ async def test_bad_preset_requests_are_refused(
     client = await connect_client(board.slug)
     ack = await client.call(event, payload)
     assert ack["ok"] is False and ack["error"] == code, ack
-    assert stored(board)["s1"] == (10, 0)
+    assert stored_board(board)["s1"] == (10, 0)
     assert list(Preset.objects.filter(board=board).values_list("name", flat=True)) == ["A"]
 
 
@@ -202,7 +198,7 @@ async def test_a_fade_moves_every_slider_steadily_to_the_preset(make_board, conn
     values = [u["value"] for u in heard]
     assert values == sorted(values) and values[-1] == 90  # monotone, ends exactly on the preset
     assert len(values) >= 10  # steady frames, not a jump
-    assert {slug: v for slug, (v, _) in stored(board).items()} == {
+    assert {slug: v for slug, (v, _) in stored_board(board).items()} == {
         "s1": 90, "s2": 50, "s3": 10, "s4": 10,
     }  # fmt: skip
     # Each frame is one transaction: every frame's message holds both moving sliders.
@@ -224,9 +220,9 @@ async def test_grabbing_a_slider_stops_a_fade(make_board, connect_client):
     await person.wait_for(
         lambda: [f["state"] for f in person.of("board:fade")][-1:] == ["cancelled"]
     )
-    stopped_at = stored(board)
+    stopped_at = stored_board(board)
     await asyncio.sleep(0.5)
-    assert stored(board) == stopped_at  # nothing moves any more
+    assert stored_board(board) == stopped_at  # nothing moves any more
     assert 20 <= stopped_at["s1"][0] < 100
 
 
@@ -242,7 +238,7 @@ async def test_someone_elses_set_stops_a_fade(make_board, connect_client):
         lambda: [f["state"] for f in person.of("board:fade")][-1:] == ["cancelled"]
     )
     await asyncio.sleep(0.3)
-    assert stored(board)["s1"][0] < 100 and stored(board)["s3"][0] == 77
+    assert stored_board(board)["s1"][0] < 100 and stored_board(board)["s3"][0] == 77
 
 
 # --- The admin ---------------------------------------------------------------------------------
@@ -269,7 +265,7 @@ def test_the_admin_saves_a_snapshot_and_recalls_it(make_board) -> None:
         follow=True,
     )
     assert "Recalled" in response.content.decode()
-    assert stored(board)["s1"][0] == 66
+    assert stored_board(board)["s1"][0] == 66
     entry = AuditEntry.objects.filter(board=board.slug, slider="s1").order_by("-id").first()
     assert (entry.source, entry.username) == ("admin", "ops")
 
@@ -310,7 +306,7 @@ async def test_a_refused_recall_does_not_stop_a_running_fade(make_board, connect
     await other.wait_for(
         lambda: [f["state"] for f in other.of("board:fade")] == ["running", "done"]
     )
-    assert stored(board)["s1"][0] == 100
+    assert stored_board(board)["s1"][0] == 100
 
 
 @pytest.mark.live
@@ -333,7 +329,7 @@ async def test_a_change_from_elsewhere_wins_over_a_fade_frame(
         lambda: [f["state"] for f in watcher.of("board:fade")][-1:] == ["cancelled"]
     )
     await asyncio.sleep(0.3)
-    assert stored(board)["s1"][0] == 5 and watcher.values["s1"][0] == 5
+    assert stored_board(board)["s1"][0] == 5 and watcher.values["s1"][0] == 5
 
 
 @pytest.mark.live
@@ -344,7 +340,7 @@ async def test_a_preset_with_a_bad_value_is_refused_before_a_fade(make_board, co
     ack = await client.call("preset:recall", {"name": "Bad", "fade": 1})
     assert ack["error"] == "invalid_value"
     await asyncio.sleep(0.2)
-    assert client.of("board:fade") == [] and stored(board)["s1"] == (10, 0)
+    assert client.of("board:fade") == [] and stored_board(board)["s1"] == (10, 0)
 
 
 @pytest.mark.django_db
@@ -362,4 +358,4 @@ def test_the_admin_recalls_and_snapshots_on_any_board(make_board) -> None:
     assert preset.position == 3
     Slider.objects.filter(board=board, slug="s1").update(value=50)
     admin.post("/admin/sliders/preset/", {"action": "recall", "_selected_action": [preset.pk]})
-    assert stored(board)["s1"][0] == 10
+    assert stored_board(board)["s1"][0] == 10

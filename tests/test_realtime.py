@@ -9,26 +9,11 @@ from typing import Any
 import pytest
 import socketio
 
-from tests.conftest import BoardClient
+from tests.support.checks import assert_error
+from tests.support.clients import BoardClient
+from tests.support.database import stored
 
 pytestmark = pytest.mark.live
-
-
-def stored(board_slug: str, slider_slug: str) -> tuple[float, int]:
-    """The slider's row as the database has it now (value, version)."""
-    from sliders.models import Slider
-
-    row = Slider.objects.get(board__slug=board_slug, slug=slider_slug)
-    return row.value, row.version
-
-
-def assert_error(ack: Any, code: str) -> None:
-    assert isinstance(ack, dict), ack
-    assert set(ack) == {"ok", "error", "message"}, ack
-    assert ack["ok"] is False
-    assert ack["error"] == code, ack
-    assert isinstance(ack["message"], str)
-    assert ack["message"]
 
 
 async def barrier(sender: BoardClient, *receivers: BoardClient, value: float) -> None:

@@ -18,15 +18,12 @@ import pytest
 
 from sliders import services
 from sliders.models import Board, Slider
-from tests.http import AdminSession
-from tests.services import manage
-from tests.test_scaleout import clients, cluster, connect, services_env  # noqa: F401 (fixtures)
+from tests.support.clients import connect
+from tests.support.database import slider_row
+from tests.support.http import AdminSession
+from tests.support.services import manage
 
 SETS = 5  # changes made to the first holder of a key, so its version ends at 5
-
-
-def slider_row(board_slug: str, slug: str) -> Slider:
-    return Slider.objects.get(board__slug=board_slug, slug=slug)
 
 
 async def set_over_api(base_url: str, board_slug: str, slug: str, values: range) -> int:
@@ -185,9 +182,9 @@ async def test_a_board_renamed_onto_a_used_slug_is_heard_at_once(
 @pytest.mark.live
 @pytest.mark.scaleout
 async def test_a_recreated_slider_is_heard_at_once_on_every_process(
-    cluster: Any,  # noqa: F811 (the fixtures imported above)
-    clients: Any,  # noqa: F811
-    services_env: dict[str, str],  # noqa: F811
+    cluster: Any,
+    clients: Any,
+    services_env: dict[str, str],
 ) -> None:
     """Two processes on PostgreSQL and Redis; the slider is deleted and made again in a shell."""
     a, b = cluster

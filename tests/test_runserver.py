@@ -11,7 +11,8 @@ import urllib.request
 
 import pytest
 
-from tests.conftest import PROJECT_DIR, BoardClient, free_port
+from tests.support.clients import BoardClient
+from tests.support.servers import PROJECT_DIR, free_port
 
 pytestmark = pytest.mark.live
 

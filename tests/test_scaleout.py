@@ -1,8 +1,8 @@
 """Several uvicorn processes on one PostgreSQL database and one Redis: every client converges.
 
-These tests use the real services on 127.0.0.1 (see tests/services.py): each test run gets its own
-database and its own Redis key prefix. Where the services are missing they are skipped, except
-under CI, where they fail.
+These tests use the real services on 127.0.0.1 (see tests/support/services.py): each test run
+gets its own database and its own Redis key prefix. Where the services are missing they are
+skipped, except under CI, where they fail.
 """
 
 from __future__ import annotations
@@ -12,118 +12,19 @@ import json
 import random
 import signal
 import time
-from collections.abc import AsyncIterator, Iterator
 
 import aiohttp
-import psycopg
 import pytest
 
-from tests.conftest import BoardClient, LiveServer, pipe, wait_until
-from tests.http import AdminSession
-from tests.services import fresh_services, manage
+from tests.support.accounts import PASSWORD
+from tests.support.clients import BoardClient, connect, presence
+from tests.support.database import stored
+from tests.support.http import AdminSession
+from tests.support.proxies import Balancer
+from tests.support.services import manage
+from tests.support.waiting import wait_until
 
 pytestmark = [pytest.mark.live, pytest.mark.scaleout]
-
-PASSWORD = "a-long-test-password-1"
-
-
-@pytest.fixture(scope="module")
-def services_env() -> Iterator[dict[str, str]]:
-    """A fresh PostgreSQL database, migrated, with the demo board, and a fresh Redis prefix."""
-    with fresh_services(
-        SOCKETIO_TRANSPORTS="websocket",
-        PRESENCE_PROCESS_TTL="2",
-        PRESENCE_INTERVAL="0.1",
-        # Contention tests send as fast as they can; the rate limit has its own tests.
-        SLIDER_SET_RATE="100000",
-        SLIDER_SET_BURST="100000",
-    ) as env:
-        manage(
-            "shell",
-            "-c",
-            "from sliders.models import Slider;"
-            "Slider.objects.filter(board__slug='main', slug='s1').update(max=1000000)",
-            env=env,
-        )
-        yield env
-
-
-def stored(env: dict[str, str], slug: str = "s1") -> tuple[float, int]:
-    with psycopg.connect(env["DATABASE_URL"]) as connection:
-        row = connection.execute(
-            "SELECT s.value, s.version FROM sliders_slider s JOIN sliders_board b"
-            " ON s.board_id = b.id WHERE b.slug = 'main' AND s.slug = %s",
-            [slug],
-        ).fetchone()
-    assert row is not None
-    return float(row[0]), int(row[1])
-
-
-@pytest.fixture
-def cluster(services_env: dict[str, str]) -> Iterator[list[LiveServer]]:
-    """Two server processes, A and B, sharing the database and Redis."""
-    servers = [LiveServer(env=services_env).start() for _ in range(2)]
-    yield servers
-    for server in servers:
-        server.stop()
-
-
-class Balancer:
-    """A tiny TCP load balancer: each connection goes to the first backend that accepts it.
-
-    It stands in for nginx or a cloud balancer: when a backend dies, the clients' connections
-    through it break, and their reconnects land on the next backend in the list.
-    """
-
-    def __init__(self, backends: list[int]) -> None:
-        self.backends = backends
-        self.server: asyncio.Server | None = None
-        self.port = 0
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    async def start(self) -> Balancer:
-        self.server = await asyncio.start_server(self._handle, "127.0.0.1", 0)
-        self.port = self.server.sockets[0].getsockname()[1]
-        return self
-
-    async def close(self) -> None:
-        if self.server is not None:
-            self.server.close()
-
-    async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        for port in self.backends:
-            try:
-                backend_reader, backend_writer = await asyncio.open_connection("127.0.0.1", port)
-                break
-            except OSError:
-                continue
-        else:
-            writer.close()
-            return
-        await asyncio.gather(pipe(reader, backend_writer), pipe(backend_reader, writer))
-
-
-@pytest.fixture
-async def clients() -> AsyncIterator[list[BoardClient]]:
-    made: list[BoardClient] = []
-    yield made
-    for client in made:
-        await client.disconnect()
-
-
-async def connect(url: str, made: list[BoardClient], *, reconnection: bool = False) -> BoardClient:
-    client = BoardClient(url, "main", reconnection=reconnection)
-    made.append(client)
-    await client.connect()
-    return client
-
-
-def presence(client: BoardClient) -> int | None:
-    counts = client.of("board:presence")
-    return counts[-1]["clients"] if counts else None
 
 
 async def test_a_set_on_one_process_reaches_clients_on_the_other(cluster, clients):
@@ -178,7 +79,7 @@ async def test_an_admin_save_reaches_clients_on_both_processes(cluster, clients,
         admin = AdminSession(a.url, http)
         await admin.login("ops", PASSWORD)
         await admin.submit(f"/admin/sliders/slider/{slider_id}/change/", "slider_form", value="88")
-        value, version = stored(services_env, "s2")
+        value, version = stored("main", "s2", database_url=services_env["DATABASE_URL"])
         assert value == 88.0
         for client in (on_a, on_b):
             await client.wait_for(lambda c=client: c.values["s2"] == (88.0, version))
@@ -206,7 +107,7 @@ async def test_a_change_from_a_process_without_a_server_reaches_everyone(
         "services.set_slider_value(board='main', slider_id='s2', value=13)",
         env=services_env,
     )
-    value, version = stored(services_env, "s2")
+    value, version = stored("main", "s2", database_url=services_env["DATABASE_URL"])
     assert value == 13.0
     for client in (on_a, on_b):
         await client.wait_for(lambda c=client: c.values["s2"] == (13.0, version))
@@ -217,7 +118,7 @@ async def test_the_slider_command_reaches_everyone(cluster, clients, services_en
     on_a = await connect(a.url, clients)
     on_b = await connect(b.url, clients)
     assert manage("slider", "set", "main", "s2", "21.4", env=services_env).strip().startswith("21")
-    value, version = stored(services_env, "s2")
+    value, version = stored("main", "s2", database_url=services_env["DATABASE_URL"])
     assert value == 21.0  # snapped to the step, like any set
     for client in (on_a, on_b):
         await client.wait_for(lambda c=client: c.values["s2"] == (21.0, version))
@@ -249,7 +150,7 @@ async def test_convergence_under_contention(cluster, clients, services_env):
     a, b = cluster
     senders = [await connect(server.url, clients) for server in (a, b, a, b, a, b)]
     watchers = [await connect(server.url, clients) for server in (a, b)]
-    _, start_version = stored(services_env)
+    _, start_version = stored(database_url=services_env["DATABASE_URL"])
     acked_versions: list[int] = []
     sent = 0
     deadline = time.monotonic() + 3
@@ -273,7 +174,7 @@ async def test_convergence_under_contention(cluster, clients, services_env):
     started = time.monotonic()
     await asyncio.gather(*(hammer(i, c) for i, c in enumerate(senders)))
     stopped = time.monotonic()
-    final_value, final_version = stored(services_env)
+    final_value, final_version = stored(database_url=services_env["DATABASE_URL"])
 
     # Invariant 2 across processes: one version per accepted change, none lost, none repeated.
     assert sorted(acked_versions) == list(range(start_version + 1, final_version + 1))
@@ -281,11 +182,13 @@ async def test_convergence_under_contention(cluster, clients, services_env):
 
     # Invariant 5: every client converges on the database's value.
     everyone = senders + watchers
-    converged_in = await wait_until(
+    waiting_since = time.monotonic()
+    await wait_until(
         lambda: all(c.values["s1"] == (final_value, final_version) for c in everyone),
         timeout=10,
         what="all clients to hold the database's value",
     )
+    converged_in = time.monotonic() - waiting_since
     stale = sum(c.stale_updates for c in everyone)
     print(
         f"\nconvergence: {sent} sets ({len(acked_versions)} written) from {len(senders)} clients "
@@ -332,18 +235,20 @@ async def test_killing_a_process_moves_its_clients_to_the_other(cluster, clients
         stop.set()
         await asyncio.gather(*tasks)
 
-        final = stored(services_env)
+        final = stored(database_url=services_env["DATABASE_URL"])
         await wait_until(
             lambda: all(c.values["s1"] == final for c in dragging),
             timeout=10,
             what="all clients to converge after the kill",
         )
         # A's presence entry dies with its heartbeat: the count settles to the true four.
-        settled_in = await wait_until(
+        waiting_since = time.monotonic()
+        await wait_until(
             lambda: all(presence(c) == 4 and c.sio.connected for c in dragging),
             timeout=15,
             what="presence to settle at 4",
         )
+        settled_in = time.monotonic() - waiting_since
         print(
             f"\nafter SIGKILL: clients back on B in {reconnected_in * 1000:.0f} ms, "
             f"presence settled {settled_in * 1000:.0f} ms after convergence"

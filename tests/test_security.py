@@ -8,7 +8,6 @@ tests back is docs/security.md.
 from __future__ import annotations
 
 import asyncio
-import functools
 import json
 import os
 import re
@@ -33,15 +32,17 @@ from hypothesis import strategies as st
 
 from sliders.models import AuditEntry
 from sliders.services import SliderError, normalize_value
-from tests.conftest import PROJECT_DIR, BoardClient, ClientLoop, LiveServer, free_port
-from tests.conftest import session_cookie as cookie_of
-from tests.http import AdminSession
-from tests.test_invariants import assert_valid_stored_value, row
-from tests.test_realtime import assert_error, stored
+from tests.support.accounts import PASSWORD, live_superuser
+from tests.support.accounts import session_cookie as cookie_of
+from tests.support.checks import assert_error, assert_valid_stored_value
+from tests.support.clients import BoardClient, ClientLoop, counted
+from tests.support.database import slider_row, stored
+from tests.support.http import AdminSession
+from tests.support.servers import PROJECT_DIR, ProductionServer, free_port
+from tests.support.strategies import INTEGERS, json_like
 
 pytestmark = pytest.mark.live
 
-PASSWORD = "a-long-test-password-1"
 HOSTILE = "<script>alert(1)</script>\"'&"
 ESCAPED_SCRIPT = "&lt;script&gt;alert(1)&lt;/script&gt;"
 SET_ERRORS = {
@@ -128,13 +129,6 @@ async def polling_connect(url: str, board: str, headers: dict[str, str]) -> Any:
         finally:
             async with http.post(session, data="1", headers=headers):  # Engine.IO close
                 pass
-
-
-async def counted(client: BoardClient, clients: int, timeout: float = 5) -> None:
-    """Wait until the board's latest presence count that `client` received is `clients`."""
-    await client.wait_for(
-        lambda: client.of("board:presence")[-1:] == [{"clients": clients}], timeout
-    )
 
 
 class TimedClient(BoardClient):
@@ -259,7 +253,7 @@ async def test_restricting_a_board_drops_anonymous_sockets_already_on_it(
     must not keep receiving its values and names.
     """
     server = start_server()
-    User.objects.create_superuser("ops", "ops@example.com", PASSWORD)
+    live_superuser("ops", "ops@example.com")
     board = make_board(name="Soon private")
     anonymous = await connect_client(board.slug, server=server)
     member = make_user("member")
@@ -380,35 +374,6 @@ async def test_same_origin_needs_a_host_in_allowed_hosts(make_board, connect_cli
 
 
 # --- Hostile payloads (property tests) ------------------------------------------------------
-
-# python-engineio's JSON parser refuses integers written with more than 100 characters (a
-# denial-of-service guard): such a packet is malformed and closes the connection, which
-# test_invariants covers. The property tests stay within what a packet may carry.
-INTEGERS = st.one_of(
-    st.integers(min_value=-(2**64), max_value=2**64),
-    st.integers(min_value=-(10**99) + 1, max_value=10**99 - 1),
-)
-LEAVES = st.one_of(
-    st.none(),
-    st.booleans(),
-    INTEGERS,
-    st.floats(),  # NaN, ±Infinity, -0.0, subnormals
-    st.text(max_size=20),
-)
-
-
-@functools.cache
-def json_like(depth: int) -> st.SearchStrategy[Any]:
-    """JSON-like values nested at most `depth` levels deep."""
-    if depth == 0:
-        return LEAVES
-    inner = json_like(depth - 1)
-    return st.one_of(
-        LEAVES,
-        st.lists(inner, max_size=3),
-        st.dictionaries(st.text(max_size=8), inner, max_size=3),
-    )
-
 
 PROPERTY_SLIDERS = {"a": (0.0, 100.0, 1.0), "b": (-1.0, 1.0, 0.1), "c": (0.3, 9.9, 0.7)}
 NUMBERS = st.one_of(
@@ -540,7 +505,7 @@ def test_property_any_slider_set_arguments_get_a_well_formed_ack(
                 seen["changed"] += 1
                 broadcasts.append({"id": slider_id, "value": value, "version": version})
             held[slider_id] = (value, version)
-            slider = row(board.slug, slider_id)
+            slider = slider_row(board.slug, slider_id)
             assert_valid_stored_value(slider)
             assert (slider.value, slider.version) == (value, version)
         assert sender.sio.connected, "a payload made the server drop the sender"
@@ -558,7 +523,7 @@ def test_property_any_slider_set_arguments_get_a_well_formed_ack(
     assert observer.of("slider:update") == broadcasts
     assert len(observer.of("board:state")) == 1
     for slider_id in PROPERTY_SLIDERS:
-        slider = row(board.slug, slider_id)
+        slider = slider_row(board.slug, slider_id)
         assert_valid_stored_value(slider)
         assert (slider.value, slider.version) == held[slider_id]
     client_loop.run(sender.disconnect())
@@ -973,13 +938,6 @@ def test_uvicorn_without_any_environment_refuses_to_start() -> None:
     assert "SECRET_KEY must be set when DEBUG is off." in output
 
 
-class ProductionServer(LiveServer):
-    """A LiveServer probed at /healthz: with SECURE_SSL_REDIRECT every other plain-HTTP path
-    redirects to https, which this test server does not speak."""
-
-    ready_path = "/healthz"
-
-
 @pytest.fixture
 def production_server(transactional_db: None) -> Iterator[ProductionServer]:
     server = ProductionServer(
@@ -1006,7 +964,7 @@ async def test_production_cookies_are_secure_and_https_is_enforced(
     server = production_server
     https_origin = f"https://127.0.0.1:{server.port}"
     behind_proxy = {"X-Forwarded-Proto": "https"}
-    User.objects.create_superuser("ops", "ops@example.com", PASSWORD)
+    live_superuser("ops", "ops@example.com")
 
     # Plain HTTP is redirected to HTTPS; the health check answers as it is.
     status, _, headers = await http_get(f"{server.url}/admin/login/")

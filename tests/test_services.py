@@ -16,6 +16,7 @@ from django.db import IntegrityError, transaction
 from sliders import services
 from sliders.models import Board, Slider
 from sliders.services import Actor, SliderError, normalize_value, set_slider_value
+from tests.support.database import stored
 
 # --- Helpers --------------------------------------------------------------------------------
 
@@ -24,11 +25,6 @@ def make_slider(board: Board, slug: str = "s1", **fields: Any) -> Slider:
     """A slider written straight through the ORM (the value must already be valid)."""
     fields = {"name": slug, "min": 0, "max": 100, "step": 1, "value": 50, **fields}
     return Slider.objects.create(board=board, slug=slug, **fields)
-
-
-def stored(slider: Slider) -> tuple[float, int]:
-    row = Slider.objects.get(pk=slider.pk)
-    return row.value, row.version
 
 
 @pytest.fixture

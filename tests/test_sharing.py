@@ -12,7 +12,7 @@ from django.test import Client
 
 from sliders import services, sharing
 from sliders.models import ShareLink, Slider
-from tests.conftest import BoardClient
+from tests.support.clients import BoardClient
 
 pytestmark = pytest.mark.django_db
 

@@ -17,9 +17,11 @@ import aiohttp
 import psycopg
 import pytest
 
-from tests.conftest import ADMIN_PASSWORD, BoardClient, LiveServer
-from tests.http import AdminSession, Forms, error_summary
-from tests.services import fresh_services, manage
+from tests.support.accounts import PASSWORD, live_superuser
+from tests.support.clients import BoardClient
+from tests.support.http import AdminSession, Forms, error_summary
+from tests.support.servers import LiveServer
+from tests.support.services import fresh_services, manage
 
 pytestmark = pytest.mark.live
 
@@ -62,7 +64,7 @@ def postgres_server() -> Iterator[tuple[LiveServer, dict[str, str]]]:
             "shell",
             "-c",
             "from django.contrib.auth.models import User;"
-            f"User.objects.create_superuser('live-admin', 'a@example.com', {ADMIN_PASSWORD!r})",
+            f"User.objects.create_superuser('live-admin', 'a@example.com', {PASSWORD!r})",
             env=env,
         )
         server = LiveServer(env=env).start()
@@ -88,9 +90,8 @@ def site(request: pytest.FixtureRequest, transactional_db: None) -> Site:
 
     request.getfixturevalue("stable_content_types")  # the admin's log entries need them
     board = request.getfixturevalue("make_board")()
-    from django.contrib.auth.models import User
 
-    User.objects.create_superuser("live-admin", "a@example.com", ADMIN_PASSWORD)
+    live_superuser("live-admin", "a@example.com")
 
     def sqlite_rows(sql: str, params: list[Any]) -> list[tuple[Any, ...]]:
         with connection.cursor() as cursor:
@@ -112,7 +113,7 @@ async def board_client(site: Site) -> AsyncIterator[BoardClient]:
 async def admin(site: Site) -> AsyncIterator[AdminSession]:
     async with aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as http:
         session = AdminSession(site.url, http)
-        await session.login("live-admin", ADMIN_PASSWORD)
+        await session.login("live-admin", PASSWORD)
         yield session
 
 

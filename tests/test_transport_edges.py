@@ -17,18 +17,18 @@ from typing import Any
 import aiohttp
 import pytest
 import websockets
-from django.contrib.auth.models import User
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from yarl import URL
 
-from tests.conftest import BoardClient, ClientLoop, LiveServer
-from tests.test_realtime import stored
-from tests.test_security import counted, json_like
+from tests.support.accounts import PASSWORD, live_superuser
+from tests.support.clients import BoardClient, ClientLoop, counted
+from tests.support.database import stored
+from tests.support.http import AdminSession
+from tests.support.servers import LiveServer
+from tests.support.strategies import json_like
 
 pytestmark = pytest.mark.live
-
-PASSWORD = "a-long-test-password-1"
 
 
 # --- Helpers --------------------------------------------------------------------------------
@@ -116,10 +116,8 @@ async def test_a_dropped_connection_is_closed_at_the_transport(
     elif drop == "oversized":
         await ws.send('42["slider:set",{"id":"s1","value":1,"pad":"' + "x" * 20_000 + '"}]')
     elif drop == "revoked":
-        User.objects.create_superuser("ops", "ops@example.com", PASSWORD)
+        live_superuser("ops", "ops@example.com")
         async with aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as http:
-            from tests.http import AdminSession
-
             admin = AdminSession(server.url, http)
             await admin.login("ops", PASSWORD)
             await admin.submit(
@@ -127,10 +125,8 @@ async def test_a_dropped_connection_is_closed_at_the_transport(
             )
     elif drop == "deleted":
         # Through the live server's admin (services.delete_board), so its clients hear of it.
-        User.objects.create_superuser("ops", "ops@example.com", PASSWORD)
+        live_superuser("ops", "ops@example.com")
         async with aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as http:
-            from tests.http import AdminSession
-
             admin = AdminSession(server.url, http)
             await admin.login("ops", PASSWORD)
             path = f"/admin/sliders/board/{board.pk}/delete/"

@@ -13,6 +13,7 @@ from django.test import AsyncClient, Client
 
 from sliders import services
 from sliders.models import Board, Slider
+from tests.support.accounts import PASSWORD
 
 pytestmark = pytest.mark.django_db
 
@@ -317,7 +318,7 @@ def test_people_who_are_not_staff_can_sign_in_and_edit(client: Client) -> None:
         slug="crew", name="Crew", edit_access=Board.Access.EDITORS, editors_group=editors
     )
     services.save_slider(slider=Slider(board=board, slug="s1", name="One"), requested_value=5)
-    member = User.objects.create_user("casey", password="a-long-test-password-1")
+    member = User.objects.create_user("casey", password=PASSWORD)
     member.groups.add(editors)
 
     page = client.get("/b/crew/").content.decode()
@@ -328,7 +329,7 @@ def test_people_who_are_not_staff_can_sign_in_and_edit(client: Client) -> None:
     assert form.status_code == 200
     response = client.post(
         "/accounts/login/",
-        {"username": "casey", "password": "a-long-test-password-1", "next": "/b/crew/"},
+        {"username": "casey", "password": PASSWORD, "next": "/b/crew/"},
     )
     assert response.status_code == 302 and response["Location"] == "/b/crew/"
     page = client.get("/b/crew/").content.decode()
@@ -346,8 +347,8 @@ def test_signed_in_only_board_sends_visitors_to_sign_in(client: Client) -> None:
     assert response.status_code == 302
     assert response["Location"] == "/accounts/login/?next=/b/staff/"
     assert "Staff only" not in client.get("/").content.decode()
-    User.objects.create_user("sam", password="a-long-test-password-1")
-    client.login(username="sam", password="a-long-test-password-1")
+    User.objects.create_user("sam", password=PASSWORD)
+    client.login(username="sam", password=PASSWORD)
     assert client.get("/b/staff/").status_code == 200
     assert "Staff only" in client.get("/").content.decode()
 

@@ -20,7 +20,7 @@ import psycopg
 import pytest
 import redis
 
-from tests.conftest import PROJECT_DIR
+from tests.support.servers import PROJECT_DIR
 
 POSTGRES_URL = os.environ.get("SCALEOUT_POSTGRES_URL", "postgres://postgres@127.0.0.1:5432/test")
 REDIS_URL = os.environ.get("SCALEOUT_REDIS_URL", "redis://127.0.0.1:6379/0")

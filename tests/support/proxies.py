@@ -1,4 +1,4 @@
-"""A TCP proxy the tests control, for putting faults between a client and a service.
+"""TCP in-betweens the tests control: a fault proxy and a load balancer.
 
 `TcpProxy` forwards every connection it accepts to one local port. A test can then:
 
@@ -12,6 +12,9 @@
 It runs its own event loop in a thread, so it keeps forwarding while the test's thread blocks
 (`LiveServer.start` polls a server synchronously, and that server may need a database behind
 this proxy).
+
+`Balancer` stands in for nginx or a cloud balancer in front of several server processes, on
+the test's own event loop.
 """
 
 from __future__ import annotations
@@ -207,3 +210,53 @@ class TcpProxy:
         finally:
             reading.cancel()
             writer.close()
+
+
+async def pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    """Copy bytes from `reader` to `writer` until either side closes (for test proxies)."""
+    try:
+        while data := await reader.read(65536):
+            writer.write(data)
+            await writer.drain()
+    except (ConnectionError, OSError):
+        pass
+    finally:
+        writer.close()
+
+
+class Balancer:
+    """A tiny TCP load balancer: each connection goes to the first backend that accepts it.
+
+    It stands in for nginx or a cloud balancer: when a backend dies, the clients' connections
+    through it break, and their reconnects land on the next backend in the list.
+    """
+
+    def __init__(self, backends: list[int]) -> None:
+        self.backends = backends
+        self.server: asyncio.Server | None = None
+        self.port = 0
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    async def start(self) -> Balancer:
+        self.server = await asyncio.start_server(self._handle, "127.0.0.1", 0)
+        self.port = self.server.sockets[0].getsockname()[1]
+        return self
+
+    async def close(self) -> None:
+        if self.server is not None:
+            self.server.close()
+
+    async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        for port in self.backends:
+            try:
+                backend_reader, backend_writer = await asyncio.open_connection("127.0.0.1", port)
+                break
+            except OSError:
+                continue
+        else:
+            writer.close()
+            return
+        await asyncio.gather(pipe(reader, backend_writer), pipe(backend_reader, writer))

@@ -1,0 +1,93 @@
+"""Live servers: uvicorn processes serving `sliderproject.asgi:application` on a free port.
+
+Each runs with the real `sliderproject.settings` (not tests/settings.py) and shares the test
+database through `DATABASE_URL` in the environment; its output goes to a log file under
+`SLIDERSYNC_TEST_DIR` that `LiveServer.log()` reads.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+PROJECT_DIR = Path(__file__).resolve().parent.parent.parent
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on right now."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+class LiveServer:
+    """One uvicorn process serving sliderproject.asgi:application."""
+
+    def __init__(self, *, port: int | None = None, env: dict[str, str] | None = None) -> None:
+        self.port = port or free_port()
+        self.env = {**os.environ, **(env or {})}
+        self.log_path = Path(os.environ["SLIDERSYNC_TEST_DIR"]) / f"server-{self.port}.log"
+        self.process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    # Polled until the server answers; a subclass may choose a path that never redirects.
+    ready_path = "/"
+
+    def start(self, timeout: float = 20.0) -> LiveServer:
+        env = {**self.env, "DJANGO_SETTINGS_MODULE": "sliderproject.settings"}
+        env.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
+        log = self.log_path.open("ab")
+        self.process = subprocess.Popen(
+            [
+                sys.executable, "-m", "uvicorn", "sliderproject.asgi:application",
+                "--host", "127.0.0.1", "--port", str(self.port), "--log-level", "warning",
+            ],
+            cwd=PROJECT_DIR, env=env, stdout=log, stderr=subprocess.STDOUT,
+        )  # fmt: skip
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"Server exited early:\n{self.log()}")
+            try:
+                with urllib.request.urlopen(f"{self.url}{self.ready_path}", timeout=1):
+                    return self
+            except urllib.error.HTTPError:
+                return self  # it answers, whatever the status
+            except OSError:
+                time.sleep(0.05)
+        self.stop()
+        raise RuntimeError(f"Server did not start within {timeout}s:\n{self.log()}")
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+
+    def kill(self) -> None:
+        """SIGKILL: no shutdown, no flushing; what was committed must survive."""
+        if self.process and self.process.poll() is None:
+            self.process.send_signal(signal.SIGKILL)
+            self.process.wait(timeout=10)
+
+    def stop(self) -> None:
+        if self.process and self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.kill()
+
+
+class ProductionServer(LiveServer):
+    """A LiveServer probed at /healthz: with SECURE_SSL_REDIRECT every other plain-HTTP path
+    redirects to https, which this test server does not speak."""
+
+    ready_path = "/healthz"

@@ -1,0 +1,109 @@
+"""Coalesced presence (sliders/presence.py): one trailing `board:presence` per interval.
+
+The counts come from a dict and the emits go to a list: the two callbacks are the seam
+`Presence` takes. With a cluster, the real in-process `LocalCluster`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from sliders.cluster import LocalCluster
+from sliders.presence import Presence
+
+INTERVAL = 0.02
+
+
+class Room:
+    """Local client counts per board, and every presence emit, in order."""
+
+    def __init__(self) -> None:
+        self.counts: dict[str, int] = {}
+        self.emits: list[tuple[str, int]] = []
+
+    def presence(self, interval: float = INTERVAL) -> Presence:
+        async def emit(board: str, clients: int) -> None:
+            self.emits.append((board, clients))
+
+        return Presence(
+            count_local=lambda board: self.counts.get(board, 0), emit_local=emit, interval=interval
+        )
+
+
+async def settle() -> None:
+    await asyncio.sleep(INTERVAL * 4)
+
+
+async def test_changes_within_an_interval_are_one_emit_of_the_latest_count() -> None:
+    room = Room()
+    presence = room.presence()
+    for clients in (1, 2, 3):
+        room.counts["stage"] = clients
+        presence.changed("stage")
+    assert room.emits == []  # trailing: nothing before the interval
+    await settle()
+    assert room.emits == [("stage", 3)]
+
+
+async def test_each_board_has_its_own_emit() -> None:
+    room = Room()
+    presence = room.presence()
+    room.counts.update(stage=2, foyer=1)
+    presence.changed("stage")
+    presence.changed("foyer")
+    await settle()
+    assert sorted(room.emits) == [("foyer", 1), ("stage", 2)]
+
+
+async def test_a_change_after_an_emit_is_emitted_again_even_with_the_same_count() -> None:
+    room = Room()
+    presence = room.presence()
+    room.counts["stage"] = 2
+    presence.changed("stage")
+    await settle()
+    presence.changed("stage")  # one left and another joined
+    await settle()
+    assert room.emits == [("stage", 2), ("stage", 2)]
+
+
+async def test_a_board_nobody_here_watches_gets_no_emit() -> None:
+    room = Room()
+    presence = room.presence()
+    presence.changed("stage")  # the last client left
+    await settle()
+    assert room.emits == []
+
+
+async def test_a_refresh_emits_only_when_the_total_changed() -> None:
+    room = Room()
+    presence = room.presence()
+    room.counts["stage"] = 1
+    presence.changed("stage")
+    await settle()
+    presence.refresh("stage")  # nothing changed anywhere
+    await settle()
+    assert room.emits == [("stage", 1)]
+    presence.refresh("empty")  # no local clients: nothing to tell
+    await settle()
+    assert room.emits == [("stage", 1)]
+
+
+async def test_with_a_cluster_the_count_is_reported_announced_and_the_total_emitted() -> None:
+    room = Room()
+    presence = room.presence()
+    cluster = LocalCluster()
+    notices: list[tuple[str, str, Any]] = []
+
+    async def handle(kind: str, board: str, data: Any) -> None:
+        notices.append((kind, board, data))
+
+    await cluster.start(handle)
+    presence.cluster = cluster
+    room.counts["stage"] = 4
+    presence.changed("stage")
+    await settle()
+    assert await cluster.total_count("stage") == 4
+    assert notices == [("presence", "stage", None)]
+    assert room.emits == [("stage", 4)]
+    await cluster.stop()
