@@ -183,13 +183,13 @@ class Slider(models.Model):
 
     @property
     def display_decimals(self) -> int:
-        """`precision`, or as many decimals as the step grid has (board.js does the same)."""
+        """`precision`, or as many decimals as the step grid has (board/format.js does the same)."""
         if self.precision is not None:
             return self.precision
         return min(MAX_PRECISION, max(decimals_of(self.step), decimals_of(self.min)))
 
     def format_value(self, value: float) -> str:
-        """The value as people read it: "-12.5 dB", "75 %" (board.js's formatValue)."""
+        """The value as people read it: "-12.5 dB", "75 %" (formatValue in board/format.js)."""
         text = f"{value:.{self.display_decimals}f}"
         if text.startswith("-") and float(text) == 0:
             text = text[1:]  # no "-0.0"

@@ -789,9 +789,9 @@ def test_rate_limited_retry_while_cut_off_never_reverts_a_newer_change(
     make_board, page_on, start_server
 ):
     """A `rate_limited` set is retried 250 ms later. If the page was cut off in between, the
-    retry finds it cannot send and leaves the value pending WITHOUT a base_version (board.js
-    onRefusedSet: `entry.base = base`, null for a live set), so after the reconnect it goes out
-    as a live set and reverts a change someone else made while this page was away."""
+    retried value must keep the version it was based on, so that after the reconnect it cannot
+    revert a change someone else made while this page was away (it did, when the retry took the
+    live set's missing base)."""
     # One token per connection and almost no refill: A's second set is refused rate_limited
     # and every retry on that connection is too; B has its own token.
     server = start_server(env={"SLIDER_SET_RATE": "0.001", "SLIDER_SET_BURST": "1"})
@@ -828,11 +828,9 @@ def test_rate_limited_retry_while_cut_off_never_reverts_a_newer_change(
 def test_a_conflict_answer_never_drops_the_live_move_sent_after_it(
     make_board, page_on, asgi_server
 ):
-    """board.js onRefusedSet, on `conflict`, sets `entry.lastSentValue = null` without checking
-    that the conflict is for the latest set. A live move sent after the (conflicting) offline
-    value then loses its safety net: if the connection drops before that move's ack, onDisconnect
-    finds lastSentValue null and does not send it again, so the person's last move is silently
-    dropped (the page shows someone else's value and blames the offline change only)."""
+    """A `conflict` answer for an offline value must not forget a live move sent after it: if
+    the connection drops before that move's ack, the move is sent again after the reconnect
+    (it was silently dropped when the conflict cleared the page's last sent value)."""
     from types import SimpleNamespace
 
     from tests.support.proxies import Shape, TcpProxy
@@ -887,14 +885,12 @@ PROXY_CLOSED = re.compile(r"ERR_CONNECTION_REFUSED|WebSocket connection to .* fa
 def test_a_held_back_value_chosen_during_a_frozen_link_never_reverts_a_newer_change(
     make_board, page_on, asgi_server
 ):
-    """Held-back-value laundering. While 3 sets of a slider are on their way, the page keeps
-    the person's latest value and sends it when an answer returns (board.js send():
-    `made_at = performance.now() + offset`, `base_version = entry.seenVersion`, both taken when
-    it goes OUT, not when the person chose it). Over a link that froze without closing (and
-    survived), the 3 sets made during the freeze arrive late and are refused `conflict`; their
-    answers release the held-back value, also chosen during the freeze, which then goes out as a
-    fresh, on-time live set based on the version just received: it reverts the change someone
-    else made after it."""
+    """While 3 sets of a slider are on their way, the page keeps the person's latest value and
+    sends it when an answer returns; it must be judged by when it was chosen. Over a link that
+    froze without closing (and survived), the 3 sets made during the freeze arrive late and are
+    refused `conflict`; their answers release the held-back value, also chosen during the
+    freeze: it must not go out as a fresh live set and revert the change someone else made
+    after it (it did, when `made_at` and `base_version` were taken as it went out)."""
     from types import SimpleNamespace
 
     from tests.support.proxies import TcpProxy
