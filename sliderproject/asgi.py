@@ -16,17 +16,6 @@ os.environ.setdefault("SLIDER_SYNC_DEFAULT_DEBUG", "false")
 # Set up Django before importing anything that imports models.
 django_application = get_asgi_application()
 
-import socketio  # noqa: E402
+from sliders.realtime.app import asgi_application  # noqa: E402
 
-from sliders import realtime  # noqa: E402
-from sliders.socketserver import EngineIOFrameGuard  # noqa: E402
-
-# Django's ASGI handler refuses `lifespan`; with on_startup/on_shutdown python-socketio answers it.
-application = EngineIOFrameGuard(
-    socketio.ASGIApp(
-        realtime.sio,
-        other_asgi_app=django_application,
-        on_startup=realtime.on_startup,
-        on_shutdown=realtime.on_shutdown,
-    )
-)
+application = asgi_application(django_application)

@@ -98,8 +98,10 @@ ASGI_APPLICATION = "sliderproject.asgi.application"
 # Database: SQLite by default, anything django-environ understands via DATABASE_URL.
 VAR_DIR = Path(env.str("VAR_DIR", default=str(BASE_DIR / "var")))
 DATABASES = {"default": env.db("DATABASE_URL", default=f"sqlite:///{VAR_DIR / 'db.sqlite3'}")}
-# Socket handlers live for hours and never see Django's request_finished cleanup, so connections
-# are opened per unit of work and closed again (see sliders.db); persistent connections stay off.
+# Requests close their connection when they finish (no persistent connections). The realtime
+# server's two database threads each keep one connection for the life of the process and
+# replace it only once it is broken (see sliders.db): socket handlers never see Django's
+# request_finished cleanup.
 DATABASES["default"]["CONN_MAX_AGE"] = 0
 # How long a query may wait (for a lock, a connection, an answer) before the set is refused with
 # `unavailable`: a stuck transaction elsewhere must not stall every socket of the process.

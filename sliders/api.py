@@ -20,7 +20,7 @@ from ninja import Field, NinjaAPI, Schema
 from ninja.errors import AuthenticationError, HttpError, ValidationError
 from ninja.security import HttpBearer, SessionAuth
 
-from sliders import broadcast, metrics, origins, selectors, services
+from sliders import fades, metrics, notices, origins, selectors, services
 from sliders.models import ApiToken, AuditEntry, Board
 from sliders.ratelimit import TokenBucket
 
@@ -208,7 +208,11 @@ class ConflictOut(ErrorOut):
 
 class RecallIn(Schema):
     fade: float = Field(
-        0, ge=0, le=60, strict=True, description="Seconds to fade over; 0 recalls at once."
+        0,
+        ge=0,
+        le=fades.MAX_FADE_SECONDS,
+        strict=True,
+        description="Seconds to fade over; 0 recalls at once.",
     )
 
 
@@ -310,10 +314,8 @@ def recall_preset(request: HttpRequest, slug: str, name: str, body: RecallIn) ->
     if body.fade == 0:
         services.recall_preset(board=slug, name=name, actor=actor)
         return {"ok": True}
-    from sliders import realtime
-
     targets = services.fade_targets(board=slug, name=name, actor=actor)
-    if not broadcast.run_on_server_loop(realtime.fade_to(slug, name, targets, body.fade, actor)):
+    if not notices.run_on_server_loop(fades.fade_to(slug, name, targets, body.fade, actor)):
         raise services.SliderError("unavailable", "Fades need the realtime server to be running.")
     return {"ok": True}
 

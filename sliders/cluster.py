@@ -1,13 +1,15 @@
 """What several server processes share: notices between them and who is connected where.
 
-With `REDIS_URL` unset there is one process and everything stays in memory (`LocalCluster`).
-With Redis (`RedisCluster`):
+The process's cluster is `get_cluster()`, built on first use (as Channels' `get_channel_layer()`
+is); the realtime server starts and stops it, and anyone may ask it for presence counts. With
+`REDIS_URL` unset there is one process and everything stays in memory (`LocalCluster`). With
+Redis (`RedisCluster`):
 
 - *notices* go over one pub/sub channel: "slider X of board B has version V now" (each process
-  hands it to its own clients through sliders.fanout, latest value first), "board B changed" (each
-  process rebuilds `board:state` for its own clients, whose `can_edit` differs per user) and
-  "presence on board B changed". A notice reaches the process that sends it at once, without
-  the trip through Redis, and still does when Redis is down;
+  hands it to its own clients through sliders.realtime.fanout, latest value first), "board B
+  changed" (each process rebuilds `board:state` for its own clients, whose `can_edit` differs
+  per user) and "presence on board B changed". A notice reaches the process that sends it at
+  once, without the trip through Redis, and still does when Redis is down;
 - presence counts live in one Redis hash per board, a field per process. Each process refreshes
   a heartbeat key with a short TTL; a process that dies stops refreshing it and its counts stop
   counting after `PRESENCE_PROCESS_TTL` seconds, so it leaves no ghosts.
@@ -28,7 +30,8 @@ from django.conf import settings
 
 logger = logging.getLogger(__name__)
 
-# (kind, board, data). Kinds: "update" (data: {"updates": [{id, value, version}], "origin": sid}),
+# (kind, board, data). Kinds: "update" (data: {"updates": [{id, value, version}], "origin": the
+# change's sender, see sliders.notices; "origin" is the name on the wire between processes),
 # "board" (its structure changed), "presence", "recount", "hand" (data: {id, hand, by, held}),
 # "fade" (data: {preset, seconds, state, id}) and "resync" (notices may have been lost: re-send
 # board:state to every client).
@@ -248,4 +251,16 @@ def encode_notice(kind: str, board: str, data: Any = None, sender: str | None = 
 
 
 def create_cluster() -> LocalCluster:
+    """A new cluster for this process: over Redis when `REDIS_URL` is set, else in memory."""
     return RedisCluster(settings.REDIS_URL) if settings.REDIS_URL else LocalCluster()
+
+
+_cluster: LocalCluster | None = None
+
+
+def get_cluster() -> LocalCluster:
+    """This process's cluster, built on first use (not started: the realtime server starts it)."""
+    global _cluster
+    if _cluster is None:
+        _cluster = create_cluster()
+    return _cluster

@@ -22,7 +22,9 @@ from typing import ParamSpec, TypeVar
 
 from asgiref.sync import sync_to_async
 from django.conf import settings
-from django.db import DatabaseError, connection, connections, transaction
+from django.db import DatabaseError, connection, transaction
+
+from sliders.realtime.internals import drop_broken_connections
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -59,21 +61,8 @@ def context_without_deadline() -> contextvars.Context:
     return context
 
 
-def _drop_broken_connections() -> None:
-    # Socket handlers never see Django's request_started/finished signals, which is where Django
-    # recycles connections. Each thread keeps its connection open between calls (opening one
-    # per set costs more than the set), and replaces it once a query has failed on it and it no
-    # longer answers, e.g. after a database restart.
-    for conn in connections.all(initialized_only=True):
-        if conn.connection is not None and conn.errors_occurred:
-            if conn.is_usable():
-                conn.errors_occurred = False
-            else:
-                conn.close()
-
-
 def _in_db_thread(func: Callable[P, R], *args: P.args, **kwargs: P.kwargs) -> R:
-    _drop_broken_connections()
+    drop_broken_connections()
     at = _deadline.get()
     if at is None:
         return func(*args, **kwargs)

@@ -14,6 +14,10 @@ from prometheus_client import REGISTRY, Counter, Histogram
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 
+from sliders.cluster import get_cluster
+from sliders.realtime.connections import clients_per_board
+from sliders.realtime.fanout import totals
+
 SETS = Counter(
     "slidersync_sets",
     "Slider sets handled (slider:set and the HTTP API), by result: ok or the refusal's code.",
@@ -27,21 +31,19 @@ SET_TO_BROADCAST = Histogram(
 
 
 class RealtimeCollector(Collector):
-    """Figures read from the realtime server when scraped."""
+    """Figures read from the realtime server's public counts when scraped."""
 
     def describe(self) -> Iterator[Any]:
         return iter(self._families())
 
     def collect(self) -> Iterator[Any]:
-        from sliders import fanout, realtime
-
         clients, messages, updates, published = families = self._families()
-        process = realtime.cluster.process_id
-        for board, count in sorted(realtime.clients_per_board().items()):
+        process = get_cluster().process_id
+        for board, count in sorted(clients_per_board().items()):
             clients.add_metric([board, process], count)
-        messages.add_metric([process], fanout.totals.messages)
-        updates.add_metric([process], fanout.totals.updates)
-        published.add_metric([process], fanout.totals.published)
+        messages.add_metric([process], totals.messages)
+        updates.add_metric([process], totals.updates)
+        published.add_metric([process], totals.published)
         return iter(families)
 
     @staticmethod

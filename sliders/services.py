@@ -21,7 +21,7 @@ from django.db import transaction
 from django.db.models import Count, F, Max, Min, Q, Sum
 from django.utils import timezone
 
-from sliders import broadcast, keys, sharing
+from sliders import keys, notices, sharing
 from sliders.models import AuditEntry, Board, Preset, ShareLink, Slider
 
 SLUG_PATTERN = re.compile(r"[-a-zA-Z0-9_]{1,50}")
@@ -358,7 +358,7 @@ def set_slider_values(
             if new_value != slider.value:
                 changes.append(_write(slider, stored=slider, new_value=new_value, actor=actor))
         if changes:
-            transaction.on_commit(lambda: broadcast.sliders_updated(changes, skip_sid=sender_sid))
+            transaction.on_commit(lambda: notices.sliders_updated(changes, sender=sender_sid))
     return changes
 
 
@@ -378,7 +378,7 @@ def save_preset(
         if position is not None:
             defaults["position"] = position
         preset, _ = Preset.objects.update_or_create(board=board_row, name=name, defaults=defaults)
-        transaction.on_commit(lambda: broadcast.board_changed(board_slug))
+        transaction.on_commit(lambda: notices.board_changed(board_slug))
     return preset
 
 
@@ -469,9 +469,9 @@ def save_slider(
             )
             if stored.board_id != slider.board_id:
                 old_board = stored.board.slug
-                transaction.on_commit(lambda: broadcast.board_changed(old_board))
+                transaction.on_commit(lambda: notices.board_changed(old_board))
         if structure_changed:
-            transaction.on_commit(lambda: broadcast.board_changed(change.board))
+            transaction.on_commit(lambda: notices.board_changed(change.board))
 
     if structure_changed:
         return change
@@ -510,7 +510,7 @@ def save_board(*, board: Board) -> None:
         )
         board.save()
         for slug in {board.slug, old_slug} - {None}:
-            transaction.on_commit(lambda slug=slug: broadcast.board_changed(slug))
+            transaction.on_commit(lambda slug=slug: notices.board_changed(slug))
 
 
 def _write(
@@ -641,7 +641,7 @@ def _structure_change(board_slug: str, write: Callable[[], Any]) -> None:
     """Run `write` in a transaction; the board's open pages get `board:state` after commit."""
     with transaction.atomic():
         write()
-        transaction.on_commit(lambda: broadcast.board_changed(board_slug))
+        transaction.on_commit(lambda: notices.board_changed(board_slug))
 
 
 def _change_of(slider: Slider, *, changed: bool) -> SliderChange:
@@ -650,5 +650,5 @@ def _change_of(slider: Slider, *, changed: bool) -> SliderChange:
 
 def _after_commit(change: SliderChange, sender_sid: str | None) -> SliderChange:
     if change.changed:
-        transaction.on_commit(lambda: broadcast.slider_updated(change, skip_sid=sender_sid))
+        transaction.on_commit(lambda: notices.slider_updated(change, sender=sender_sid))
     return change

@@ -13,6 +13,7 @@ from django.http import HttpRequest, HttpResponse, HttpResponseForbidden, JsonRe
 from django.shortcuts import get_object_or_404, redirect, render
 
 from sliders import sharing
+from sliders.cluster import get_cluster
 from sliders.models import Board, ShareLink
 from sliders.services import unstorable_character
 
@@ -32,14 +33,12 @@ async def presence(request: HttpRequest) -> JsonResponse:
 
     Async, so it reads the realtime server's counts (across processes with Redis) on its loop.
     """
-    from sliders import realtime
-
     user = await request.auser()
     boards = Board.objects.all()
     if not user.is_authenticated:
         boards = boards.filter(view_access=Board.Visibility.ANYONE)
     slugs = [slug async for slug in boards.values_list("slug", flat=True)]
-    counts = {slug: await realtime.cluster.total_count(slug) for slug in slugs}
+    counts = {slug: await get_cluster().total_count(slug) for slug in slugs}
     return JsonResponse({"boards": counts}, headers={"Cache-Control": "no-store"})
 
 

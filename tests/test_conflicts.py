@@ -141,7 +141,7 @@ async def test_pipelined_sets_never_conflict_with_each_other(make_board, asgi_se
     acks = await asyncio.gather(*(set_with_base(a, "s1", v, 0) for v in range(1, 21)))
     assert [ack.get("ok") for ack in acks] == [True] * 20, acks
     # In order: versions never go back. Sets still waiting when a newer one arrives are
-    # superseded by it and share its ack (sliders/changequeue.py), so versions may repeat.
+    # superseded by it and share its ack (sliders/realtime/changequeue.py), so versions may repeat.
     versions = [ack["version"] for ack in acks]
     assert versions == sorted(versions), versions
     assert (acks[-1]["value"], acks[-1]["version"]) == stored(board.slug, "s1")

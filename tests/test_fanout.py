@@ -1,4 +1,4 @@
-"""The fan-out of slider updates: latest value wins where messages wait (sliders/fanout.py).
+"""The fan-out of slider updates: latest value wins where messages wait (realtime/fanout.py).
 
 These drive a BoardFeed directly, with a list standing in for each client's Engine.IO send
 queue; the live tests (test_realtime, test_invariants, the benchmark's smoke run) cover it on a
@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from sliders.fanout import BoardFeed, UpdateFrame
+from sliders.realtime.fanout import BoardFeed, UpdateFrame
 
 
 class Queues:
@@ -66,16 +66,16 @@ def test_a_client_that_is_behind_gets_one_message_with_the_latest_values() -> No
 
 def test_the_sender_does_not_hear_its_own_change() -> None:
     feed, queues = make_feed("a", "b")
-    feed.publish(update("s1", 5, 1), origin="a")
+    feed.publish(update("s1", 5, 1), sender="a")
     assert queues.waiting.get("a", []) == []
     assert queues.write("b") == [["slider:update", update("s1", 5, 1)]]
 
 
 def test_a_waiting_message_skips_the_clients_own_later_change() -> None:
     feed, queues = make_feed("a", "b")
-    feed.publish(update("s1", 5, 1), origin="b")
-    feed.publish(update("s2", 7, 1), origin="b")
-    feed.publish(update("s1", 6, 2), origin="a")  # replaces b's s1 before a's message is sent
+    feed.publish(update("s1", 5, 1), sender="b")
+    feed.publish(update("s2", 7, 1), sender="b")
+    feed.publish(update("s1", 6, 2), sender="a")  # replaces b's s1 before a's message is sent
     assert queues.write("a") == [["slider:update", update("s2", 7, 1)]]
     # b's message (same point in the feed) is not a's cached one: b hears a's change.
     assert queues.write("b") == [["slider:update", update("s1", 6, 2)]]
@@ -83,8 +83,8 @@ def test_a_waiting_message_skips_the_clients_own_later_change() -> None:
 
 def test_an_empty_list_when_only_the_clients_own_change_is_left() -> None:
     feed, queues = make_feed("a", "b")
-    feed.publish(update("s1", 5, 1), origin="b")
-    feed.publish(update("s1", 6, 2), origin="a")
+    feed.publish(update("s1", 5, 1), sender="b")
+    feed.publish(update("s1", 6, 2), sender="a")
     assert queues.write("a") == [["slider:updates", []]]
 
 
@@ -129,7 +129,7 @@ async def test_a_crowd_is_handed_its_frames_a_turn_at_a_time() -> None:
     and a change meanwhile joins the frames already due instead of adding more."""
     import asyncio
 
-    from sliders.fanout import FRAMES_PER_TURN
+    from sliders.realtime.fanout import FRAMES_PER_TURN
 
     sids = [f"c{i}" for i in range(FRAMES_PER_TURN + 10)]
     feed, queues = make_feed(*sids)

@@ -1,4 +1,4 @@
-"""Hands on controls (sliders/hands.py): the table of who holds which slider, and its emits.
+"""Hands on controls (sliders/realtime/hands.py): who holds which slider, and its emits.
 
 The emits go to a list: the callback is the seam `Hands` takes.
 """
@@ -10,7 +10,7 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from sliders.hands import Hands
+from sliders.realtime.hands import Hands
 from tests.support.waiting import wait_until
 
 Emitted = list[tuple[str, str, list[dict[str, str]]]]

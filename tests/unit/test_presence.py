@@ -1,4 +1,4 @@
-"""Coalesced presence (sliders/presence.py): one trailing `board:presence` per interval.
+"""Coalesced presence (sliders/realtime/presence.py): one trailing `board:presence` per interval.
 
 The counts come from a dict and the emits go to a list: the two callbacks are the seam
 `Presence` takes. With a cluster, the real in-process `LocalCluster`.
@@ -10,7 +10,7 @@ import asyncio
 from typing import Any
 
 from sliders.cluster import LocalCluster
-from sliders.presence import Presence
+from sliders.realtime.presence import Presence
 
 INTERVAL = 0.02
 

@@ -25,22 +25,21 @@ import time
 from collections import deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any
 
 from sliders import db
-from sliders.socketserver import error_ack
-
-Ack = dict[str, Any]
+from sliders.realtime.acks import Ack, error_ack
 
 # Changes other than sets (presets, malformed sets) that may wait, on top of one set per slider.
 WAITING_BARRIERS = 8
 
 
 def too_late() -> Ack:
+    """The ack of a change not stored within DATABASE_TIMEOUT of its arrival."""
     return error_ack("unavailable", "The server cannot store changes right now; try again.")
 
 
 def too_many() -> Ack:
+    """The ack of a change refused because the queue is full."""
     return error_ack("rate_limited", "Too many changes are waiting; slow down.")
 
 

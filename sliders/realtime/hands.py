@@ -30,6 +30,10 @@ class _Hand:
 
 
 class Hands:
+    """The table of hands on the boards this process serves; `emit(board, slider, hands)` tells
+    a board's clients here, `timeout` is GRAB_TIMEOUT in seconds. The process's is
+    `rooms.hands`."""
+
     def __init__(self, *, emit: Emit, timeout: float) -> None:
         self.emit = emit
         self.timeout = timeout
@@ -51,6 +55,7 @@ class Hands:
             await self.emit(board, slider, self._listed(hands))
 
     async def release(self, board: str, slider: str, hand: str) -> None:
+        """`hand` let go of `slider`: tell the board if it held it."""
         hands = self._table.get(board, {}).get(slider, {})
         if hands.pop(hand, None) is not None:
             self._forget_empty(board, slider)
@@ -73,6 +78,7 @@ class Hands:
                     await self.emit(board, slider, self._listed(hands))
 
     def stop(self) -> None:
+        """Stop sweeping (the server is stopping)."""
         if self._sweeper is not None:
             self._sweeper.cancel()
             self._sweeper = None

@@ -1,13 +1,32 @@
-"""The Socket.IO server: python-socketio configured for Slider Sync and hardened.
+"""Every use of a library detail that is private or undocumented, in one place.
 
-The event handlers live in sliders/realtime.py; this module only builds the server object.
+Written against python-socketio 5.18.1, python-engineio 4.15.1, Django 5.2.x and uvicorn
+0.54.0 (the pins in requirements.txt). Only those pins protect what follows, so before moving
+any of them read this module against the new version; tests/test_library_internals.py fails
+when an upgrade removes or changes what it relies on:
+
+- python-socketio's `AsyncServer`: the private methods `GuardedServer` overrides
+  (`_handle_event`, `_handle_eio_connect`, `_handle_eio_message`, `_handle_eio_disconnect`,
+  `_handle_disconnect`), its `_binary_packet` buffer, `_send_packet` and `packet_class`;
+  `manager.eio_sid_from_sid`, `manager.sid_from_eio_sid`, `manager.get_namespaces`;
+- python-engineio's `AsyncSocket`: a live socket's class swapped for `GuardedSocket`, which
+  re-implements `poll`, `send`, `close` and `handle_post_request`, wraps `_websocket_handler`
+  and reads `queue`, `upgraded`, `closing`, `closed`, `check_ping_timeout` and `server`;
+  `AsyncServer.sockets`; frames put straight into `socket.queue` (`queue_frame`) and a
+  `Packet` subclass whose text is made when the writer calls `encode` (`LazyFrame`,
+  `encode_cache`);
+- uvicorn: it installs its own SIGTERM/SIGINT handlers with `signal.signal`, which
+  `chain_exit_signals` chains;
+- Django: `connection.errors_occurred` (`drop_broken_connections`, used by sliders.db).
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import signal
 import urllib.parse
+from collections.abc import Callable
 from typing import Any
 
 import engineio.async_socket
@@ -15,16 +34,11 @@ import engineio.exceptions
 import engineio.packet
 import socketio
 from django.conf import settings
+from django.db import connections
 
-from sliders import origins
+from sliders.realtime.acks import error_ack
 
-logger = logging.getLogger(__name__)
-
-
-def error_ack(code: str, message: str) -> dict[str, Any]:
-    """An error reply to a client's event (see docs/protocol.md for the codes)."""
-    return {"ok": False, "error": code, "message": message}
-
+logger = logging.getLogger(__package__)
 
 # Event names python-socketio reserves for its own lifecycle calls.
 RESERVED_EVENTS = frozenset({"connect", "disconnect", "connect_error"})
@@ -136,24 +150,6 @@ class GuardedServer(socketio.AsyncServer):
             self.manager.sid_from_eio_sid(eio_sid, name) for name in self.manager.get_namespaces()
         ):
             await self.eio.disconnect(eio_sid)
-
-
-def create_server() -> GuardedServer:
-    return GuardedServer(
-        # Rooms and emits stay in this process: what must reach other processes goes through
-        # sliders.cluster as notices, and each process tells its own clients.
-        # Without this python-socketio picks aiohttp when it is installed and fails under ASGI.
-        async_mode="asgi",
-        # One task per event, so the transport's reader never waits for a handler (a pong
-        # behind a set waiting for the database would cost the connection). The order of one
-        # connection's changes (invariant 8) is kept by sliders.changequeue instead.
-        async_handlers=True,
-        ping_interval=settings.SOCKETIO_PING_INTERVAL,
-        ping_timeout=settings.SOCKETIO_PING_TIMEOUT,
-        cors_allowed_origins=origins.is_allowed_origin,
-        max_http_buffer_size=settings.SOCKETIO_MAX_MESSAGE_BYTES,
-        transports=settings.SOCKETIO_TRANSPORTS,
-    )
 
 
 def _queued_size(pkt: Any) -> int:
@@ -311,37 +307,88 @@ class GuardedSocket(engineio.async_socket.AsyncSocket):
         return await super()._websocket_handler(ws)
 
 
-class EngineIOFrameGuard:
-    """ASGI middleware: a websocket text frame that is not Engine.IO closes that connection.
+class LazyFrame(engineio.packet.Packet):
+    """An Engine.IO message whose text is made when the client's writer reaches it.
 
-    python-engineio decodes frames outside its error handling, so a frame like "hello" makes
-    the server log a traceback and leaves a ghost connection until its ping times out (it still
-    counts in presence and holds up a graceful shutdown). Engine.IO text frames start with a
-    packet type, 0 to 6. A binary frame passes, empty ones too (RFC 6455 allows them; see
-    GuardedServer for what they mean).
+    python-engineio's writer calls `encode()` on each queued packet when it sends it, and
+    `Packet.encode` caches its result in `encode_cache`; a frame queued again after `reset()`
+    is encoded afresh. Subclasses say what the text is (`text()`).
     """
 
-    def __init__(self, app: Any, *, path: str = "/socket.io/") -> None:
-        self.app = app
-        self.path = path
+    def __init__(self) -> None:
+        super().__init__(engineio.packet.MESSAGE, "")
 
-    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
-        if scope["type"] != "websocket" or not scope.get("path", "").startswith(self.path):
-            await self.app(scope, receive, send)
+    def text(self) -> str:
+        """The encoded Engine.IO message (a string starting with its packet type)."""
+        raise NotImplementedError
+
+    def encode(self, b64: bool = False) -> str:
+        if self.encode_cache is None:
+            self.encode_cache = self.text()
+        return self.encode_cache
+
+    def reset(self) -> None:
+        """Make the next `encode()` ask `text()` again (before the frame is queued again)."""
+        self.encode_cache = None
+
+
+def eio_sid_of(sio: socketio.AsyncServer, sid: str) -> str | None:
+    """The Engine.IO session under Socket.IO connection `sid` (default namespace), if any."""
+    return sio.manager.eio_sid_from_sid(sid, "/")
+
+
+def is_open(sio: socketio.AsyncServer, eio_sid: str | None) -> bool:
+    """Whether Engine.IO session `eio_sid` still exists and is not closed."""
+    socket = sio.eio.sockets.get(eio_sid) if eio_sid is not None else None
+    return socket is not None and not socket.closed
+
+
+def queue_frame(sio: socketio.AsyncServer, eio_sid: str, frame: LazyFrame) -> None:
+    """Put a frame in a client's Engine.IO send queue (unbounded: this never waits)."""
+    socket = sio.eio.sockets.get(eio_sid)
+    if socket is not None and not socket.closed:
+        socket.queue.put_nowait(frame)
+
+
+async def abort_all(sio: socketio.AsyncServer) -> None:
+    """End every Engine.IO session as a lost connection ends (GuardedSocket.abort)."""
+    for socket in list(sio.eio.sockets.values()):
+        await socket.abort()
+
+
+def chain_exit_signals(on_exit: Callable[[], None]) -> None:
+    """On SIGTERM or SIGINT, run the handler installed before (uvicorn's), then `on_exit()`.
+
+    uvicorn installs its handlers with `signal.signal` when it starts serving. Only the main
+    thread may set signal handlers; elsewhere (tests, a thread) nothing changes.
+    """
+    for number in (signal.SIGTERM, signal.SIGINT):
+        previous = signal.getsignal(number)
+        if not callable(previous):
+            continue
+
+        def on_signal(signum: int, frame: Any, previous: Callable[..., Any] = previous) -> None:
+            previous(signum, frame)
+            on_exit()
+
+        try:
+            signal.signal(number, on_signal)
+        except ValueError:  # not the main thread
             return
 
-        async def checked_receive() -> dict[str, Any]:
-            message = await receive()
-            text = message.get("text") if message["type"] == "websocket.receive" else None
-            if text is not None and (not text or text[0] not in "0123456"):
-                logger.warning("Closing a socket that sent a frame that is not Engine.IO")
-                return {"type": "websocket.disconnect", "code": 1003}
-            if (
-                message["type"] == "websocket.receive"
-                and text is None
-                and message.get("bytes") is None
-            ):
-                return {"type": "websocket.disconnect", "code": 1003}
-            return message
 
-        await self.app(scope, checked_receive, send)
+def drop_broken_connections() -> None:
+    """Replace this thread's database connections that failed and no longer answer.
+
+    Socket handlers never see Django's request_started/finished signals, which is where Django
+    recycles connections. Each thread keeps its connection open between calls (opening one per
+    set costs more than the set), and replaces it once a query has failed on it and it no
+    longer answers, e.g. after a database restart. Reads Django's undocumented
+    `errors_occurred` flag, the one `close_if_unusable_or_obsolete` uses.
+    """
+    for conn in connections.all(initialized_only=True):
+        if conn.connection is not None and conn.errors_occurred:
+            if conn.is_usable():
+                conn.errors_occurred = False
+            else:
+                conn.close()

@@ -4,6 +4,7 @@ Emitting on every join and leave is quadratic: a thousand clients connecting at 
 trigger a message to everyone. Instead the first change on a board schedules one trailing emit,
 and every change until then rides along with it. Each process tells its own clients; with
 several processes the count is the cluster's total (see sliders.cluster).
+The instance of the process is `rooms.presence`.
 """
 
 from __future__ import annotations
@@ -17,6 +18,13 @@ if TYPE_CHECKING:
 
 
 class Presence:
+    """`board:presence` for the boards of this process, coalesced per board.
+
+    `count_local(board)`: this process's connections on a board; `emit_local(board, total)`
+    sends the count to them; `interval`: seconds between messages of one board. `cluster` is
+    set when the server starts (None: one process, the local count is the total).
+    """
+
     def __init__(
         self,
         *,

@@ -1,13 +1,20 @@
-"""Tell open pages about committed changes, from any thread.
+"""Announce committed changes to every server process, from any thread, without the socket side.
 
-Services call these functions from `transaction.on_commit`, usually in a worker thread of the
-running server (a socket set runs through `sync_to_async`, an admin view runs in Django's sync
-thread). The emits themselves are coroutines on the server's event loop, so they are handed to
-that loop without waiting for them: a commit never waits for a broadcast.
+Domain code (services) imports this module, never sliders.realtime: a notice goes to this
+process's cluster (sliders.cluster.get_cluster()), and each process's realtime server tells its
+own clients. Services call these functions from `transaction.on_commit`, usually in a worker
+thread of the running server (a socket set runs through `sync_to_async`, an admin view runs in
+Django's sync thread). Notices are coroutines on the server's event loop, so they are handed to
+that loop (`loop.call_soon_threadsafe`) without waiting for them: a commit never waits for a
+broadcast.
 
 In a process that runs no realtime server (a shell, a management command) nobody is connected
 here; with REDIS_URL set the news goes through Redis to the processes that serve clients, and
-without it there is nobody to tell.
+without it there is nobody to tell. Either way no Socket.IO server is built here.
+
+A change's *sender* is who made it: the Socket.IO sid of the connection that sent the set (it
+has its ack, so its update is not sent back to it) or a fade's id; None for the admin and the
+API (everyone hears of it). Between processes it travels as the notice's "origin".
 """
 
 from __future__ import annotations
@@ -22,6 +29,8 @@ from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
 
+from sliders.cluster import channel, encode_notice, get_cluster
+
 if TYPE_CHECKING:
     from sliders.services import SliderChange
 
@@ -32,32 +41,35 @@ _running: set[asyncio.Task[None]] = set()  # keeps tasks alive until they finish
 
 
 def attach_loop(loop: asyncio.AbstractEventLoop | None) -> None:
-    """Called by the realtime server when it starts (with its loop) and stops (with None)."""
+    """Called by the realtime server when it starts (with its loop) and stops (with None).
+
+    Until then notices go to Redis directly (or nowhere without it).
+    """
     global _server_loop
     _server_loop = loop
 
 
-def slider_updated(change: SliderChange, *, skip_sid: str | None = None) -> None:
-    sliders_updated([change], skip_sid=skip_sid)
+def slider_updated(change: SliderChange, *, sender: str | None = None) -> None:
+    """One committed change of a slider's value (see the module's docstring for `sender`)."""
+    sliders_updated([change], sender=sender)
 
 
-def sliders_updated(changes: list[SliderChange], *, skip_sid: str | None = None) -> None:
+def sliders_updated(changes: list[SliderChange], *, sender: str | None = None) -> None:
     """Changes to one board committed together: clients get them in one message."""
     updates = [change.as_update() for change in changes]
-    _notify("update", changes[0].board, {"updates": updates, "origin": skip_sid})
+    _notify("update", changes[0].board, {"updates": updates, "origin": sender})
 
 
 def board_changed(board_slug: str) -> None:
+    """A board's structure changed (sliders added, removed, renamed, ...): re-send its state."""
     _notify("board", board_slug)
 
 
 def _notify(kind: str, board_slug: str, data: Any = None) -> None:
-    from sliders import cluster, realtime
-
     if _has_server_loop():
-        _run_on_server_loop(realtime.cluster.notify(kind, board_slug, data))
+        _run_on_server_loop(get_cluster().notify(kind, board_slug, data))
     elif settings.REDIS_URL:
-        _external_redis().publish(cluster.channel(), cluster.encode_notice(kind, board_slug, data))
+        _external_redis().publish(channel(), encode_notice(kind, board_slug, data))
 
 
 def run_on_server_loop(coroutine: Coroutine[Any, Any, None]) -> bool:

@@ -31,7 +31,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from engineio import packet as eio_packet
+from sliders.realtime.internals import LazyFrame
 
 
 @dataclass(slots=True)
@@ -39,24 +39,22 @@ class _Latest:
     seq: int
     version: int
     update: dict[str, Any]
-    origin: str | None  # the connection that made the change: it has an ack instead
+    sender: str | None  # who made the change (see BoardFeed.publish): it is not sent to them
 
 
-class UpdateFrame(eio_packet.Packet):
+class UpdateFrame(LazyFrame):
     """A placeholder in one client's send queue; encoded when the client's writer reaches it.
 
     Each client has one, queued again each time it has news (never twice at once).
     """
 
     def __init__(self, feed: BoardFeed, listener: _Listener) -> None:
-        super().__init__(eio_packet.MESSAGE, "")
+        super().__init__()
         self.feed = feed
         self.listener = listener
 
-    def encode(self, b64: bool = False) -> str:
-        if self.encode_cache is None:
-            self.encode_cache = self.feed.take_frame(self.listener)
-        return self.encode_cache
+    def text(self) -> str:
+        return self.feed.take_frame(self.listener)
 
 
 @dataclass(slots=True)
@@ -90,7 +88,10 @@ def encode_event(event: str, data: Any) -> str:
 
 
 class BoardFeed:
-    """The latest slider updates of one board, and who has heard them, in this process."""
+    """The latest slider updates of one board, and who has heard them, in this process.
+
+    `enqueue(sid, frame)` puts a frame in that client's send queue (rooms.Feeds gives one).
+    """
 
     def __init__(self, enqueue: Enqueue) -> None:
         self.enqueue = enqueue
@@ -104,8 +105,12 @@ class BoardFeed:
     def __len__(self) -> int:
         return len(self._listeners)
 
-    def publish(self, update: dict[str, Any], *, origin: str | None = None) -> None:
-        """A committed change; an update older than one already published is dropped."""
+    def publish(self, update: dict[str, Any], *, sender: str | None = None) -> None:
+        """A committed change; an update older than one already published is dropped.
+
+        `sender`: who made the change, the Socket.IO sid of the connection that set it (it has
+        its ack instead) or a fade's id; None (the admin, the API) sends it to everyone.
+        """
         slider_id, version = update["id"], update["version"]
         previous = self._latest.pop(slider_id, None)
         if previous is not None and previous.version >= version:
@@ -113,10 +118,10 @@ class BoardFeed:
             return
         self.seq += 1
         totals.published += 1
-        self._latest[slider_id] = _Latest(self.seq, version, update, origin)
+        self._latest[slider_id] = _Latest(self.seq, version, update, sender)
         self._cache.clear()
         for listener in self._listeners.values():
-            if not listener.frame_waiting and listener.sid != origin:
+            if not listener.frame_waiting and listener.sid != sender:
                 listener.frame_waiting = True
                 self._due.append(listener)
         self._flush()
@@ -135,6 +140,7 @@ class BoardFeed:
             self._flush()
 
     def forget(self, sid: str) -> None:
+        """Stop sending `sid` updates (it left)."""
         self._listeners.pop(sid, None)
 
     def take_frame(self, listener: _Listener) -> str:
@@ -147,7 +153,7 @@ class BoardFeed:
         for latest in reversed(self._latest.values()):
             if latest.seq <= heard_seq:
                 break
-            if latest.origin == listener.sid:
+            if latest.sender == listener.sid:
                 skipped_own = True
             else:
                 updates.append(latest.update)
@@ -190,5 +196,5 @@ class BoardFeed:
             frame = listener.frame
             if frame is None:
                 frame = listener.frame = UpdateFrame(self, listener)
-            frame.encode_cache = None
+            frame.reset()
             self.enqueue(listener.sid, frame)

@@ -1,0 +1,65 @@
+"""Start-up and shutdown of the realtime server (ASGI lifespan), and closing on SIGTERM/SIGINT.
+
+On start-up the server takes notices (sliders.notices) on its loop and starts the process's
+cluster; on shutdown every client's transport is closed the way a lost connection closes, so
+pages reconnect at once (to another process, behind a load balancer).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from django.conf import settings
+
+from sliders import notices
+from sliders.cluster import get_cluster
+from sliders.realtime.connections import registry
+from sliders.realtime.dispatch import on_notice
+from sliders.realtime.internals import abort_all, chain_exit_signals
+from sliders.realtime.rooms import hands, presence
+from sliders.realtime.server import sio
+
+logger = logging.getLogger(__package__)
+
+
+async def on_startup() -> None:
+    """Attach notices to this loop, close transports on SIGTERM/SIGINT, start the cluster."""
+    cluster = get_cluster()
+    notices.attach_loop(asyncio.get_running_loop())
+    _close_transports_when_asked_to_exit(asyncio.get_running_loop())
+    presence.cluster = cluster
+    await cluster.start(on_notice)
+    logger.info(
+        "Realtime server started (process %s, transports: %s, broadcasting: %s)",
+        cluster.process_id,
+        ", ".join(settings.SOCKETIO_TRANSPORTS),
+        cluster.describe(),
+    )
+
+
+async def on_shutdown() -> None:
+    """Close every transport, stop hands and the cluster, detach notices from this loop."""
+    logger.info("Realtime server stopping: closing %d connection(s)", len(registry))
+    await _close_transports()
+    hands.stop()
+    await get_cluster().stop()
+    notices.attach_loop(None)
+
+
+async def _close_transports() -> None:
+    """End every Engine.IO session as a lost connection ends (GuardedSocket.abort): clients
+    reconnect at once, to another process behind a load balancer."""
+    await abort_all(sio)
+
+
+def _close_transports_when_asked_to_exit(loop: asyncio.AbstractEventLoop) -> None:
+    """On SIGTERM or SIGINT, close every transport at once, then let the server stop as usual.
+
+    uvicorn closes websockets when it is asked to exit, but waits for open HTTP requests
+    (long-polls last up to a ping interval, 25 s) before it runs `on_shutdown`: polling clients
+    would learn of the shutdown that late. Chaining uvicorn's own handler keeps its behaviour.
+    """
+    chain_exit_signals(
+        lambda: loop.call_soon_threadsafe(lambda: loop.create_task(_close_transports()))
+    )

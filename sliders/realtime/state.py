@@ -1,0 +1,165 @@
+"""`board:state`: built once per kind of viewer, read once for everyone waiting, sent per client.
+
+A connection gets its first `board:state` once it is fully open; everyone who connects while a
+read is on its way is served by the next read, so a thousand clients connecting at once cost a
+handful of queries, not a thousand. The state is sent again to a board's clients here when its
+structure changes, and to every client after notices may have been lost.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from typing import Any
+
+from django.db import DatabaseError
+
+from sliders import selectors, services, sharing
+from sliders.cluster import get_cluster
+from sliders.db import run_in_read_thread
+from sliders.realtime.connections import Connection, registry
+from sliders.realtime.rooms import feeds, hands
+from sliders.realtime.server import sio
+
+logger = logging.getLogger(__package__)
+
+State = dict[str, Any]  # a board:state payload (docs/protocol.md)
+
+
+class FirstStates:
+    """The connections of each board waiting for their first `board:state`, and its sender."""
+
+    def __init__(self) -> None:
+        self._waiting: dict[str, list[str]] = {}  # per board, the sids waiting
+        self._senders: dict[str, asyncio.Task[None]] = {}  # per board, while some are waiting
+
+    def add(self, board_slug: str, sid: str) -> None:
+        """`sid` just joined `board_slug`: send it its first state with the next read."""
+        self._waiting.setdefault(board_slug, []).append(sid)
+        if board_slug not in self._senders:
+            self._senders[board_slug] = asyncio.create_task(self._send(board_slug))
+
+    async def _send(self, board_slug: str) -> None:
+        """Send `board:state` to the connections waiting for their first one on a board.
+
+        Updates published from the start of a read on reach those clients through the feed
+        (see fanout.BoardFeed).
+        """
+        try:
+            while waiting := self._waiting.pop(board_slug, None):
+                sids = [sid for sid in waiting if sid in registry]
+                if sids:
+                    await _send_states(board_slug, sids, first=True)
+        finally:
+            self._senders.pop(board_slug, None)
+
+
+first_states = FirstStates()
+
+
+async def send_board_state_to_room(board_slug: str) -> None:
+    """Re-send `board:state` to this process's clients on a board after its structure changed."""
+    sids = registry.on_board(board_slug)
+    if sids:
+        await _send_states(board_slug, sids, first=False)
+
+
+async def resync_all_boards() -> None:
+    """Re-send `board:state` to every local client (after broadcasts may have been lost)."""
+    for board_slug in registry.boards():
+        try:
+            await send_board_state_to_room(board_slug)
+        except Exception:  # one board must not keep the others stale
+            logger.exception("Resyncing board %s failed", board_slug)
+
+
+async def _send_states(board_slug: str, sids: list[str], *, first: bool) -> None:
+    """Send `board:state` to some of this process's connections on a board.
+
+    `can_edit` depends on who is asking, so a state is built once per kind of viewer. With
+    `first` the connections just joined: they hear updates through the feed from then on. A
+    connection that may no longer view the board, or whose board is gone, is disconnected.
+    """
+    feed = feeds.of(board_slug)
+    since_seq = feed.seq  # updates published from here on may be missing from the state
+    present = [c for c in map(registry.get, sids) if c is not None]  # all: no await since
+    viewers = {_viewer_key(connection): connection for connection in present}
+    cluster = get_cluster()
+    try:
+        if first:
+            await cluster.report_count(board_slug, registry.clients_on(board_slug))
+        states = await run_in_read_thread(
+            _states_for_viewers, board_slug, viewers, clients=await cluster.total_count(board_slug)
+        )
+    except DatabaseError:
+        logger.exception("Cannot read board %s for %d connection(s)", board_slug, len(sids))
+        if not first:
+            return  # they keep the state they have
+        states = None  # a connection cannot start without one
+    else:
+        if states is None:
+            logger.info("Board %s is gone; disconnecting %d client(s)", board_slug, len(sids))
+            feeds.drop(board_slug)
+    for sid in sids:
+        connection = registry.get(sid)
+        if connection is None or connection.board != board_slug:
+            continue
+        state = states.get(_viewer_key(connection)) if states is not None else None
+        if state is None:
+            logger.info("Disconnecting %s: it may not view board %s", sid, board_slug)
+            await sio.drop(sid)
+            continue
+        _note_state(connection, state)
+        await sio.emit("board:state", _personal_state(connection, state), to=sid)
+        if first and sid in registry:
+            feed.listen(sid, since_seq=since_seq)
+
+
+def _states_for_viewers(
+    board_slug: str, viewers: dict[Any, Connection], *, clients: int
+) -> dict[Any, State | None] | None:
+    """`board:state` per kind of viewer (a user, maybe with a share link), built once each.
+
+    None for a viewer who may no longer view the board; None overall: there is no board.
+    Rights are checked again here: permissions change and share links get revoked.
+    """
+    board = selectors.get_board(board_slug)
+    if board is None:
+        return None
+    base = selectors.board_state(board, user=None, clients=clients)
+    states: dict[Any, State | None] = {}
+    for key, connection in viewers.items():
+        current = services.current_user(connection.user)
+        share = sharing.share_for(connection.share_id, board)
+        if board.user_can_view(current, share):
+            states[key] = {**base, "can_edit": board.user_can_edit(current, share)}
+        else:
+            states[key] = None
+    return states
+
+
+def _note_state(connection: Connection, state: State) -> None:
+    """What a state being sent tells about the board and the connection: its slider ids (for
+    hands and the change queue's bound) and whether the connection may edit."""
+    registry.note_sliders(connection.board, frozenset(s["id"] for s in state["sliders"]))
+    connection.can_edit = state["can_edit"]
+
+
+def _personal_state(connection: Connection, state: State) -> State:
+    """A viewer's `board:state` made personal: this connection's hand id and everyone's hands."""
+    return {
+        **state,
+        "hand": connection.hand,
+        "hands": hands.on_board(connection.board),
+        # The server's clock (ms since the Unix epoch), for a live set's `made_at`.
+        "server_time": round(time.time() * 1000),
+    }
+
+
+def _viewer_key(connection: Connection) -> Any:
+    return (_user_key(connection.user), connection.share_id)
+
+
+def _user_key(user: Any) -> Any:
+    return user.pk if user is not None and user.is_authenticated else None
