@@ -306,7 +306,7 @@ class ApiTokenAdmin(StorableTextAdmin, admin.ModelAdmin):
         if change:
             obj.save()
             return
-        row, token = ApiToken.issue(user=obj.user, name=obj.name)
+        row, token = services.issue_api_token(user=obj.user, name=obj.name)
         obj.pk, obj.prefix, obj.digest = row.pk, row.prefix, row.digest
         self.message_user(
             request,

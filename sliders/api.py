@@ -21,7 +21,7 @@ from ninja.errors import AuthenticationError, HttpError, ValidationError
 from ninja.security import HttpBearer, SessionAuth
 
 from sliders import broadcast, metrics, origins, selectors, services
-from sliders.models import ApiToken, AuditEntry, Board
+from sliders.models import AuditEntry, Board
 from sliders.ratelimit import TokenBucket
 
 STATUS_OF = {
@@ -42,10 +42,10 @@ class BearerToken(HttpBearer):
     """`Authorization: Bearer <token>` with a token from the admin (API tokens)."""
 
     def authenticate(self, request: HttpRequest, token: str) -> Any:
-        user = ApiToken.user_for(token)
+        user = services.user_for_api_token(token)
         if user is None:
             raise AuthenticationError(401, "This API token is not valid (wrong or revoked).")
-        request.api_client = f"token:{ApiToken.digest_of(token)[:16]}"
+        request.api_client = services.api_client_of(token)
         return user
 
 

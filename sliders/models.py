@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 import secrets
 from decimal import Decimal
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from django.conf import settings
 from django.contrib.auth.models import Group
@@ -18,7 +18,6 @@ from django.core.validators import MaxValueValidator
 from django.db import models
 from django.db.models import F, Q
 from django.urls import reverse
-from django.utils import timezone
 
 if TYPE_CHECKING:
     from django.contrib.auth.base_user import AbstractBaseUser
@@ -222,6 +221,7 @@ class RetiredSlider(models.Model):
 
 
 def _new_share_token() -> str:
+    """A share link's secret: 24 random bytes, 32 characters of URL-safe base64."""
     return secrets.token_urlsafe(24)
 
 
@@ -299,7 +299,8 @@ class Preset(models.Model):
 class ApiToken(models.Model):
     """A secret that lets a script use the HTTP API as its user (see docs/api.md).
 
-    Only a hash is stored: the token is shown once, when it is made in the admin.
+    Only a hash is stored: the token is shown once, when it is made in the admin. Issued and
+    checked by sliders/services/tokens.py.
     """
 
     user = models.ForeignKey(
@@ -320,31 +321,8 @@ class ApiToken(models.Model):
 
     @staticmethod
     def digest_of(token: str) -> str:
+        """What is stored of `token`: its SHA-256, in hex."""
         return hashlib.sha256(token.encode()).hexdigest()
-
-    @classmethod
-    def issue(cls, *, user: Any, name: str) -> tuple[ApiToken, str]:
-        """A new token for `user`: the saved row, and the secret to hand over (once)."""
-        token = f"sst_{secrets.token_urlsafe(32)}"
-        row = cls.objects.create(
-            user=user, name=name, prefix=token[:12], digest=cls.digest_of(token)
-        )
-        return row, token
-
-    @classmethod
-    def user_for(cls, token: str) -> Any | None:
-        """The active user a valid, unrevoked token belongs to, else None."""
-        row = (
-            cls.objects.select_related("user")
-            .filter(digest=cls.digest_of(token), revoked=False, user__is_active=True)
-            .first()
-        )
-        if row is None:
-            return None
-        now = timezone.now()
-        if row.last_used_at is None or (now - row.last_used_at).total_seconds() > 60:
-            cls.objects.filter(pk=row.pk).update(last_used_at=now)
-        return row.user
 
 
 class AuditEntry(models.Model):

@@ -41,6 +41,7 @@ from sliders.services.structure import (
     save_slider,
 )
 from sliders.services.text import check_text, unstorable_character, validate_storable_text
+from sliders.services.tokens import api_client_of, issue_api_token, user_for_api_token
 from sliders.services.values import (
     SLUG_PATTERN,
     STRUCTURE_FIELDS,
@@ -59,6 +60,7 @@ __all__ = [
     "Actor",
     "SliderChange",
     "SliderError",
+    "api_client_of",
     "check_base_version",
     "check_can_edit",
     "check_text",
@@ -70,6 +72,7 @@ __all__ = [
     "fade_targets",
     "is_delayed",
     "is_finite_number",
+    "issue_api_token",
     "normalize_value",
     "preset_values",
     "recall_preset",
@@ -81,5 +84,6 @@ __all__ = [
     "set_slider_value",
     "set_slider_values",
     "unstorable_character",
+    "user_for_api_token",
     "validate_storable_text",
 ]
