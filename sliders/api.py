@@ -225,25 +225,16 @@ ERRORS = {status: ErrorOut for status in (400, 401, 403, 404, 429, 503)}
 def list_boards(request: HttpRequest) -> list[dict[str, Any]]:
     """The boards this user may view, in display order."""
     user = request.auth
-    boards = Board.objects.order_by("position", "name")
     return [
         {"slug": b.slug, "name": b.name, "can_edit": b.user_can_edit(user)}
-        for b in boards
-        if b.user_can_view(user)
+        for b in selectors.visible_boards(user)
     ]
 
 
 @api.get("/boards/{slug}", response={200: BoardOut, **ERRORS}, summary="Read a board")
 def read_board(request: HttpRequest, slug: str) -> dict[str, Any]:
     """A board with its sliders (in display order) and presets."""
-    board = _viewable_board(request, slug)
-    return {
-        "board": board.slug,
-        "name": board.name,
-        "can_edit": board.user_can_edit(request.auth),
-        "sliders": [selectors.slider_payload(s) for s in board.sliders.all()],
-        "presets": [{"name": name} for name in board.presets.values_list("name", flat=True)],
-    }
+    return selectors.board_payload(_viewable_board(request, slug), user=request.auth)
 
 
 @api.get(

@@ -12,7 +12,7 @@ from django.db.models import Count
 from django.http import HttpRequest, HttpResponse, HttpResponseForbidden, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 
-from sliders import sharing
+from sliders import selectors, sharing
 from sliders.models import Board, ShareLink
 from sliders.services import unstorable_character
 
@@ -20,10 +20,7 @@ logger = logging.getLogger(__name__)
 
 
 def index(request: HttpRequest) -> HttpResponse:
-    # An aggregate drops the model's default ordering, so say it again.
-    boards = Board.objects.annotate(slider_count=Count("sliders")).order_by("position", "name")
-    if not request.user.is_authenticated:
-        boards = boards.filter(view_access=Board.Visibility.ANYONE)
+    boards = selectors.visible_boards(request.user).annotate(slider_count=Count("sliders"))
     return render(request, "sliders/index.html", {"boards": boards})
 
 
@@ -34,10 +31,7 @@ async def presence(request: HttpRequest) -> JsonResponse:
     """
     from sliders import realtime
 
-    user = await request.auser()
-    boards = Board.objects.all()
-    if not user.is_authenticated:
-        boards = boards.filter(view_access=Board.Visibility.ANYONE)
+    boards = selectors.visible_boards(await request.auser())
     slugs = [slug async for slug in boards.values_list("slug", flat=True)]
     counts = {slug: await realtime.cluster.total_count(slug) for slug in slugs}
     return JsonResponse({"boards": counts}, headers={"Cache-Control": "no-store"})
@@ -45,8 +39,10 @@ async def presence(request: HttpRequest) -> JsonResponse:
 
 def board(request: HttpRequest, slug: str) -> HttpResponse:
     board = get_object_or_404(Board, slug=slug)
-    share = sharing.share_for(sharing.links_in(request.session).get(slug), board)
-    if not board.user_can_view(request.user, share):
+    rights = selectors.viewer_rights(
+        board, user=request.user, share_link=sharing.links_in(request.session).get(slug)
+    )
+    if not rights.can_view:
         return redirect_to_login(request.get_full_path())
     return render(
         request,
@@ -55,8 +51,8 @@ def board(request: HttpRequest, slug: str) -> HttpResponse:
             "board": board,
             "sliders": list(board.sliders.all()),
             "presets": list(board.presets.all()),
-            "can_edit": board.user_can_edit(request.user, share),
-            "share": share,
+            "can_edit": rights.can_edit,
+            "share": rights.share,
         },
     )
 
