@@ -16,7 +16,7 @@ from django.forms import BaseInlineFormSet, ModelForm
 from django.http import HttpRequest
 from django.utils.html import format_html
 
-from sliders import services
+from sliders import addresses, services
 from sliders.models import ApiToken, AuditEntry, Board, Preset, ShareLink, Slider
 
 
@@ -225,13 +225,12 @@ def _requested_value(form: ModelForm) -> float | None:
 
 
 def _admin_actor(request: HttpRequest) -> services.Actor:
-    client = request.META.get("REMOTE_ADDR", "")
-    scope = getattr(request, "scope", None)  # under ASGI the real peer is in the scope
-    if scope and scope.get("client"):
-        client = scope["client"][0]
     # An operator: the admin's own permissions decide, not the board's edit access.
     return services.Actor(
-        user=request.user, source=AuditEntry.Source.ADMIN, address=client, operator=True
+        user=request.user,
+        source=AuditEntry.Source.ADMIN,
+        address=addresses.request_ip(request),
+        operator=True,
     )
 
 

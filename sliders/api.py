@@ -20,7 +20,7 @@ from ninja import Field, NinjaAPI, Schema
 from ninja.errors import AuthenticationError, HttpError, ValidationError
 from ninja.security import HttpBearer, SessionAuth
 
-from sliders import broadcast, metrics, origins, selectors, services
+from sliders import addresses, broadcast, metrics, origins, selectors, services
 from sliders.models import AuditEntry, Board
 from sliders.ratelimit import TokenBucket
 
@@ -360,7 +360,7 @@ def _client_key(request: HttpRequest) -> str:
         return explicit
     if user is not None and user.is_authenticated:
         return f"user:{user.pk}"
-    return f"ip:{request.META.get('REMOTE_ADDR', '')}"
+    return f"ip:{addresses.request_ip(request)}"
 
 
 def _take_token(request: HttpRequest) -> None:
@@ -398,6 +398,6 @@ def _actor(request: HttpRequest) -> services.Actor:
     return services.Actor(
         user=user if user is not None and user.is_authenticated else None,
         source=AuditEntry.Source.API,
-        address=request.META.get("REMOTE_ADDR", ""),
+        address=addresses.request_ip(request),
         client=_client_key(request)[:64],
     )

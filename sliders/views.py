@@ -12,7 +12,7 @@ from django.db.models import Count
 from django.http import HttpRequest, HttpResponse, HttpResponseForbidden, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 
-from sliders import selectors, sharing
+from sliders import addresses, selectors, sharing
 from sliders.models import Board, ShareLink
 from sliders.services import unstorable_character
 
@@ -91,7 +91,7 @@ async def metrics(request: HttpRequest) -> HttpResponse:
 
     from sliders import metrics as _registered  # noqa: F401  (registers the collectors)
 
-    if not _metrics_allowed(request.META.get("REMOTE_ADDR", "")):
+    if not _metrics_allowed(addresses.request_ip(request)):
         return HttpResponseForbidden("Metrics are not served to this address.\n")
     return HttpResponse(generate_latest(REGISTRY), content_type=CONTENT_TYPE_LATEST)
 
