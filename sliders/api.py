@@ -285,7 +285,7 @@ def set_slider(
         raise
     metrics.SETS.labels("ok").inc()
     response["ETag"] = etag(change.version)
-    return {"ok": True, "id": change.id, "value": change.value, "version": change.version}
+    return change.as_ack()
 
 
 @api.post(

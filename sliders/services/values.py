@@ -43,22 +43,16 @@ class SliderChange:
         """The `slider:update` payload: `{"id", "value", "version"}`."""
         return {"id": self.id, "value": self.value, "version": self.version}
 
-
-def is_finite_number(value: object) -> bool:
-    """Whether `value` can be a slider value: an int or float (not a bool), and finite."""
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        return False
-    try:
-        return math.isfinite(value)
-    except OverflowError:  # an int too large for a float
-        return False
+    def as_ack(self) -> dict[str, Any]:
+        """The answer to an accepted set: `{"ok": true, "id", "value", "version"}` (socket, API)."""
+        return {"ok": True, **self.as_update()}
 
 
-def normalize_value(value: object, *, minimum: float, maximum: float, step: float) -> float:
-    """Validate `value` and return it clamped to [minimum, maximum] and snapped to the step grid.
+def finite_float(value: object) -> float:
+    """`value` as a float, if it can be a slider value: an int or float (not a bool), finite.
 
-    The grid is `minimum + k * step`; it is computed in decimal so that 0.1 steps give 0.3, not
-    0.30000000000000004. Raises SliderError("invalid_value") for anything but a finite number.
+    Raises SliderError("invalid_value") saying what it is instead: not a number, too large
+    for a float (an int), or not finite.
     """
     # bool is an int in Python, but `true` is not a slider value.
     if isinstance(value, bool) or not isinstance(value, (int, float)):
@@ -69,8 +63,25 @@ def normalize_value(value: object, *, minimum: float, maximum: float, step: floa
         raise SliderError("invalid_value", "The value is too large.") from None
     if not math.isfinite(number):
         raise SliderError("invalid_value", "The value must be a finite number.")
+    return number
 
-    number = min(max(number, minimum), maximum)
+
+def is_finite_number(value: object) -> bool:
+    """Whether `value` can be a slider value (see `finite_float`)."""
+    try:
+        finite_float(value)
+    except SliderError:
+        return False
+    return True
+
+
+def normalize_value(value: object, *, minimum: float, maximum: float, step: float) -> float:
+    """Validate `value` and return it clamped to [minimum, maximum] and snapped to the step grid.
+
+    The grid is `minimum + k * step`; it is computed in decimal so that 0.1 steps give 0.3, not
+    0.30000000000000004. Raises SliderError("invalid_value") for anything but a finite number.
+    """
+    number = min(max(finite_float(value), minimum), maximum)
     # Decimal throughout: floats lose the grid on wide ranges and overflow on tiny steps. The
     # step count only needs to be near; the grid point itself is computed exactly (any sum of
     # doubles fits in 1,100 digits, and Decimal only spends digits a result actually has).
