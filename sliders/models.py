@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import secrets
-from decimal import Decimal
+from decimal import ROUND_HALF_UP, Decimal, localcontext
 from typing import TYPE_CHECKING
 
 from django.conf import settings
@@ -31,6 +31,21 @@ def decimals_of(number: float) -> int:
     """Decimal places in the shortest text of `number` (0.25 -> 2, 100 -> 0, 1e-07 -> 7)."""
     exponent = Decimal(repr(float(number))).normalize().as_tuple().exponent
     return max(0, -exponent) if isinstance(exponent, int) else 0
+
+
+def to_fixed(number: float, decimals: int) -> str:
+    """JavaScript's `Number.prototype.toFixed(decimals)` for a finite `number`.
+
+    The float's exact value rounded to `decimals` places, ties away from zero; numbers of
+    1e21 and more in the shortest form that reads back as the same float ("1e+21").
+    """
+    if abs(number) >= 1e21:
+        return repr(float(number))
+    if number == 0:
+        number = 0.0  # -0 is written "0", as JavaScript does
+    with localcontext(prec=60):
+        exact = Decimal(float(number)).quantize(Decimal(1).scaleb(-decimals), ROUND_HALF_UP)
+    return f"{exact:f}"
 
 
 class Board(models.Model):
@@ -188,8 +203,13 @@ class Slider(models.Model):
         return min(MAX_PRECISION, max(decimals_of(self.step), decimals_of(self.min)))
 
     def format_value(self, value: float) -> str:
-        """The value as people read it: "-12.5 dB", "75 %" (board.js's formatValue)."""
-        text = f"{value:.{self.display_decimals}f}"
+        """The value as people read it: "-12.5 dB", "75 %" (board.js's formatValue).
+
+        Rounded as JavaScript's `toFixed` rounds, so the first paint shows what the page's
+        script writes at the next update: a tie goes away from zero (2.5 -> "3"; Python's
+        format would give "2"), and from 1e21 on the number is written as `String(x)` would.
+        """
+        text = to_fixed(value, self.display_decimals)
         if text.startswith("-") and float(text) == 0:
             text = text[1:]  # no "-0.0"
         return f"{text} {self.unit}" if self.unit else text
