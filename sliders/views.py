@@ -12,7 +12,7 @@ from django.db.models import Count
 from django.http import HttpRequest, HttpResponse, HttpResponseForbidden, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 
-from sliders import addresses, selectors, sharing
+from sliders import addresses, redis_sync, selectors, sharing
 from sliders.models import Board, ShareLink
 from sliders.services import unstorable_character
 
@@ -126,9 +126,7 @@ def _redis_status() -> str:
     import redis
 
     try:
-        client = redis.Redis.from_url(
-            settings.REDIS_URL, socket_connect_timeout=1, socket_timeout=1
-        )
+        client = redis_sync.client(connect_timeout=1, timeout=1)
         try:
             client.ping()
         finally:
