@@ -208,7 +208,7 @@ class PresetAdmin(StorableTextAdmin, admin.ModelAdmin):
                 changes = services.recall_preset(
                     board=preset.board, name=preset.name, actor=_admin_actor(request)
                 )
-            except services.SliderError as error:
+            except services.Refusal as error:
                 self.message_user(request, f"{preset}: {error.message}", messages.ERROR)
             else:
                 self.message_user(request, f"Recalled {preset}: {len(changes)} slider(s) moved.")

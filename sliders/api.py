@@ -105,8 +105,8 @@ def error_response(
     )
 
 
-@api.exception_handler(services.SliderError)
-def on_slider_error(request: HttpRequest, error: services.SliderError) -> HttpResponse:
+@api.exception_handler(services.Refusal)
+def on_slider_error(request: HttpRequest, error: services.Refusal) -> HttpResponse:
     response = error_response(request, error.code, error.message, error.details)
     if error.code == "conflict" and isinstance(error.details.get("version"), int):
         response["ETag"] = etag(error.details["version"])  # the current state's, to retry with
@@ -249,7 +249,7 @@ def read_slider(
     board = _viewable_board(request, slug)
     slider = board.sliders.filter(slug=slider_id).first()
     if slider is None:
-        raise services.SliderError("unknown_slider", f"There is no slider '{slider_id}' here.")
+        raise services.Refusal("unknown_slider", f"There is no slider '{slider_id}' here.")
     response["ETag"] = etag(slider.version)
     return selectors.slider_payload(slider)
 
@@ -280,7 +280,7 @@ def set_slider(
             actor=_actor(request),
             if_match=if_match,
         )
-    except services.SliderError as error:
+    except services.Refusal as error:
         metrics.SETS.labels(error.code).inc()
         raise
     metrics.SETS.labels("ok").inc()
@@ -305,7 +305,7 @@ def recall_preset(request: HttpRequest, slug: str, name: str, body: RecallIn) ->
 
     targets = services.fade_targets(board=slug, name=name, actor=actor)
     if not broadcast.run_on_server_loop(realtime.fade_to(slug, name, targets, body.fade, actor)):
-        raise services.SliderError("unavailable", "Fades need the realtime server to be running.")
+        raise services.Refusal("unavailable", "Fades need the realtime server to be running.")
     return {"ok": True}
 
 
@@ -326,7 +326,7 @@ def parse_if_match(header: str | None) -> frozenset[int] | None:
 
     No header or `*` (the slider exists, or the request fails anyway) is None. Otherwise the
     strong tags that are versions; weak tags never match (If-Match compares strongly) and
-    other tags match no version. Raises SliderError("bad_request") for a header that is not
+    other tags match no version. Raises Refusal("bad_request") for a header that is not
     a list of entity tags.
     """
     if header is None or header.strip() == "*":
@@ -339,7 +339,7 @@ def parse_if_match(header: str | None) -> frozenset[int] | None:
             continue
         tag = ENTITY_TAG.match(header, position)
         if tag is None:
-            raise services.SliderError(
+            raise services.Refusal(
                 "bad_request", 'If-Match must be * or entity tags such as "7" (the ETag).'
             )
         weak, opaque = tag.groups()
@@ -372,7 +372,7 @@ def _take_token(request: HttpRequest) -> None:
             _buckets.clear()  # forget idle clients rather than grow without bound
         bucket = _buckets[key] = TokenBucket(settings.SLIDER_SET_RATE, settings.SLIDER_SET_BURST)
     if not bucket.take():
-        raise services.SliderError("rate_limited", "Too many changes at once; slow down.")
+        raise services.Refusal("rate_limited", "Too many changes at once; slow down.")
 
 
 def _viewable_board(request: HttpRequest, slug: str) -> Board:
@@ -387,9 +387,9 @@ def _viewable_board(request: HttpRequest, slug: str) -> Board:
             services.check_text(text, field=f"'{name}' in the address")
     board = selectors.get_board(slug)
     if board is None:
-        raise services.SliderError("unknown_board", f"There is no board '{slug[:100]}'.")
+        raise services.Refusal("unknown_board", f"There is no board '{slug[:100]}'.")
     if not board.user_can_view(request.auth):
-        raise services.SliderError("forbidden", "This board is for signed-in users.")
+        raise services.Refusal("forbidden", "This board is for signed-in users.")
     return board
 
 

@@ -330,7 +330,7 @@ def _service_refusals_as_acks(doing: str) -> Callable[[Handler], Handler]:
         async def handle(sid: str, *args: Any, **kwargs: Any) -> dict[str, Any]:
             try:
                 return await handler(sid, *args, **kwargs)
-            except services.SliderError as error:
+            except services.Refusal as error:
                 return {**error_ack(error.code, error.message), **error.details}
             except db.DeadlinePassed:
                 board = getattr(connections.get(sid), "board", "?")
@@ -559,7 +559,7 @@ async def _run_fade(
             )
             versions.update({change.id: change.version for change in changes})
         state = "done"
-    except services.SliderError as error:
+    except services.Refusal as error:
         log = logger.info if error.code == "conflict" else logger.warning
         log("Fade to %r on board %s stopped: %s", fade.preset, board_slug, error.message)
     except DatabaseError:

@@ -32,7 +32,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from sliders.models import AuditEntry
-from sliders.services import SliderError, normalize_value
+from sliders.services import Refusal, normalize_value
 from tests.conftest import PROJECT_DIR, BoardClient, ClientLoop, LiveServer, free_port
 from tests.conftest import session_cookie as cookie_of
 from tests.http import AdminSession
@@ -468,7 +468,7 @@ def expected_set_outcome(
     minimum, maximum, step = PROPERTY_SLIDERS[slider_id]
     try:
         value = normalize_value(payload["value"], minimum=minimum, maximum=maximum, step=step)
-    except SliderError:
+    except Refusal:
         return "invalid_value"
     stored_value, version = held[slider_id]
     # Every change since any older base is this client's own: only a base from the future

@@ -12,7 +12,7 @@ under the row lock), and three services call it:
 
 Besides, `sliders.keys` lifts `version` (never the value) when a slider takes a key. Every
 write validates, clamps, snaps to the step grid, and is announced only after the transaction
-commits (`sliders.broadcast`). A refusal is a `SliderError` whose `code` is the wire protocol's.
+commits (`sliders.broadcast`). A refusal is a `Refusal` whose `code` is the wire protocol's.
 
 Split by sub-domain: `values` (normalising and setting values), `structure` (boards, sliders,
 share links), `presets`, `access` (who acts, and whether they may), `audit` (the trail and its
@@ -23,7 +23,7 @@ merging), `tokens` (API tokens), `text` (the unstorable-text rule), `errors`. Ca
 from __future__ import annotations
 
 from sliders.services.access import Actor, check_can_edit, current_user
-from sliders.services.errors import SliderError
+from sliders.services.errors import Refusal
 from sliders.services.presets import (
     delete_preset,
     fade_targets,
@@ -58,8 +58,8 @@ __all__ = [
     "SLUG_PATTERN",
     "STRUCTURE_FIELDS",
     "Actor",
+    "Refusal",
     "SliderChange",
-    "SliderError",
     "api_client_of",
     "check_base_version",
     "check_can_edit",

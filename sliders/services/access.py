@@ -13,7 +13,7 @@ from django.contrib.auth import get_user_model
 
 from sliders import sharing
 from sliders.models import AuditEntry, Board
-from sliders.services.errors import SliderError
+from sliders.services.errors import Refusal
 from sliders.services.text import check_text
 
 
@@ -56,7 +56,7 @@ def check_can_edit(*, board: Board | str, actor: Actor) -> None:
 
 
 def require_edit(board: Board, actor: Actor) -> None:
-    """Raise SliderError("forbidden") unless `actor` may move the sliders of the row `board`.
+    """Raise Refusal("forbidden") unless `actor` may move the sliders of the row `board`.
 
     Operators pass; otherwise the actor's share link and the user as the database has them
     now decide (a board anyone may view and edit needs no user query).
@@ -67,13 +67,13 @@ def require_edit(board: Board, actor: Actor) -> None:
     board_is_open = board.edit_access == board.view_access == Board.Access.ANYONE
     user = actor.user if board_is_open else current_user(actor.user)
     if not board.user_can_edit(user, share):
-        raise SliderError("forbidden", "You may not change the sliders on this board.")
+        raise Refusal("forbidden", "You may not change the sliders on this board.")
 
 
 def board_slug(board: Board | str) -> str:
     """The board's slug; one given as text is checked before any query uses it.
 
-    Raises SliderError("invalid_value") for text the database cannot store.
+    Raises Refusal("invalid_value") for text the database cannot store.
     """
     if isinstance(board, Board):
         return board.slug
@@ -81,9 +81,9 @@ def board_slug(board: Board | str) -> str:
 
 
 def board_row(board: Board | str, *, lock: bool = False) -> Board:
-    """The board's row (locked with `lock`), or SliderError("unknown_board")."""
+    """The board's row (locked with `lock`), or Refusal("unknown_board")."""
     rows = Board.objects.select_for_update() if lock else Board.objects
     row = rows.filter(slug=board_slug(board)).first()
     if row is None:
-        raise SliderError("unknown_board", f"There is no board '{board_slug(board)[:100]}'.")
+        raise Refusal("unknown_board", f"There is no board '{board_slug(board)[:100]}'.")
     return row

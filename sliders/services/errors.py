@@ -1,4 +1,4 @@
-"""The one exception every service raises to refuse a change, whatever the sub-domain."""
+"""`Refusal`: the one exception a service raises to refuse a change, whatever the sub-domain."""
 
 from __future__ import annotations
 
@@ -6,8 +6,11 @@ from collections.abc import Mapping
 from typing import Any
 
 
-class SliderError(Exception):
-    """A refused change. `code` is the wire protocol's error code.
+class Refusal(Exception):
+    """A change or request a service refuses; `code` is the wire protocol's error code.
+
+    One type for every refusal: a bad value or request, an unknown board, slider or preset, a
+    conflict, no right to edit, a rate limit, an unavailable database.
 
     `details` are extra fields for the refusal (a `conflict` carries the slider's stored
     `{"id", "value", "version"}`); the socket ack and the HTTP API both add them to the error.

@@ -14,7 +14,7 @@ from sliders import broadcast
 from sliders.models import Board, Preset
 from sliders.services import access
 from sliders.services.access import Actor
-from sliders.services.errors import SliderError
+from sliders.services.errors import Refusal
 from sliders.services.structure import change_structure
 from sliders.services.text import check_text
 from sliders.services.values import SliderChange, is_finite_number, set_slider_values
@@ -25,11 +25,11 @@ def save_preset(
 ) -> Preset:
     """Save the board's current values as the preset `name` (replacing one of that name).
 
-    Raises SliderError: `bad_request` for a name that is not 1 to 80 characters,
+    Raises Refusal: `bad_request` for a name that is not 1 to 80 characters,
     `invalid_value` for one the database cannot store, `unknown_board`, `forbidden`.
     """
     if not isinstance(name, str) or not name.strip() or len(name.strip()) > 80:
-        raise SliderError("bad_request", "A preset needs a name of 1 to 80 characters.")
+        raise Refusal("bad_request", "A preset needs a name of 1 to 80 characters.")
     name = check_text(name.strip(), field="preset's name")
     board_slug = access.board_slug(board)
     with transaction.atomic():
@@ -59,18 +59,18 @@ def recall_preset(
 def preset_values(*, board: Board | str, name: object) -> dict[str, object]:
     """A preset's saved values, checked to be numbers (the sliders' own limits apply later).
 
-    Raises SliderError: `bad_request`, `invalid_value` (a name the database cannot store, or
+    Raises Refusal: `bad_request`, `invalid_value` (a name the database cannot store, or
     a saved value that is not a finite number), `unknown_preset`.
     """
     if not isinstance(name, str):
-        raise SliderError("bad_request", "'name' must be a preset's name.")
+        raise Refusal("bad_request", "'name' must be a preset's name.")
     check_text(name, field="preset's name")
     preset = Preset.objects.filter(board__slug=access.board_slug(board), name=name).first()
     if preset is None:
-        raise SliderError("unknown_preset", f"There is no preset '{name[:100]}' here.")
+        raise Refusal("unknown_preset", f"There is no preset '{name[:100]}' here.")
     values = preset.values if isinstance(preset.values, dict) else {}
     if not all(is_finite_number(value) for value in values.values()):
-        raise SliderError(
+        raise Refusal(
             "invalid_value", f"The preset '{name[:100]}' holds a value that is not a number."
         )
     return dict(values)

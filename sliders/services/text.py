@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 
-from sliders.services.errors import SliderError
+from sliders.services.errors import Refusal
 
 # Characters no text of ours may hold (names, labels, units, lookups by name):
 # - U+D800..U+DFFF, lone surrogates ("\\ud83c", half an emoji, as JSON.stringify writes it): not
@@ -40,7 +40,7 @@ def unstorable_character(text: str) -> str | None:
 
 
 def check_text(text: str, *, field: str) -> str:
-    """Return `text` if it can be stored and looked up, else raise SliderError("invalid_value").
+    """Return `text` if it can be stored and looked up, else raise Refusal("invalid_value").
 
     For every text a client sends that reaches the database, before it does: a lone surrogate
     would make the database driver raise UnicodeEncodeError and NUL a DataError, neither of
@@ -48,7 +48,7 @@ def check_text(text: str, *, field: str) -> str:
     """
     problem = unstorable_character(text)
     if problem is not None:
-        raise SliderError("invalid_value", f"The {field} cannot be stored: {problem}.")
+        raise Refusal("invalid_value", f"The {field} cannot be stored: {problem}.")
     return text
 
 

@@ -20,7 +20,7 @@ from sliders import broadcast
 from sliders.models import Board, Slider
 from sliders.services import access, audit
 from sliders.services.access import Actor
-from sliders.services.errors import SliderError
+from sliders.services.errors import Refusal
 
 SLUG_PATTERN = re.compile(r"[-a-zA-Z0-9_]{1,50}")
 # What the admin may change about a slider besides its value (a change sends `board:state`).
@@ -51,18 +51,18 @@ class SliderChange:
 def finite_float(value: object) -> float:
     """`value` as a float, if it can be a slider value: an int or float (not a bool), finite.
 
-    Raises SliderError("invalid_value") saying what it is instead: not a number, too large
+    Raises Refusal("invalid_value") saying what it is instead: not a number, too large
     for a float (an int), or not finite.
     """
     # bool is an int in Python, but `true` is not a slider value.
     if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise SliderError("invalid_value", "The value must be a number.")
+        raise Refusal("invalid_value", "The value must be a number.")
     try:
         number = float(value)
     except OverflowError:
-        raise SliderError("invalid_value", "The value is too large.") from None
+        raise Refusal("invalid_value", "The value is too large.") from None
     if not math.isfinite(number):
-        raise SliderError("invalid_value", "The value must be a finite number.")
+        raise Refusal("invalid_value", "The value must be a finite number.")
     return number
 
 
@@ -70,7 +70,7 @@ def is_finite_number(value: object) -> bool:
     """Whether `value` can be a slider value (see `finite_float`)."""
     try:
         finite_float(value)
-    except SliderError:
+    except Refusal:
         return False
     return True
 
@@ -79,7 +79,7 @@ def normalize_value(value: object, *, minimum: float, maximum: float, step: floa
     """Validate `value` and return it clamped to [minimum, maximum] and snapped to the step grid.
 
     The grid is `minimum + k * step`; it is computed in decimal so that 0.1 steps give 0.3, not
-    0.30000000000000004. Raises SliderError("invalid_value") for anything but a finite number.
+    0.30000000000000004. Raises Refusal("invalid_value") for anything but a finite number.
     """
     number = min(max(finite_float(value), minimum), maximum)
     # Decimal throughout: floats lose the grid on wide ranges and overflow on tiny steps. The
@@ -100,10 +100,10 @@ def normalize_value(value: object, *, minimum: float, maximum: float, step: floa
 def check_base_version(base_version: object) -> int:
     """Return `base_version` (a slider version a change is based on) if it is one.
 
-    Raises SliderError("bad_request") unless it is an int (not a bool) >= 0.
+    Raises Refusal("bad_request") unless it is an int (not a bool) >= 0.
     """
     if isinstance(base_version, bool) or not isinstance(base_version, int) or base_version < 0:
-        raise SliderError("bad_request", "'base_version' must be a whole number, 0 or more.")
+        raise Refusal("bad_request", "'base_version' must be a whole number, 0 or more.")
     return base_version
 
 
@@ -114,11 +114,11 @@ def is_delayed(made_at: object, *, arrived: float) -> bool:
     clock (the page estimates it from `board:state`'s `server_time`); `arrived`: seconds since
     the epoch. A set more than LIVE_SET_MAX_DELAY seconds late (a link frozen without FIN holds
     sets for as long as it is frozen) is held to its `base_version`; one on time is a live
-    set, and the later of two people's sets wins. Raises SliderError("bad_request") unless
+    set, and the later of two people's sets wins. Raises Refusal("bad_request") unless
     `made_at` is a finite number.
     """
     if not is_finite_number(made_at):
-        raise SliderError("bad_request", "'made_at' must be a time in milliseconds.")
+        raise Refusal("bad_request", "'made_at' must be a time in milliseconds.")
     return arrived - float(made_at) / 1000 > settings.LIVE_SET_MAX_DELAY  # type: ignore[arg-type]
 
 
@@ -138,7 +138,7 @@ def set_slider_value(
     `sender_sid` (the socket that sent it gets an ack instead). A value equal to the stored one
     returns the current version and broadcasts nothing, whatever the conditions below.
 
-    Conditions, checked under the row lock, refused with SliderError("conflict") whose details
+    Conditions, checked under the row lock, refused with Refusal("conflict") whose details
     are the stored `{"id", "value", "version"}`:
     - `base_version` (a socket's `slider:set`): the version the sender based the change on (a
       change made while cut off, or a re-sent set). Refused if a client other than
@@ -149,10 +149,10 @@ def set_slider_value(
     if base_version is not None:
         base_version = check_base_version(base_version)
     if not isinstance(slider_id, str) or not slider_id:
-        raise SliderError("bad_request", "'id' must be a slider id (a non-empty string).")
+        raise Refusal("bad_request", "'id' must be a slider id (a non-empty string).")
     if not SLUG_PATTERN.fullmatch(slider_id):
         # Not a slug, so no slider has it; and a NUL byte must never reach PostgreSQL.
-        raise SliderError("unknown_slider", f"There is no slider '{slider_id[:100]!r}' here.")
+        raise Refusal("unknown_slider", f"There is no slider '{slider_id[:100]!r}' here.")
     board_slug = access.board_slug(board)
 
     with transaction.atomic():
@@ -163,7 +163,7 @@ def set_slider_value(
             .first()
         )
         if slider is None:
-            raise SliderError("unknown_slider", f"There is no slider '{slider_id[:100]}' here.")
+            raise Refusal("unknown_slider", f"There is no slider '{slider_id[:100]}' here.")
         actor = actor or Actor()
         access.require_edit(slider.board, actor)
         new_value = normalize_value(value, minimum=slider.min, maximum=slider.max, step=slider.step)
@@ -175,7 +175,7 @@ def set_slider_value(
             and base_version != slider.version
             and audit.changed_by_others(slider, since=base_version, client=actor.client)
         ):
-            raise SliderError(
+            raise Refusal(
                 "conflict",
                 f"Someone else changed '{slider.name}' meanwhile; it is now at {slider.value:g}.",
                 change_of(slider, changed=False).as_update(),
@@ -216,7 +216,7 @@ def set_slider_values(
             if expected_versions is not None and slider.version != expected_versions.get(
                 slider.slug, slider.version
             ):
-                raise SliderError("conflict", "Someone else moved a slider meanwhile.")
+                raise Refusal("conflict", "Someone else moved a slider meanwhile.")
             new_value = normalize_value(
                 values[slider.slug], minimum=slider.min, maximum=slider.max, step=slider.step
             )
