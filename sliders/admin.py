@@ -16,7 +16,7 @@ from django.forms import BaseInlineFormSet, ModelForm
 from django.http import HttpRequest
 from django.utils.html import format_html
 
-from sliders import services
+from sliders import addresses, services
 from sliders.models import ApiToken, AuditEntry, Board, Preset, ShareLink, Slider
 
 
@@ -208,7 +208,7 @@ class PresetAdmin(StorableTextAdmin, admin.ModelAdmin):
                 changes = services.recall_preset(
                     board=preset.board, name=preset.name, actor=_admin_actor(request)
                 )
-            except services.SliderError as error:
+            except services.Refusal as error:
                 self.message_user(request, f"{preset}: {error.message}", messages.ERROR)
             else:
                 self.message_user(request, f"Recalled {preset}: {len(changes)} slider(s) moved.")
@@ -225,13 +225,12 @@ def _requested_value(form: ModelForm) -> float | None:
 
 
 def _admin_actor(request: HttpRequest) -> services.Actor:
-    client = request.META.get("REMOTE_ADDR", "")
-    scope = getattr(request, "scope", None)  # under ASGI the real peer is in the scope
-    if scope and scope.get("client"):
-        client = scope["client"][0]
     # An operator: the admin's own permissions decide, not the board's edit access.
     return services.Actor(
-        user=request.user, source=AuditEntry.Source.ADMIN, address=client, operator=True
+        user=request.user,
+        source=AuditEntry.Source.ADMIN,
+        address=addresses.request_ip(request),
+        operator=True,
     )
 
 
@@ -306,7 +305,7 @@ class ApiTokenAdmin(StorableTextAdmin, admin.ModelAdmin):
         if change:
             obj.save()
             return
-        row, token = ApiToken.issue(user=obj.user, name=obj.name)
+        row, token = services.issue_api_token(user=obj.user, name=obj.name)
         obj.pk, obj.prefix, obj.digest = row.pk, row.prefix, row.digest
         self.message_user(
             request,

@@ -5,6 +5,10 @@ broadcasts. Who is asking: an `Authorization: Bearer <token>` (tokens are made i
 the browser's session (writes then need the CSRF token), else an anonymous visitor, who may do
 what anonymous pages may. A wrong or revoked token is refused, never treated as anonymous.
 The generated OpenAPI document is at /api/openapi.json and browsable at /api/docs.
+
+Longer than 400 lines because every endpoint, its schema and its error mapping sit together,
+which is how the OpenAPI document is read; splitting the schemas off would scatter one endpoint
+over two files.
 """
 
 from __future__ import annotations
@@ -20,8 +24,8 @@ from ninja import Field, NinjaAPI, Schema
 from ninja.errors import AuthenticationError, HttpError, ValidationError
 from ninja.security import HttpBearer, SessionAuth
 
-from sliders import fades, metrics, notices, origins, selectors, services
-from sliders.models import ApiToken, AuditEntry, Board
+from sliders import addresses, fades, metrics, notices, origins, selectors, services
+from sliders.models import AuditEntry, Board
 from sliders.ratelimit import TokenBucket
 
 STATUS_OF = {
@@ -42,10 +46,10 @@ class BearerToken(HttpBearer):
     """`Authorization: Bearer <token>` with a token from the admin (API tokens)."""
 
     def authenticate(self, request: HttpRequest, token: str) -> Any:
-        user = ApiToken.user_for(token)
+        user = services.user_for_api_token(token)
         if user is None:
             raise AuthenticationError(401, "This API token is not valid (wrong or revoked).")
-        request.api_client = f"token:{ApiToken.digest_of(token)[:16]}"
+        request.api_client = services.api_client_of(token)
         return user
 
 
@@ -105,8 +109,8 @@ def error_response(
     )
 
 
-@api.exception_handler(services.SliderError)
-def on_slider_error(request: HttpRequest, error: services.SliderError) -> HttpResponse:
+@api.exception_handler(services.Refusal)
+def on_slider_error(request: HttpRequest, error: services.Refusal) -> HttpResponse:
     response = error_response(request, error.code, error.message, error.details)
     if error.code == "conflict" and isinstance(error.details.get("version"), int):
         response["ETag"] = etag(error.details["version"])  # the current state's, to retry with
@@ -229,25 +233,16 @@ ERRORS = {status: ErrorOut for status in (400, 401, 403, 404, 429, 503)}
 def list_boards(request: HttpRequest) -> list[dict[str, Any]]:
     """The boards this user may view, in display order."""
     user = request.auth
-    boards = Board.objects.order_by("position", "name")
     return [
         {"slug": b.slug, "name": b.name, "can_edit": b.user_can_edit(user)}
-        for b in boards
-        if b.user_can_view(user)
+        for b in selectors.visible_boards(user)
     ]
 
 
 @api.get("/boards/{slug}", response={200: BoardOut, **ERRORS}, summary="Read a board")
 def read_board(request: HttpRequest, slug: str) -> dict[str, Any]:
     """A board with its sliders (in display order) and presets."""
-    board = _viewable_board(request, slug)
-    return {
-        "board": board.slug,
-        "name": board.name,
-        "can_edit": board.user_can_edit(request.auth),
-        "sliders": [selectors.slider_payload(s) for s in board.sliders.all()],
-        "presets": [{"name": name} for name in board.presets.values_list("name", flat=True)],
-    }
+    return selectors.board_payload(_viewable_board(request, slug), user=request.auth)
 
 
 @api.get(
@@ -262,7 +257,7 @@ def read_slider(
     board = _viewable_board(request, slug)
     slider = board.sliders.filter(slug=slider_id).first()
     if slider is None:
-        raise services.SliderError("unknown_slider", f"There is no slider '{slider_id}' here.")
+        raise services.Refusal("unknown_slider", f"There is no slider '{slider_id}' here.")
     response["ETag"] = etag(slider.version)
     return selectors.slider_payload(slider)
 
@@ -293,12 +288,12 @@ def set_slider(
             actor=_actor(request),
             if_match=if_match,
         )
-    except services.SliderError as error:
+    except services.Refusal as error:
         metrics.SETS.labels(error.code).inc()
         raise
     metrics.SETS.labels("ok").inc()
     response["ETag"] = etag(change.version)
-    return {"ok": True, "id": change.id, "value": change.value, "version": change.version}
+    return change.as_ack()
 
 
 @api.post(
@@ -316,7 +311,7 @@ def recall_preset(request: HttpRequest, slug: str, name: str, body: RecallIn) ->
         return {"ok": True}
     targets = services.fade_targets(board=slug, name=name, actor=actor)
     if not notices.run_on_server_loop(fades.fade_to(slug, name, targets, body.fade, actor)):
-        raise services.SliderError("unavailable", "Fades need the realtime server to be running.")
+        raise services.Refusal("unavailable", "Fades need the realtime server to be running.")
     return {"ok": True}
 
 
@@ -337,7 +332,7 @@ def parse_if_match(header: str | None) -> frozenset[int] | None:
 
     No header or `*` (the slider exists, or the request fails anyway) is None. Otherwise the
     strong tags that are versions; weak tags never match (If-Match compares strongly) and
-    other tags match no version. Raises SliderError("bad_request") for a header that is not
+    other tags match no version. Raises Refusal("bad_request") for a header that is not
     a list of entity tags.
     """
     if header is None or header.strip() == "*":
@@ -350,7 +345,7 @@ def parse_if_match(header: str | None) -> frozenset[int] | None:
             continue
         tag = ENTITY_TAG.match(header, position)
         if tag is None:
-            raise services.SliderError(
+            raise services.Refusal(
                 "bad_request", 'If-Match must be * or entity tags such as "7" (the ETag).'
             )
         weak, opaque = tag.groups()
@@ -371,7 +366,7 @@ def _client_key(request: HttpRequest) -> str:
         return explicit
     if user is not None and user.is_authenticated:
         return f"user:{user.pk}"
-    return f"ip:{request.META.get('REMOTE_ADDR', '')}"
+    return f"ip:{addresses.request_ip(request)}"
 
 
 def _take_token(request: HttpRequest) -> None:
@@ -383,7 +378,7 @@ def _take_token(request: HttpRequest) -> None:
             _buckets.clear()  # forget idle clients rather than grow without bound
         bucket = _buckets[key] = TokenBucket(settings.SLIDER_SET_RATE, settings.SLIDER_SET_BURST)
     if not bucket.take():
-        raise services.SliderError("rate_limited", "Too many changes at once; slow down.")
+        raise services.Refusal("rate_limited", "Too many changes at once; slow down.")
 
 
 def _viewable_board(request: HttpRequest, slug: str) -> Board:
@@ -398,9 +393,9 @@ def _viewable_board(request: HttpRequest, slug: str) -> Board:
             services.check_text(text, field=f"'{name}' in the address")
     board = selectors.get_board(slug)
     if board is None:
-        raise services.SliderError("unknown_board", f"There is no board '{slug[:100]}'.")
+        raise services.Refusal("unknown_board", f"There is no board '{slug[:100]}'.")
     if not board.user_can_view(request.auth):
-        raise services.SliderError("forbidden", "This board is for signed-in users.")
+        raise services.Refusal("forbidden", "This board is for signed-in users.")
     return board
 
 
@@ -409,6 +404,6 @@ def _actor(request: HttpRequest) -> services.Actor:
     return services.Actor(
         user=user if user is not None and user.is_authenticated else None,
         source=AuditEntry.Source.API,
-        address=request.META.get("REMOTE_ADDR", ""),
+        address=addresses.request_ip(request),
         client=_client_key(request)[:64],
     )

@@ -121,7 +121,7 @@ async def _run_fade(
                 raise
             versions.update({change.id: change.version for change in changes})
         state = "done"
-    except services.SliderError as error:
+    except services.Refusal as error:
         log = logger.info if error.code == "conflict" else logger.warning
         log("Fade to %r on board %s stopped: %s", fade.preset, board_slug, error.message)
     except DatabaseError:

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import hashlib
 import secrets
-from decimal import Decimal
-from typing import TYPE_CHECKING, Any
+from decimal import ROUND_HALF_UP, Decimal, localcontext
+from typing import TYPE_CHECKING
 
 from django.conf import settings
 from django.contrib.auth.models import Group
@@ -18,7 +18,6 @@ from django.core.validators import MaxValueValidator
 from django.db import models
 from django.db.models import F, Q
 from django.urls import reverse
-from django.utils import timezone
 
 if TYPE_CHECKING:
     from django.contrib.auth.base_user import AbstractBaseUser
@@ -32,6 +31,21 @@ def decimals_of(number: float) -> int:
     """Decimal places in the shortest text of `number` (0.25 -> 2, 100 -> 0, 1e-07 -> 7)."""
     exponent = Decimal(repr(float(number))).normalize().as_tuple().exponent
     return max(0, -exponent) if isinstance(exponent, int) else 0
+
+
+def to_fixed(number: float, decimals: int) -> str:
+    """JavaScript's `Number.prototype.toFixed(decimals)` for a finite `number`.
+
+    The float's exact value rounded to `decimals` places, ties away from zero; numbers of
+    1e21 and more in the shortest form that reads back as the same float ("1e+21").
+    """
+    if abs(number) >= 1e21:
+        return repr(float(number))
+    if number == 0:
+        number = 0.0  # -0 is written "0", as JavaScript does
+    with localcontext(prec=60):
+        exact = Decimal(float(number)).quantize(Decimal(1).scaleb(-decimals), ROUND_HALF_UP)
+    return f"{exact:f}"
 
 
 class Board(models.Model):
@@ -189,8 +203,13 @@ class Slider(models.Model):
         return min(MAX_PRECISION, max(decimals_of(self.step), decimals_of(self.min)))
 
     def format_value(self, value: float) -> str:
-        """The value as people read it: "-12.5 dB", "75 %" (formatValue in board/format.js)."""
-        text = f"{value:.{self.display_decimals}f}"
+        """The value as people read it: "-12.5 dB", "75 %" (formatValue in board/format.js).
+
+        Rounded as JavaScript's `toFixed` rounds, so the first paint shows what the page's
+        script writes at the next update: a tie goes away from zero (2.5 -> "3"; Python's
+        format would give "2"), and from 1e21 on the number is written as `String(x)` would.
+        """
+        text = to_fixed(value, self.display_decimals)
         if text.startswith("-") and float(text) == 0:
             text = text[1:]  # no "-0.0"
         return f"{text} {self.unit}" if self.unit else text
@@ -222,6 +241,7 @@ class RetiredSlider(models.Model):
 
 
 def _new_share_token() -> str:
+    """A share link's secret: 24 random bytes, 32 characters of URL-safe base64."""
     return secrets.token_urlsafe(24)
 
 
@@ -299,7 +319,8 @@ class Preset(models.Model):
 class ApiToken(models.Model):
     """A secret that lets a script use the HTTP API as its user (see docs/api.md).
 
-    Only a hash is stored: the token is shown once, when it is made in the admin.
+    Only a hash is stored: the token is shown once, when it is made in the admin. Issued and
+    checked by sliders/services/tokens.py.
     """
 
     user = models.ForeignKey(
@@ -320,31 +341,8 @@ class ApiToken(models.Model):
 
     @staticmethod
     def digest_of(token: str) -> str:
+        """What is stored of `token`: its SHA-256, in hex."""
         return hashlib.sha256(token.encode()).hexdigest()
-
-    @classmethod
-    def issue(cls, *, user: Any, name: str) -> tuple[ApiToken, str]:
-        """A new token for `user`: the saved row, and the secret to hand over (once)."""
-        token = f"sst_{secrets.token_urlsafe(32)}"
-        row = cls.objects.create(
-            user=user, name=name, prefix=token[:12], digest=cls.digest_of(token)
-        )
-        return row, token
-
-    @classmethod
-    def user_for(cls, token: str) -> Any | None:
-        """The active user a valid, unrevoked token belongs to, else None."""
-        row = (
-            cls.objects.select_related("user")
-            .filter(digest=cls.digest_of(token), revoked=False, user__is_active=True)
-            .first()
-        )
-        if row is None:
-            return None
-        now = timezone.now()
-        if row.last_used_at is None or (now - row.last_used_at).total_seconds() > 60:
-            cls.objects.filter(pk=row.pk).update(last_used_at=now)
-        return row.user
 
 
 class AuditEntry(models.Model):

@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
 
+from sliders import redis_sync
 from sliders.cluster import channel, encode_notice, get_cluster
 
 if TYPE_CHECKING:
@@ -87,9 +88,7 @@ def _has_server_loop() -> bool:
 
 @functools.cache
 def _external_redis() -> Any:
-    import redis
-
-    return redis.Redis.from_url(settings.REDIS_URL, socket_connect_timeout=2, socket_timeout=5)
+    return redis_sync.client(connect_timeout=2, timeout=5)  # one, for the life of the process
 
 
 def _run_on_server_loop(coroutine: Coroutine[Any, Any, None]) -> None:

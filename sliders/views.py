@@ -12,7 +12,7 @@ from django.db.models import Count
 from django.http import HttpRequest, HttpResponse, HttpResponseForbidden, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 
-from sliders import sharing
+from sliders import addresses, redis_sync, selectors, sharing
 from sliders.cluster import get_cluster
 from sliders.models import Board, ShareLink
 from sliders.services import unstorable_character
@@ -21,10 +21,7 @@ logger = logging.getLogger(__name__)
 
 
 def index(request: HttpRequest) -> HttpResponse:
-    # An aggregate drops the model's default ordering, so say it again.
-    boards = Board.objects.annotate(slider_count=Count("sliders")).order_by("position", "name")
-    if not request.user.is_authenticated:
-        boards = boards.filter(view_access=Board.Visibility.ANYONE)
+    boards = selectors.visible_boards(request.user).annotate(slider_count=Count("sliders"))
     return render(request, "sliders/index.html", {"boards": boards})
 
 
@@ -33,10 +30,7 @@ async def presence(request: HttpRequest) -> JsonResponse:
 
     Async, so it reads the realtime server's counts (across processes with Redis) on its loop.
     """
-    user = await request.auser()
-    boards = Board.objects.all()
-    if not user.is_authenticated:
-        boards = boards.filter(view_access=Board.Visibility.ANYONE)
+    boards = selectors.visible_boards(await request.auser())
     slugs = [slug async for slug in boards.values_list("slug", flat=True)]
     counts = {slug: await get_cluster().total_count(slug) for slug in slugs}
     return JsonResponse({"boards": counts}, headers={"Cache-Control": "no-store"})
@@ -44,8 +38,10 @@ async def presence(request: HttpRequest) -> JsonResponse:
 
 def board(request: HttpRequest, slug: str) -> HttpResponse:
     board = get_object_or_404(Board, slug=slug)
-    share = sharing.share_for(sharing.links_in(request.session).get(slug), board)
-    if not board.user_can_view(request.user, share):
+    rights = selectors.viewer_rights(
+        board, user=request.user, share_link=sharing.links_in(request.session).get(slug)
+    )
+    if not rights.can_view:
         return redirect_to_login(request.get_full_path())
     return render(
         request,
@@ -54,8 +50,8 @@ def board(request: HttpRequest, slug: str) -> HttpResponse:
             "board": board,
             "sliders": list(board.sliders.all()),
             "presets": list(board.presets.all()),
-            "can_edit": board.user_can_edit(request.user, share),
-            "share": share,
+            "can_edit": rights.can_edit,
+            "share": rights.share,
         },
     )
 
@@ -94,7 +90,7 @@ async def metrics(request: HttpRequest) -> HttpResponse:
 
     from sliders import metrics as _registered  # noqa: F401  (registers the collectors)
 
-    if not _metrics_allowed(request.META.get("REMOTE_ADDR", "")):
+    if not _metrics_allowed(addresses.request_ip(request)):
         return HttpResponseForbidden("Metrics are not served to this address.\n")
     return HttpResponse(generate_latest(REGISTRY), content_type=CONTENT_TYPE_LATEST)
 
@@ -129,9 +125,7 @@ def _redis_status() -> str:
     import redis
 
     try:
-        client = redis.Redis.from_url(
-            settings.REDIS_URL, socket_connect_timeout=1, socket_timeout=1
-        )
+        client = redis_sync.client(connect_timeout=1, timeout=1)
         try:
             client.ping()
         finally:

@@ -12,6 +12,7 @@ from django.test import Client, override_settings
 from openapi_spec_validator import validate
 
 from sliders import api as api_module
+from sliders import services
 from sliders.models import ApiToken, AuditEntry, Preset
 from tests.support.database import stored
 
@@ -28,7 +29,7 @@ def fresh_rate_limits() -> None:
 def editor_token(name: str = "desk") -> tuple[User, str]:
     user = User.objects.create_user(f"editor-{name}")
     user.user_permissions.add(Permission.objects.get(codename="change_slider"))
-    _, token = ApiToken.issue(user=user, name=name)
+    _, token = services.issue_api_token(user=user, name=name)
     return user, token
 
 

@@ -1,7 +1,7 @@
 """The audit trail: who moved which slider from what to what, through live sockets and the admin.
 
 A drag sends many values; one client's consecutive sets on one slider within
-AUDIT_MERGE_SECONDS are one entry (services._record_audit). Refused sets leave nothing.
+AUDIT_MERGE_SECONDS are one entry (sliders/services/audit.py). Refused sets leave nothing.
 """
 
 from __future__ import annotations

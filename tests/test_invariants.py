@@ -16,7 +16,7 @@ import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
-from sliders.services import SliderError, normalize_value
+from sliders.services import Refusal, normalize_value
 from tests.support.checks import assert_valid_stored_value, on_grid
 from tests.support.clients import BoardClient
 from tests.support.database import slider_row, stored
@@ -99,7 +99,7 @@ def test_invariant_1_normalize_value_property(value: Any, slider: tuple[float, f
     minimum, maximum, step = slider
     try:
         result = normalize_value(value, minimum=minimum, maximum=maximum, step=step)
-    except SliderError as error:
+    except Refusal as error:
         assert error.code == "invalid_value"
         # Only what is not a finite number (as a float) is refused.
         assert isinstance(value, int) or not math.isfinite(value)
@@ -133,13 +133,13 @@ def test_invariant_1_normalize_value_stays_in_range_for_any_valid_slider(
     value: Any, bounds: tuple[float, float], step: float
 ):
     """Any slider the database accepts (min < max, step > 0), however extreme: the result is
-    finite and within [min, max], or the value is refused with SliderError, never another error.
+    finite and within [min, max], or the value is refused with Refusal, never another error.
     """
     minimum, maximum = sorted(bounds)
     assume(minimum < maximum)
     try:
         result = normalize_value(value, minimum=minimum, maximum=maximum, step=step)
-    except SliderError as error:
+    except Refusal as error:
         assert error.code == "invalid_value"
         return
     assert math.isfinite(result)

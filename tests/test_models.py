@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+import shutil
+import subprocess
 from collections.abc import Callable
 from typing import Any
 
@@ -10,7 +13,7 @@ from django.contrib.auth.models import AnonymousUser, Group, Permission, User
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 
-from sliders.models import Board, Slider
+from sliders.models import Board, Slider, to_fixed
 
 pytestmark = pytest.mark.django_db
 
@@ -228,6 +231,11 @@ def test_sliders_are_ordered_by_position_then_creation() -> None:
         ({"precision": 0, "unit": "Hz", "min": -1, "max": 1, "step": 0.1}, -0.4, "0 Hz"),  # no -0
         ({"precision": 3, "min": 0, "max": 10, "step": 1}, 2, "2.000"),
         ({"min": 0, "max": 1, "step": 1e-7}, 1e-7, "0.000000"),  # at most 6 decimals
+        # A tie rounds away from zero, as the page's script (toFixed) does.
+        ({"precision": 0, "min": -10, "max": 10, "step": 0.5}, 2.5, "3"),
+        ({"precision": 0, "min": -10, "max": 10, "step": 0.5}, -2.5, "-3"),
+        ({"precision": 2, "min": 0, "max": 1, "step": 0.125}, 0.125, "0.13"),
+        ({"precision": 2, "min": 0, "max": 2, "step": 0.005}, 1.005, "1.00"),  # 1.00499999...
     ],
 )
 def test_a_value_is_shown_with_its_precision_and_unit(
@@ -244,3 +252,30 @@ def test_more_than_six_decimals_is_refused() -> None:
     assert "precision" in error.value.message_dict
     with pytest.raises(IntegrityError), transaction.atomic():
         Slider.objects.create(board=board, slug="s2", name="S", precision=7)
+
+
+# Values the page's script and the server must write alike: ties, binary fractions just below
+# or above a tie, negatives, zero, and numbers too large for fixed notation.
+TO_FIXED_CASES = [
+    *((value, decimals) for value in (0.5, 1.5, 2.5, -2.5, 0.125, -0.125, 1.005, 1.015, 2.675)
+      for decimals in (0, 1, 2)),
+    (0, 3), (-0.0, 1), (-0.4, 0), (1e-7, 6), (123.456, 6), (1e20, 2), (1e21, 2), (-1.5e22, 0),
+    (123456789012345680000, 0), (0.1 + 0.2, 6),
+]  # fmt: skip
+
+
+def test_values_are_rounded_as_javascripts_to_fixed() -> None:
+    """The first paint (Slider.format_value) and board.js's formatValue round alike."""
+    if shutil.which("node") is None:
+        pytest.skip("node is not installed")
+    cases = [[repr(float(value)), decimals] for value, decimals in TO_FIXED_CASES]
+    script = (
+        "const cases = JSON.parse(process.argv[1]);"
+        "process.stdout.write(JSON.stringify(cases.map(([v, d]) => Number(v).toFixed(d))));"
+    )
+    written = subprocess.run(
+        ["node", "-e", script, json.dumps(cases)], capture_output=True, text=True, check=True
+    ).stdout
+    expected = dict(zip(map(tuple, cases), json.loads(written), strict=True))
+    for value, decimals in TO_FIXED_CASES:
+        assert to_fixed(value, decimals) == expected[(repr(float(value)), decimals)], value

@@ -12,10 +12,6 @@ ROOT = Path(__file__).resolve().parent.parent
 LIMIT = 400
 REASON = "Longer than 400 lines because"
 
-# Over the limit on this branch and being split in parallel work (issue 11, slice S):
-# remove each entry when its file is split; the test fails if an entry is no longer needed.
-PENDING = {"sliders/services.py", "sliders/api.py"}
-
 
 def long_modules() -> dict[str, int]:
     found = {}
@@ -30,8 +26,4 @@ def long_modules() -> dict[str, int]:
 
 
 def test_no_module_is_longer_than_400_lines_without_a_reason() -> None:
-    long = long_modules()
-    assert {path: n for path, n in long.items() if path not in PENDING} == {}
-    assert set(long) >= PENDING, (
-        f"no longer over the limit, remove from PENDING: {PENDING - set(long)}"
-    )
+    assert long_modules() == {}

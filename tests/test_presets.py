@@ -75,7 +75,7 @@ def test_a_recall_fits_values_to_the_sliders_as_they_are_now(make_board) -> None
 def test_recall_mistakes_change_nothing(make_board, kwargs: dict, code: str) -> None:
     board = make_board(sliders=FOUR)
     before = stored_board(board)
-    with pytest.raises(services.SliderError) as error:
+    with pytest.raises(services.Refusal) as error:
         services.recall_preset(board=board, **kwargs)
     assert error.value.code == code and stored_board(board) == before
 
@@ -85,7 +85,7 @@ def test_a_preset_with_a_bad_value_is_refused_whole(make_board) -> None:
     board = make_board(sliders=FOUR)
     Preset.objects.create(board=board, name="Bad", values={"s1": 90, "s2": "loud"})
     before = stored_board(board)
-    with pytest.raises(services.SliderError) as error:
+    with pytest.raises(services.Refusal) as error:
         services.recall_preset(board=board, name="Bad")
     assert error.value.code == "invalid_value" and stored_board(board) == before
 
@@ -94,7 +94,7 @@ def test_a_preset_with_a_bad_value_is_refused_whole(make_board) -> None:
 @pytest.mark.parametrize("name", ["", "   ", "x" * 81, None, 5])
 def test_a_preset_needs_a_name(make_board, name: Any) -> None:
     board = make_board(sliders=FOUR)
-    with pytest.raises(services.SliderError) as error:
+    with pytest.raises(services.Refusal) as error:
         services.save_preset(board=board, name=name)
     assert error.value.code == "bad_request"
     assert not Preset.objects.filter(board=board).exists()
@@ -108,7 +108,7 @@ def test_who_may_not_edit_may_neither_save_nor_recall(make_board) -> None:
         lambda: services.save_preset(board=board, name="B"),
         lambda: services.recall_preset(board=board, name="A"),
     ):
-        with pytest.raises(services.SliderError) as error:
+        with pytest.raises(services.Refusal) as error:
             call()
         assert error.value.code == "forbidden"
     assert stored_board(board)["s1"] == (10, 0)

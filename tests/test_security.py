@@ -31,7 +31,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from sliders.models import AuditEntry
-from sliders.services import SliderError, normalize_value
+from sliders.services import Refusal, normalize_value
 from tests.support.accounts import PASSWORD, live_superuser
 from tests.support.accounts import session_cookie as cookie_of
 from tests.support.checks import assert_error, assert_valid_stored_value
@@ -433,7 +433,7 @@ def expected_set_outcome(
     minimum, maximum, step = PROPERTY_SLIDERS[slider_id]
     try:
         value = normalize_value(payload["value"], minimum=minimum, maximum=maximum, step=step)
-    except SliderError:
+    except Refusal:
         return "invalid_value"
     stored_value, version = held[slider_id]
     # Every change since any older base is this client's own: only a base from the future

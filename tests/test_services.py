@@ -15,7 +15,7 @@ from django.db import IntegrityError, transaction
 
 from sliders import services
 from sliders.models import Board, Slider
-from sliders.services import Actor, SliderError, normalize_value, set_slider_value
+from sliders.services import Actor, Refusal, normalize_value, set_slider_value
 from tests.support.database import stored
 
 # --- Helpers --------------------------------------------------------------------------------
@@ -198,7 +198,7 @@ def test_normalize_accepts_ints_and_returns_floats() -> None:
     ids=repr,
 )
 def test_normalize_refuses_non_numbers(value: object) -> None:
-    with pytest.raises(SliderError) as raised:
+    with pytest.raises(Refusal) as raised:
         norm(value)
     assert raised.value.code == "invalid_value"
     assert raised.value.message
@@ -253,7 +253,7 @@ def test_same_as_initial_value_is_not_a_change(slider: Slider) -> None:
 
 def assert_refused(code: str, slider: Slider | None, **kwargs: Any) -> None:
     before = stored(slider) if slider is not None else None
-    with pytest.raises(SliderError) as raised:
+    with pytest.raises(Refusal) as raised:
         set_slider_value(**{"board": "stage", "slider_id": "s1", "value": 10, **kwargs})
     assert raised.value.code == code
     assert raised.value.message
@@ -273,7 +273,7 @@ def test_slider_of_another_board_is_unknown(board: Board, slider: Slider) -> Non
 
 
 def test_unknown_slider_message_is_bounded(slider: Slider) -> None:
-    with pytest.raises(SliderError) as raised:
+    with pytest.raises(Refusal) as raised:
         set_slider_value(board="stage", slider_id="x" * 100_000, value=1)
     assert raised.value.code == "unknown_slider"
     assert len(raised.value.message) < 300
@@ -396,7 +396,7 @@ def test_refused_change_schedules_nothing(
 ) -> None:
     with (
         django_capture_on_commit_callbacks(execute=False) as callbacks,
-        pytest.raises(SliderError) as raised,
+        pytest.raises(Refusal) as raised,
     ):
         set_slider_value(**{"board": "stage", "slider_id": "s1", "value": 10, **kwargs})
     assert raised.value.code == code
@@ -410,7 +410,7 @@ def test_forbidden_change_schedules_nothing(
     board.save()
     with (
         django_capture_on_commit_callbacks(execute=False) as callbacks,
-        pytest.raises(SliderError),
+        pytest.raises(Refusal),
     ):
         set_slider_value(board="stage", slider_id="s1", value=1)
     assert callbacks == []
@@ -448,7 +448,7 @@ def test_save_slider_create_clamps(board: Board, requested: float, expected: flo
 @pytest.mark.parametrize("requested", [10**400, float("nan"), True, "5", []], ids=repr)
 def test_save_slider_create_refuses_non_numbers(board: Board, requested: object) -> None:
     new = Slider(board=board, slug="new", name="New", min=0, max=10, step=1)
-    with pytest.raises(SliderError) as raised:
+    with pytest.raises(Refusal) as raised:
         services.save_slider(slider=new, requested_value=requested)
     assert raised.value.code == "invalid_value"
     assert not Slider.objects.filter(slug="new").exists()
@@ -575,7 +575,7 @@ def test_save_slider_ignores_a_stale_version_on_the_instance(slider: Slider) -> 
 def test_save_slider_invalid_value_changes_nothing(slider: Slider) -> None:
     edited = Slider.objects.get(pk=slider.pk)
     edited.name = "Renamed"
-    with pytest.raises(SliderError):
+    with pytest.raises(Refusal):
         services.save_slider(slider=edited, requested_value=float("inf"))
     row = Slider.objects.get(pk=slider.pk)
     assert (row.name, row.value, row.version) == ("s1", 50.0, 0)
@@ -595,7 +595,7 @@ def test_save_slider_moves_between_boards(
     assert stored(slider) == (50.0, 0)
     assert len(callbacks) == 2  # board:state for the old board and for the new one
     # The moved slider is now set through its new board only.
-    with pytest.raises(SliderError):
+    with pytest.raises(Refusal):
         set_slider_value(board="stage", slider_id="s1", value=1)
     assert set_slider_value(board="other", slider_id="s1", value=1).version == 1
 

@@ -2,7 +2,7 @@
 
 SQLite's driver cannot encode a lone surrogate ("\\ud83c", half of an emoji as JSON.stringify
 writes it) and PostgreSQL refuses NUL in text as well; control characters are refused by our own
-rule (sliders/services.py `unstorable_character`). Each input is tried on both databases: the
+rule (sliders/services/text.py `unstorable_character`). Each input is tried on both databases: the
 session's SQLite server and a server on a fresh PostgreSQL database.
 """
 

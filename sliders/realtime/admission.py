@@ -18,7 +18,7 @@ import socketio
 from django.conf import settings
 from django.db import DatabaseError
 
-from sliders import selectors, services, sharing
+from sliders import addresses, selectors, services, sharing
 from sliders.auth import Visitor, has_session_cookie, visitor_from_environ
 from sliders.db import run_in_read_thread
 from sliders.realtime.connections import NAME_LENGTH, Connection, registry
@@ -57,7 +57,7 @@ async def connect(sid: str, environ: dict[str, Any], auth: Any) -> None:
     """Admit connection `sid`, or raise socketio's ConnectionRefusedError with the reason."""
     board_slug = _requested_board(auth)
     client = _requested_client(auth, sid)
-    address, peer = client_address(environ)
+    address, peer = addresses.socket_ip_and_peer(environ)
     if registry.from_address(address) >= settings.SOCKETIO_MAX_CONNECTIONS_PER_ADDRESS:
         logger.warning("Refused %s from %s: too many connections from that address", sid, address)
         raise socketio.exceptions.ConnectionRefusedError(
@@ -172,16 +172,6 @@ def _requested_client(auth: Any, sid: str) -> str:
     if isinstance(client, str) and CLIENT_ID.fullmatch(client):
         return client
     return sid
-
-
-def client_address(environ: dict[str, Any]) -> tuple[str, str]:
-    """(address, peer): the client's IP and "ip:port". Behind a proxy, run uvicorn with
-    --proxy-headers. ("unknown", "unknown") when the server does not say."""
-    # Under ASGI, REMOTE_ADDR is always 127.0.0.1; the real peer is in the ASGI scope.
-    client = environ.get("asgi.scope", {}).get("client")
-    if not client:
-        return "unknown", "unknown"
-    return str(client[0]), f"{client[0]}:{client[1]}"
 
 
 def _display_name(user: Any) -> str:

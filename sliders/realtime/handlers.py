@@ -50,7 +50,7 @@ def _service_refusals_as_acks(doing: str) -> Callable[[Handler], Handler]:
         async def handle(sid: str, *args: Any, **kwargs: Any) -> Ack:
             try:
                 return await handler(sid, *args, **kwargs)
-            except services.SliderError as error:
+            except services.Refusal as error:
                 return {**error_ack(error.code, error.message), **error.details}
             except db.DeadlinePassed:
                 board = getattr(registry.get(sid), "board", "?")
@@ -150,7 +150,7 @@ async def _slider_set(sid: str, *args: Any, arrived: float | None = None) -> Ack
         sender_sid=sid,
         base_version=base_version,
     )
-    return {"ok": True, "id": change.id, "value": change.value, "version": change.version}
+    return change.as_ack()
 
 
 @sio.on("preset:recall")

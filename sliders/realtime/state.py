@@ -15,7 +15,7 @@ from typing import Any
 
 from django.db import DatabaseError
 
-from sliders import selectors, services, sharing
+from sliders import selectors, services
 from sliders.cluster import get_cluster
 from sliders.db import run_in_read_thread
 from sliders.realtime.connections import Connection, registry
@@ -130,12 +130,10 @@ def _states_for_viewers(
     base = selectors.board_state(board, user=None, clients=clients)
     states: dict[Any, State | None] = {}
     for key, connection in viewers.items():
-        current = services.current_user(connection.user)
-        share = sharing.share_for(connection.share_id, board)
-        if board.user_can_view(current, share):
-            states[key] = {**base, "can_edit": board.user_can_edit(current, share)}
-        else:
-            states[key] = None
+        rights = selectors.viewer_rights(
+            board, user=services.current_user(connection.user), share_link=connection.share_id
+        )
+        states[key] = {**base, "can_edit": rights.can_edit} if rights.can_view else None
     return states
 
 

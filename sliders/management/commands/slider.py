@@ -56,7 +56,7 @@ class Command(BaseCommand):
                     # Shell access is an operator's: the board's edit access does not apply.
                     actor=services.Actor(source=AuditEntry.Source.COMMAND, operator=True),
                 )
-            except services.SliderError as error:
+            except services.Refusal as error:
                 raise CommandError(error.message) from None
             value, version = change.value, change.version
             if not settings.REDIS_URL:

@@ -1,0 +1,89 @@
+"""The services: every change to the data goes through here, validated, audited and announced.
+
+**These are the only writers of a slider's value.** One statement writes it,
+`values.write` (an UPDATE that also bumps `version` by exactly one and records the audit entry,
+under the row lock), and three services call it:
+
+- `set_slider_value`: one slider, for every client that moves one (socket, HTTP API, command);
+- `set_slider_values`: several sliders of a board in one transaction (`recall_preset`, a fade's
+  frames);
+- `save_slider`: the admin, which may change a slider's range or step in the same statement; a
+  new slider is created with its first (normalised) value by `Slider.save()` here.
+
+Besides, `sliders.keys` lifts `version` (never the value) when a slider takes a key. Every
+write validates, clamps, snaps to the step grid, and is announced only after the transaction
+commits (`sliders.notices`). A refusal is a `Refusal` whose `code` is the wire protocol's.
+
+Split by sub-domain: `values` (normalising and setting values), `structure` (boards, sliders,
+share links), `presets`, `access` (who acts, and whether they may), `audit` (the trail and its
+merging), `tokens` (API tokens), `text` (the unstorable-text rule), `errors`. Callers use
+`from sliders import services` and the names below.
+"""
+
+from __future__ import annotations
+
+from sliders.services.access import Actor, check_can_edit, current_user
+from sliders.services.errors import Refusal
+from sliders.services.presets import (
+    delete_preset,
+    fade_targets,
+    preset_values,
+    recall_preset,
+    save_preset,
+    save_preset_from_admin,
+)
+from sliders.services.structure import (
+    delete_board,
+    delete_share_link,
+    delete_slider,
+    save_board,
+    save_share_link,
+    save_slider,
+)
+from sliders.services.text import check_text, unstorable_character, validate_storable_text
+from sliders.services.tokens import api_client_of, issue_api_token, user_for_api_token
+from sliders.services.values import (
+    SLUG_PATTERN,
+    STRUCTURE_FIELDS,
+    SliderChange,
+    check_base_version,
+    is_finite_number,
+    lateness,
+    normalize_value,
+    set_slider_value,
+    set_slider_values,
+)
+
+__all__ = [
+    "SLUG_PATTERN",
+    "STRUCTURE_FIELDS",
+    "Actor",
+    "Refusal",
+    "SliderChange",
+    "api_client_of",
+    "check_base_version",
+    "check_can_edit",
+    "check_text",
+    "current_user",
+    "delete_board",
+    "delete_preset",
+    "delete_share_link",
+    "delete_slider",
+    "fade_targets",
+    "is_finite_number",
+    "issue_api_token",
+    "lateness",
+    "normalize_value",
+    "preset_values",
+    "recall_preset",
+    "save_board",
+    "save_preset",
+    "save_preset_from_admin",
+    "save_share_link",
+    "save_slider",
+    "set_slider_value",
+    "set_slider_values",
+    "unstorable_character",
+    "user_for_api_token",
+    "validate_storable_text",
+]

@@ -1,0 +1,117 @@
+"""The audit trail: who changed which value, from, to, when and where.
+
+`record` adds a change to the trail, merging one client's drag into one entry; the trail is
+also how `changed_by_others` tells whether a set based on an older version would revert someone
+else's change (invariant 9).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from django.conf import settings
+from django.db.models import Count, F, Max, Min, Q, Sum
+from django.utils import timezone
+
+from sliders.models import AuditEntry, Slider
+
+if TYPE_CHECKING:
+    from sliders.services.access import Actor
+    from sliders.services.values import SliderChange
+
+
+@dataclass(frozen=True)
+class _AuditTail:
+    """The newest audit entry of a slider written by this process: the one a set may extend."""
+
+    pk: int
+    client: str
+    to_version: int
+    ended_at: Any
+
+
+# (board, slider) -> its newest entry from this process. Saves a query per set; the UPDATE below
+# re-checks in the database, so a stale or rolled-back tail only means a new entry.
+_audit_tails: dict[tuple[str, str], _AuditTail] = {}
+
+
+def record(change: SliderChange, actor: Actor, *, old_value: float, old_version: int) -> None:
+    """Add the change to the audit trail, merging it into the same client's ongoing drag.
+
+    A page names its client itself (sliders.realtime), so a merge also needs the same user and
+    address: a forged client id never adds someone's change to another person's entry. Must
+    run in the transaction that writes the change.
+    """
+    now = timezone.now()
+    key = (change.board, change.id)
+    tail = _audit_tails.get(key)
+    user = actor.user if actor.user is not None and actor.user.is_authenticated else None
+    if (
+        tail is not None
+        and actor.client
+        and tail.client == actor.client
+        and tail.to_version == old_version  # nobody else moved it in between
+        and (now - tail.ended_at).total_seconds() <= settings.AUDIT_MERGE_SECONDS
+    ):
+        merged = AuditEntry.objects.filter(
+            pk=tail.pk,
+            client=actor.client,
+            to_version=old_version,
+            user=user,
+            address=actor.address[:64],
+        ).update(
+            to_value=change.value,
+            to_version=change.version,
+            changes=F("changes") + 1,
+            ended_at=now,
+        )
+        if merged:
+            _audit_tails[key] = _AuditTail(tail.pk, actor.client, change.version, now)
+            return
+    entry = AuditEntry.objects.create(
+        board=change.board,
+        slider=change.id,
+        user=user,
+        username=user.get_username() if user is not None else "",
+        source=actor.source,
+        address=actor.address[:64],
+        client=actor.client[:64],
+        from_value=old_value,
+        to_value=change.value,
+        from_version=old_version,
+        to_version=change.version,
+        started_at=now,
+        ended_at=now,
+    )
+    _audit_tails[key] = _AuditTail(entry.pk, entry.client, change.version, now)
+
+
+def changed_by_others(slider: Slider, *, since: int, client: str) -> bool:
+    """Whether anyone but `client` changed `slider` after version `since` (under its lock).
+
+    Read from the audit trail, which records every value change with its versions and client
+    (one client's consecutive changes merged into one entry). When in doubt, say yes: a base
+    newer than the stored version, no client to compare, or versions after `since` that the
+    trail does not account for (entries missing, or left by an earlier slider of that id).
+    Only sets based on an older version pay for this one aggregate query.
+    """
+    if since > slider.version or not client:
+        return True
+    trail = AuditEntry.objects.filter(
+        board=slider.board.slug, slider=slider.slug, to_version__gt=since
+    ).aggregate(
+        others=Count("pk", filter=~Q(client=client)),
+        lowest=Min("from_version"),
+        highest=Max("to_version"),
+        span=Sum(F("to_version") - F("from_version")),
+    )
+    if trail["others"] or trail["lowest"] is None:
+        return True
+    # The entries must chain from `since` (or before it) to the stored version without a gap.
+    covered = trail["span"] - max(0, since - trail["lowest"])
+    return not (
+        trail["lowest"] <= since
+        and trail["highest"] == slider.version
+        and covered == slider.version - since
+    )

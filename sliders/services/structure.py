@@ -1,0 +1,121 @@
+"""What a board is made of: boards, sliders (their range, step, name, ...) and share links.
+
+Saved and deleted by the admin (and the demo loader); every change reaches the board's open pages
+as a new `board:state` after it commits, and a slider that changes key keeps invariant 9
+(sliders/keys.py).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from django.db import transaction
+
+from sliders import keys, notices
+from sliders.models import Board, ShareLink, Slider
+from sliders.services.access import Actor
+from sliders.services.values import (
+    STRUCTURE_FIELDS,
+    SliderChange,
+    broadcast_after_commit,
+    change_of,
+    normalize_value,
+    write,
+)
+
+
+def save_slider(
+    *, slider: Slider, requested_value: object = None, actor: Actor | None = None
+) -> SliderChange:
+    """Create or update a slider from the admin: structure and value in one transaction.
+
+    `requested_value` None keeps the stored value: an admin form opened a minute ago must not
+    undo what people did on the board since. Either way the value is normalised against the
+    (possibly new) range and step. Open pages get `board:state` when the structure changed and
+    `slider:update` when only the value did. A slider that takes a key (created, or given a new
+    slug or board) starts above every version that key had (sliders/keys.py).
+    """
+
+    def normalized(value: object) -> float:
+        return normalize_value(value, minimum=slider.min, maximum=slider.max, step=slider.step)
+
+    with transaction.atomic():
+        if slider.pk is None:
+            slider.value = normalized(slider.min if requested_value is None else requested_value)
+            slider.version = 0
+            slider.save()
+            structure_changed = True
+            change = change_of(slider, changed=True)
+        else:
+            stored = Slider.objects.select_for_update().get(pk=slider.pk)
+            structure_changed = any(
+                getattr(stored, field) != getattr(slider, field) for field in STRUCTURE_FIELDS
+            )
+            new_value = normalized(stored.value if requested_value is None else requested_value)
+            if (stored.board_id, stored.slug) != (slider.board_id, slider.slug):
+                _take_new_key(stored, board_id=slider.board_id, slug=slider.slug)
+            change = write(
+                slider, stored=stored, new_value=new_value, actor=actor or Actor(), structure=True
+            )
+            if stored.board_id != slider.board_id:
+                old_board = stored.board.slug
+                transaction.on_commit(lambda: notices.board_changed(old_board))
+        if structure_changed:
+            transaction.on_commit(lambda: notices.board_changed(change.board))
+
+    if structure_changed:
+        return change
+    return broadcast_after_commit(change, sender_sid=None)
+
+
+def _take_new_key(stored: Slider, *, board_id: int, slug: str) -> None:
+    """Move the locked row `stored` to the key (board, slug), retiring its old one.
+
+    Its version is lifted above the new key's retired version (sliders/keys.py), before the
+    admin's write, so that write's version and audit entry follow on from the lifted one.
+    """
+    keys.retire(board=stored.board.slug, slider=stored.slug, version=stored.version)
+    Slider.objects.filter(pk=stored.pk).update(board_id=board_id, slug=slug)
+    new_board = Board.objects.values_list("slug", flat=True).get(pk=board_id)
+    stored.version = keys.take(pk=stored.pk, board=new_board, slider=slug, version=stored.version)
+
+
+def delete_board(*, board: Board) -> None:
+    """Delete a board; its open pages are disconnected (they cannot rejoin a missing board)."""
+    change_structure(board.slug, board.delete)
+
+
+def delete_slider(*, slider: Slider) -> None:
+    """Delete a slider; open pages of its board get the new `board:state`."""
+    change_structure(slider.board.slug, slider.delete)
+
+
+def save_board(*, board: Board) -> None:
+    """Create or update a board (name, access); its open pages get the new `board:state`."""
+    with transaction.atomic():
+        old_slug = (
+            Board.objects.filter(pk=board.pk).values_list("slug", flat=True).first()
+            if board.pk
+            else None
+        )
+        board.save()
+        for slug in {board.slug, old_slug} - {None}:
+            transaction.on_commit(lambda slug=slug: notices.board_changed(slug))
+
+
+def save_share_link(*, link: ShareLink) -> None:
+    """Create, edit or revoke a share link; open pages of its board get their rights again."""
+    change_structure(link.board.slug, link.save)
+
+
+def delete_share_link(*, link: ShareLink) -> None:
+    """Delete a share link; open pages of its board get their rights again."""
+    change_structure(link.board.slug, link.delete)
+
+
+def change_structure(board_slug: str, save_or_delete: Callable[[], Any]) -> None:
+    """Run `save_or_delete` in a transaction; open pages of the board get `board:state` then."""
+    with transaction.atomic():
+        save_or_delete()
+        transaction.on_commit(lambda: notices.board_changed(board_slug))
