@@ -4,6 +4,8 @@ One in-memory board, no database, no validation beyond the minimum, no rate limi
 first version built from the python-socketio docs looks like. Usage: peer_python.py PORT
 """
 
+from __future__ import annotations
+
 import math
 import sys
 

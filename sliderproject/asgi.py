@@ -3,6 +3,8 @@
 Serve it with `uvicorn sliderproject.asgi:application`, or `python manage.py runserver`.
 """
 
+from __future__ import annotations
+
 import os
 
 from django.core.asgi import get_asgi_application

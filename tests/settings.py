@@ -5,6 +5,8 @@ uvicorn processes that the live tests start (with the real `sliderproject.settin
 Set TEST_DATABASE_URL to run against another database (e.g. PostgreSQL).
 """
 
+from __future__ import annotations
+
 import os
 import tempfile
 
