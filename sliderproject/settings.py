@@ -9,8 +9,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import django_stubs_ext
 import environ
 from django.core.exceptions import ImproperlyConfigured
+
+# Django's generic classes (ModelAdmin, ModelForm...) accept type parameters at runtime, as
+# sliders/admin.py gives them for mypy; this adds `__class_getitem__` and changes nothing else.
+django_stubs_ext.monkeypatch()
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -175,7 +180,7 @@ SOCKETIO_PING_TIMEOUT = env.int("SOCKETIO_PING_TIMEOUT", default=20)
 # A live slider:set (one with `made_at`) that arrives more than this many seconds later than its
 # connection's sets usually do was held up, and applies only over the version it was based on
 # (docs/protocol.md).
-LIVE_SET_MAX_DELAY = env.float("LIVE_SET_MAX_DELAY", default=1.0)
+LIVE_SET_MAX_DELAY: float = env.float("LIVE_SET_MAX_DELAY", default=1.0)
 # Per-connection token bucket for slider:set: sustained rate per second and burst size.
 SLIDER_SET_RATE = env.float("SLIDER_SET_RATE", default=60.0)
 SLIDER_SET_BURST = env.int("SLIDER_SET_BURST", default=120)

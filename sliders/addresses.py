@@ -18,7 +18,8 @@ def request_ip(request: HttpRequest) -> str:
     Django's ASGI handler sets REMOTE_ADDR from the scope's `client` (as WSGI servers do), so
     this is the scope's address under ASGI too.
     """
-    return request.META.get("REMOTE_ADDR", "")
+    ip: str = request.META.get("REMOTE_ADDR", "")
+    return ip
 
 
 def socket_ip_and_peer(environ: dict[str, Any]) -> tuple[str, str]:

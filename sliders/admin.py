@@ -38,7 +38,7 @@ class _EscapedJSONField(forms.JSONField):
 _SURROGATE = re.compile("[\ud800-\udfff]")
 
 
-class StorableTextAdmin(admin.options.BaseModelAdmin):
+class StorableTextAdmin(admin.options.BaseModelAdmin[Any]):
     """Every text field of the form (JSON ones included) refuses what the database cannot store.
 
     The rule is services.unstorable_character; it is added to the form fields rather than the
@@ -69,7 +69,7 @@ def _storable_text_validator(formfield: forms.Field) -> Any:
     return validate
 
 
-class SliderForm(ModelForm):
+class SliderForm(ModelForm[Slider]):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         # On POST the admin reloads the slider, so without the value the operator saw,
@@ -77,7 +77,7 @@ class SliderForm(ModelForm):
         self.fields["value"].show_hidden_initial = True
 
 
-class SliderInline(StorableTextAdmin, admin.TabularInline):
+class SliderInline(StorableTextAdmin, admin.TabularInline[Slider, Board]):
     model = Slider
     form = SliderForm
     extra = 0
@@ -89,7 +89,7 @@ class SliderInline(StorableTextAdmin, admin.TabularInline):
 
 
 @admin.register(Board)
-class BoardAdmin(StorableTextAdmin, admin.ModelAdmin):
+class BoardAdmin(StorableTextAdmin, admin.ModelAdmin[Board]):
     list_display = ("name", "slug", "view_access", "edit_access", "slider_count", "position")
     list_editable = ("position",)
     prepopulated_fields = {"slug": ("name",)}
@@ -101,7 +101,9 @@ class BoardAdmin(StorableTextAdmin, admin.ModelAdmin):
     def slider_count(self, board: Board) -> int:
         return board.sliders.count()
 
-    def save_model(self, request: HttpRequest, obj: Board, form: ModelForm, change: bool) -> None:
+    def save_model(
+        self, request: HttpRequest, obj: Board, form: ModelForm[Board], change: bool
+    ) -> None:
         services.save_board(board=obj)
 
     def delete_model(self, request: HttpRequest, obj: Board) -> None:
@@ -112,7 +114,11 @@ class BoardAdmin(StorableTextAdmin, admin.ModelAdmin):
             services.delete_board(board=board)
 
     def save_formset(
-        self, request: HttpRequest, form: ModelForm, formset: BaseInlineFormSet, change: bool
+        self,
+        request: HttpRequest,
+        form: ModelForm[Board],
+        formset: BaseInlineFormSet[Any, Board, Any],
+        change: bool,
     ) -> None:
         if formset.model is not Slider:
             super().save_formset(request, form, formset, change)
@@ -132,7 +138,7 @@ class BoardAdmin(StorableTextAdmin, admin.ModelAdmin):
 
 
 @admin.register(Slider)
-class SliderAdmin(StorableTextAdmin, admin.ModelAdmin):
+class SliderAdmin(StorableTextAdmin, admin.ModelAdmin[Slider]):
     form = SliderForm
     list_display = ("name", "slug", "board", "value", "version", "min", "max", "step", "position")
     list_filter = ("board",)
@@ -144,7 +150,9 @@ class SliderAdmin(StorableTextAdmin, admin.ModelAdmin):
     )  # fmt: skip
     readonly_fields = ("version",)
 
-    def save_model(self, request: HttpRequest, obj: Slider, form: ModelForm, change: bool) -> None:
+    def save_model(
+        self, request: HttpRequest, obj: Slider, form: ModelForm[Slider], change: bool
+    ) -> None:
         services.save_slider(
             slider=obj, requested_value=_requested_value(form), actor=_admin_actor(request)
         )
@@ -157,7 +165,7 @@ class SliderAdmin(StorableTextAdmin, admin.ModelAdmin):
             services.delete_slider(slider=slider)
 
 
-class PresetForm(ModelForm):
+class PresetForm(ModelForm[Preset]):
     class Meta:
         model = Preset
         fields = ("board", "name", "position", "values")
@@ -175,7 +183,7 @@ class PresetForm(ModelForm):
 
 
 @admin.register(Preset)
-class PresetAdmin(StorableTextAdmin, admin.ModelAdmin):
+class PresetAdmin(StorableTextAdmin, admin.ModelAdmin[Preset]):
     """Presets (scenes). A new preset left without values saves the board's current ones."""
 
     form = PresetForm
@@ -185,7 +193,9 @@ class PresetAdmin(StorableTextAdmin, admin.ModelAdmin):
     search_fields = ("name", "board__name")
     actions = ["recall"]
 
-    def save_model(self, request: HttpRequest, obj: Preset, form: ModelForm, change: bool) -> None:
+    def save_model(
+        self, request: HttpRequest, obj: Preset, form: ModelForm[Preset], change: bool
+    ) -> None:
         if not change and not obj.values:
             saved = services.save_preset(
                 board=obj.board, name=obj.name, actor=_admin_actor(request), position=obj.position
@@ -214,7 +224,7 @@ class PresetAdmin(StorableTextAdmin, admin.ModelAdmin):
                 self.message_user(request, f"Recalled {preset}: {len(changes)} slider(s) moved.")
 
 
-def _requested_value(form: ModelForm) -> float | None:
+def _requested_value(form: ModelForm[Slider]) -> float | None:
     """The form's value if the operator changed it (or creates the slider), else None.
 
     None keeps the stored value, so saving a name does not undo a drag made since the form opened.
@@ -235,7 +245,7 @@ def _admin_actor(request: HttpRequest) -> services.Actor:
 
 
 @admin.register(ShareLink)
-class ShareLinkAdmin(StorableTextAdmin, admin.ModelAdmin):
+class ShareLinkAdmin(StorableTextAdmin, admin.ModelAdmin[ShareLink]):
     """Links that open a board without an account. Revoking one ends the access it gave."""
 
     list_display = ("for_whom", "board", "kind", "link", "revoked", "created_at")
@@ -258,7 +268,7 @@ class ShareLinkAdmin(StorableTextAdmin, admin.ModelAdmin):
         return format_html('<a href="{}">{}</a>', url, url)
 
     def save_model(
-        self, request: HttpRequest, obj: ShareLink, form: ModelForm, change: bool
+        self, request: HttpRequest, obj: ShareLink, form: ModelForm[ShareLink], change: bool
     ) -> None:
         services.save_share_link(link=obj)
 
@@ -278,7 +288,7 @@ class ShareLinkAdmin(StorableTextAdmin, admin.ModelAdmin):
 
 
 @admin.register(ApiToken)
-class ApiTokenAdmin(StorableTextAdmin, admin.ModelAdmin):
+class ApiTokenAdmin(StorableTextAdmin, admin.ModelAdmin[ApiToken]):
     """Tokens for the HTTP API. The secret is shown once, right after the token is made."""
 
     list_display = ("name", "user", "prefix", "created_at", "last_used_at", "revoked")
@@ -300,7 +310,7 @@ class ApiTokenAdmin(StorableTextAdmin, admin.ModelAdmin):
         return super().formfield_for_foreignkey(db_field, request, **kwargs)
 
     def save_model(
-        self, request: HttpRequest, obj: ApiToken, form: ModelForm, change: bool
+        self, request: HttpRequest, obj: ApiToken, form: ModelForm[ApiToken], change: bool
     ) -> None:
         if change:
             obj.save()
@@ -320,7 +330,7 @@ class ApiTokenAdmin(StorableTextAdmin, admin.ModelAdmin):
 
 
 @admin.register(AuditEntry)
-class AuditEntryAdmin(admin.ModelAdmin):
+class AuditEntryAdmin(admin.ModelAdmin[AuditEntry]):
     """The audit trail: read-only, for everyone with the view permission."""
 
     list_display = (

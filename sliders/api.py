@@ -14,10 +14,10 @@ over two files.
 from __future__ import annotations
 
 import re
-from typing import Any
+from typing import Any, cast
 
 from django.conf import settings
-from django.contrib.auth.models import AnonymousUser
+from django.contrib.auth.models import AbstractUser, AnonymousUser
 from django.db import DatabaseError
 from django.http import HttpRequest, HttpResponse
 from ninja import Field, NinjaAPI, Schema
@@ -42,6 +42,18 @@ STATUS_OF = {
 }
 
 
+class ApiRequest(HttpRequest):
+    """A request as the API's views see it (a type for annotations; never instantiated).
+
+    django-ninja sets `auth` to what the authenticator that accepted the request returned: the
+    token's or the session's user, else AnonymousUser (`anonymous`). BearerToken also sets
+    `api_client`, the token's rate-limit key; requests without a token have none.
+    """
+
+    auth: AbstractUser | AnonymousUser
+    api_client: str
+
+
 class BearerToken(HttpBearer):
     """`Authorization: Bearer <token>` with a token from the admin (API tokens)."""
 
@@ -49,7 +61,8 @@ class BearerToken(HttpBearer):
         user = services.user_for_api_token(token)
         if user is None:
             raise AuthenticationError(401, "This API token is not valid (wrong or revoked).")
-        request.api_client = services.api_client_of(token)
+        # The request the API's views get next: ApiRequest describes what ninja adds to it.
+        cast(ApiRequest, request).api_client = services.api_client_of(token)
         return user
 
 
@@ -230,7 +243,7 @@ ERRORS = {status: ErrorOut for status in (400, 401, 403, 404, 429, 503)}
 
 
 @api.get("/boards", response={200: list[BoardSummaryOut], **ERRORS}, summary="List boards")
-def list_boards(request: HttpRequest) -> list[dict[str, Any]]:
+def list_boards(request: ApiRequest) -> list[dict[str, Any]]:
     """The boards this user may view, in display order."""
     user = request.auth
     return [
@@ -240,7 +253,7 @@ def list_boards(request: HttpRequest) -> list[dict[str, Any]]:
 
 
 @api.get("/boards/{slug}", response={200: BoardOut, **ERRORS}, summary="Read a board")
-def read_board(request: HttpRequest, slug: str) -> dict[str, Any]:
+def read_board(request: ApiRequest, slug: str) -> dict[str, Any]:
     """A board with its sliders (in display order) and presets."""
     return selectors.board_payload(_viewable_board(request, slug), user=request.auth)
 
@@ -251,7 +264,7 @@ def read_board(request: HttpRequest, slug: str) -> dict[str, Any]:
     summary="Read a slider",
 )
 def read_slider(
-    request: HttpRequest, response: HttpResponse, slug: str, slider_id: str
+    request: ApiRequest, response: HttpResponse, slug: str, slider_id: str
 ) -> dict[str, Any]:
     """A slider; its `ETag` is its version, for a later `PUT` with `If-Match`."""
     board = _viewable_board(request, slug)
@@ -268,7 +281,7 @@ def read_slider(
     summary="Set a slider",
 )
 def set_slider(
-    request: HttpRequest, response: HttpResponse, slug: str, slider_id: str, body: SetIn
+    request: ApiRequest, response: HttpResponse, slug: str, slider_id: str, body: SetIn
 ) -> dict[str, Any]:
     """Store a new value (after commit every open page shows it) and return what was stored.
 
@@ -301,7 +314,7 @@ def set_slider(
     response={200: OkOut, **ERRORS},
     summary="Recall a preset",
 )
-def recall_preset(request: HttpRequest, slug: str, name: str, body: RecallIn) -> dict[str, Any]:
+def recall_preset(request: ApiRequest, slug: str, name: str, body: RecallIn) -> dict[str, Any]:
     """Set the preset's values at once (one transaction, one message to every page) or fade."""
     _viewable_board(request, slug)
     _take_token(request)
@@ -359,9 +372,9 @@ def parse_if_match(header: str | None) -> frozenset[int] | None:
 _buckets: dict[str, TokenBucket] = {}
 
 
-def _client_key(request: HttpRequest) -> str:
+def _client_key(request: ApiRequest) -> str:
     user = request.auth
-    explicit = getattr(request, "api_client", None)
+    explicit: str | None = getattr(request, "api_client", None)
     if explicit:
         return explicit
     if user is not None and user.is_authenticated:
@@ -369,7 +382,7 @@ def _client_key(request: HttpRequest) -> str:
     return f"ip:{addresses.request_ip(request)}"
 
 
-def _take_token(request: HttpRequest) -> None:
+def _take_token(request: ApiRequest) -> None:
     """The same rate limit as a socket connection, per token, user or address."""
     key = _client_key(request)
     bucket = _buckets.get(key)
@@ -381,7 +394,7 @@ def _take_token(request: HttpRequest) -> None:
         raise services.Refusal("rate_limited", "Too many changes at once; slow down.")
 
 
-def _viewable_board(request: HttpRequest, slug: str) -> Board:
+def _viewable_board(request: ApiRequest, slug: str) -> Board:
     """The board in the address, if this user may view it; first checks the address's text.
 
     Every endpoint with path parameters calls this before anything else, so a segment the
@@ -399,7 +412,7 @@ def _viewable_board(request: HttpRequest, slug: str) -> Board:
     return board
 
 
-def _actor(request: HttpRequest) -> services.Actor:
+def _actor(request: ApiRequest) -> services.Actor:
     user = request.auth
     return services.Actor(
         user=user if user is not None and user.is_authenticated else None,

@@ -24,7 +24,7 @@ import os
 import socket
 import uuid
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import Any, cast
 
 from django.conf import settings
 
@@ -140,7 +140,8 @@ class RedisCluster(LocalCluster):
         local = await super().total_count(board)
         key = presence_key(board)
         try:
-            counts = await self.redis.hgetall(key)
+            # Typed for both modes of the client; ours leaves decode_responses off: bytes.
+            counts = cast("dict[bytes, bytes]", await self.redis.hgetall(key))
             others = {
                 p.decode(): int(n) for p, n in counts.items() if p.decode() != self.process_id
             }

@@ -20,8 +20,8 @@ from django.db.models import F, Q
 from django.urls import reverse
 
 if TYPE_CHECKING:
-    from django.contrib.auth.base_user import AbstractBaseUser
-    from django.contrib.auth.models import AnonymousUser
+    # The project's user model is Django's own (AUTH_USER_MODEL unset): with permissions and groups.
+    from django.contrib.auth.models import AbstractUser, AnonymousUser
 
 
 MAX_PRECISION = 6  # decimal places a slider's value may be shown with
@@ -105,7 +105,7 @@ class Board(models.Model):
         return reverse("sliders:board", kwargs={"slug": self.slug})
 
     def user_can_view(
-        self, user: AbstractBaseUser | AnonymousUser | None, share: ShareLink | None = None
+        self, user: AbstractUser | AnonymousUser | None, share: ShareLink | None = None
     ) -> bool:
         if share is not None and share.opens(self):
             return True
@@ -114,7 +114,7 @@ class Board(models.Model):
         return user is not None and user.is_authenticated and user.is_active
 
     def user_can_edit(
-        self, user: AbstractBaseUser | AnonymousUser | None, share: ShareLink | None = None
+        self, user: AbstractUser | AnonymousUser | None, share: ShareLink | None = None
     ) -> bool:
         """Whether `user` may move the sliders.
 

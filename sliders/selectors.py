@@ -15,10 +15,9 @@ from sliders import sharing
 from sliders.models import Board, ShareLink, Slider
 
 if TYPE_CHECKING:
-    from django.contrib.auth.base_user import AbstractBaseUser
-    from django.contrib.auth.models import AnonymousUser
+    from django.contrib.auth.models import AbstractUser, AnonymousUser
 
-    User = AbstractBaseUser | AnonymousUser | None
+    User = AbstractUser | AnonymousUser | None
 
 
 def visible_boards(user: User) -> QuerySet[Board]:

@@ -19,4 +19,5 @@ class SessionStore(DatabaseSessionStore):
     """The database session store (SESSION_ENGINE = "sliders.sessions")."""
 
     def _validate_session_key(self, key: Any) -> bool:
-        return bool(super()._validate_session_key(key)) and unstorable_character(key) is None
+        valid = super()._validate_session_key(key)  # type: ignore[misc]  # missing in django-stubs
+        return bool(valid) and unstorable_character(key) is None

@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import socketio
 from django.conf import settings
@@ -26,6 +26,9 @@ from sliders.realtime.internals import eio_sid_of, is_open
 from sliders.realtime.rooms import announce_hand, feeds, hands, presence
 from sliders.realtime.server import board_room, sio
 from sliders.realtime.state import first_states
+
+if TYPE_CHECKING:
+    from django.contrib.auth.models import AbstractUser, AnonymousUser
 
 logger = logging.getLogger(__package__)
 
@@ -94,7 +97,7 @@ async def _admit(
             f"There is no board '{board_slug[:100]}'.", {"code": "unknown_board"}
         )
     eio_sid = eio_sid_of(sio, sid)
-    if not is_open(sio, eio_sid):
+    if eio_sid is None or not is_open(sio, eio_sid):
         # It left while we read the database; python-socketio sends no disconnect for a
         # connection it has not finished, so registering it now would leave a ghost.
         logger.info("%s from %s left before it was admitted", sid, peer)
@@ -174,11 +177,11 @@ def _requested_client(auth: Any, sid: str) -> str:
     return sid
 
 
-def _display_name(user: Any) -> str:
+def _display_name(user: AbstractUser | AnonymousUser | None) -> str:
     if user is None or not user.is_authenticated:
         return "someone"
     return (user.get_full_name() or user.get_username())[:NAME_LENGTH]
 
 
-def _user_label(user: Any) -> str:
+def _user_label(user: AbstractUser | AnonymousUser | None) -> str:
     return user.get_username() if user is not None and user.is_authenticated else "anonymous"

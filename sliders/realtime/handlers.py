@@ -32,12 +32,12 @@ logger = logging.getLogger(__package__)
 Handler = Callable[..., Awaitable[Ack]]
 
 
-@sio.event
+@sio.event  # type: ignore[untyped-decorator]  # python-socketio has no type hints
 async def connect(sid: str, environ: dict[str, Any], auth: Any = None) -> None:
     await admission.connect(sid, environ, auth)
 
 
-@sio.event
+@sio.event  # type: ignore[untyped-decorator]  # python-socketio has no type hints
 async def disconnect(sid: str, reason: Any = None) -> None:
     await admission.disconnect(sid, reason)
 
@@ -80,7 +80,7 @@ def _change_from(sid: str) -> tuple[Connection | None, Ack]:
     return connection, {}
 
 
-async def _in_change_order(sid: str, key: str | None, handler: Handler, *args: Any) -> Any:
+async def _in_change_order(sid: str, key: str | None, handler: Handler, *args: Any) -> Ack:
     """Run `handler(sid, *args)` in its turn among the connection's changes (ChangeQueue.run).
 
     `key`: the slider of a well-formed set (a newer set for it supersedes a waiting one), None
@@ -112,7 +112,7 @@ def _set_key(args: tuple[Any, ...]) -> str | None:
     return None
 
 
-@sio.on("slider:set")
+@sio.on("slider:set")  # type: ignore[untyped-decorator]  # python-socketio has no type hints
 async def slider_set(sid: str, *args: Any) -> Ack:
     # When it arrived, before any wait in the queue: what a live set's `made_at` is held to.
     handler = functools.partial(_slider_set, arrived=time.time())
@@ -153,7 +153,7 @@ async def _slider_set(sid: str, *args: Any, arrived: float | None = None) -> Ack
     return change.as_ack()
 
 
-@sio.on("preset:recall")
+@sio.on("preset:recall")  # type: ignore[untyped-decorator]  # python-socketio has no type hints
 @_queued_change
 @_service_refusals_as_acks("recalling a preset")
 async def preset_recall(sid: str, *args: Any) -> Ack:
@@ -182,7 +182,7 @@ async def preset_recall(sid: str, *args: Any) -> Ack:
     return {"ok": True}
 
 
-@sio.on("preset:save")
+@sio.on("preset:save")  # type: ignore[untyped-decorator]  # python-socketio has no type hints
 @_queued_change
 @_service_refusals_as_acks("saving a preset")
 async def preset_save(sid: str, *args: Any) -> Ack:
@@ -213,13 +213,13 @@ def _actor(
     )
 
 
-@sio.on("slider:grab")
+@sio.on("slider:grab")  # type: ignore[untyped-decorator]  # python-socketio has no type hints
 async def slider_grab(sid: str, *args: Any) -> Ack:
     """Someone started (or is still) dragging a slider: everyone sees a hand on it."""
     return await _hand_event(sid, args, held=True)
 
 
-@sio.on("slider:release")
+@sio.on("slider:release")  # type: ignore[untyped-decorator]  # python-socketio has no type hints
 async def slider_release(sid: str, *args: Any) -> Ack:
     return await _hand_event(sid, args, held=False)
 
@@ -245,6 +245,6 @@ async def _hand_event(sid: str, args: tuple[Any, ...], *, held: bool) -> Ack:
     return {"ok": True}
 
 
-@sio.on("*")
+@sio.on("*")  # type: ignore[untyped-decorator]  # python-socketio has no type hints
 async def unknown_event(event: str, sid: str, *args: Any) -> Ack:
     return error_ack("bad_request", f"Unknown event '{str(event)[:100]}'.")

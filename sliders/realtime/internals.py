@@ -52,11 +52,11 @@ class MessageTooLarge(ValueError):
     """A Socket.IO message (attachments included) is larger than SOCKETIO_MAX_MESSAGE_BYTES."""
 
 
-class BadPayload(engineio.exceptions.EngineIOError):
+class BadPayload(engineio.exceptions.EngineIOError):  # type: ignore[misc]  # untyped library
     """A long-polling POST whose body is not an Engine.IO payload (answered 400, then closed)."""
 
 
-class GuardedServer(socketio.AsyncServer):
+class GuardedServer(socketio.AsyncServer):  # type: ignore[misc]  # untyped library
     """python-socketio's server, hardened against hostile packets.
 
     Out of the box a client can send an event named "connect" or "disconnect" and have the
@@ -167,7 +167,7 @@ _ABORTED = object()
 PACKETS_PER_POLL = 16
 
 
-class GuardedSocket(engineio.async_socket.AsyncSocket):
+class GuardedSocket(engineio.async_socket.AsyncSocket):  # type: ignore[misc]  # untyped library
     """python-engineio's socket, with bounded queues and closes that reach the transport.
 
     - Closing: the library's server-side close queues Engine.IO's close packet and marks the
@@ -307,13 +307,15 @@ class GuardedSocket(engineio.async_socket.AsyncSocket):
         return await super()._websocket_handler(ws)
 
 
-class LazyFrame(engineio.packet.Packet):
+class LazyFrame(engineio.packet.Packet):  # type: ignore[misc]  # untyped library
     """An Engine.IO message whose text is made when the client's writer reaches it.
 
     python-engineio's writer calls `encode()` on each queued packet when it sends it, and
     `Packet.encode` caches its result in `encode_cache`; a frame queued again after `reset()`
     is encoded afresh. Subclasses say what the text is (`text()`).
     """
+
+    encode_cache: str | None  # set by Packet.__init__ and Packet.encode
 
     def __init__(self) -> None:
         super().__init__(engineio.packet.MESSAGE, "")
@@ -334,7 +336,8 @@ class LazyFrame(engineio.packet.Packet):
 
 def eio_sid_of(sio: socketio.AsyncServer, sid: str) -> str | None:
     """The Engine.IO session under Socket.IO connection `sid` (default namespace), if any."""
-    return sio.manager.eio_sid_from_sid(sid, "/")
+    eio_sid: str | None = sio.manager.eio_sid_from_sid(sid, "/")
+    return eio_sid
 
 
 def is_open(sio: socketio.AsyncServer, eio_sid: str | None) -> bool:
@@ -356,7 +359,7 @@ async def abort_all(sio: socketio.AsyncServer) -> None:
         await socket.abort()
 
 
-def chain_exit_signals(on_exit: Callable[[], None]) -> None:
+def chain_exit_signals(on_exit: Callable[[], object]) -> None:
     """On SIGTERM or SIGINT, run the handler installed before (uvicorn's), then `on_exit()`.
 
     uvicorn installs its handlers with `signal.signal` when it starts serving. Only the main

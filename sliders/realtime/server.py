@@ -10,6 +10,7 @@ sliders.realtime.handlers.
 from __future__ import annotations
 
 import logging
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from django.conf import settings
@@ -18,6 +19,9 @@ from sliders import origins
 from sliders.realtime.internals import GuardedServer
 
 logger = logging.getLogger(__package__)
+
+# ASGI's receive callable: each call returns the next event, a dict with its "type".
+Receive = Callable[[], Awaitable[dict[str, Any]]]
 
 
 def create_server() -> GuardedServer:
@@ -61,7 +65,7 @@ class EngineIOFrameGuard:
         self.app = app
         self.path = path
 
-    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+    async def __call__(self, scope: dict[str, Any], receive: Receive, send: Any) -> None:
         if scope["type"] != "websocket" or not scope.get("path", "").startswith(self.path):
             await self.app(scope, receive, send)
             return

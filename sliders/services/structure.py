@@ -7,6 +7,7 @@ as a new `board:state` after it commits, and a slider that changes key keeps inv
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from typing import Any
 
@@ -100,8 +101,8 @@ def save_board(*, board: Board) -> None:
             else None
         )
         board.save()
-        for slug in {board.slug, old_slug} - {None}:
-            transaction.on_commit(lambda slug=slug: notices.board_changed(slug))
+        for slug in {s for s in (board.slug, old_slug) if s is not None}:
+            transaction.on_commit(functools.partial(notices.board_changed, slug))
 
 
 def save_share_link(*, link: ShareLink) -> None:

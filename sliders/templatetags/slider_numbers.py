@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING
 
 from django import template
+
+if TYPE_CHECKING:
+    from sliders.models import Slider
 
 register = template.Library()
 
 
 @register.filter
-def value_text(slider: Any) -> str:
+def value_text(slider: Slider) -> str:
     """A slider's value with its precision and unit, as the page's script shows it."""
     return slider.format_value(slider.value)
 

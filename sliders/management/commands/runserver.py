@@ -22,11 +22,16 @@ from django.utils.module_loading import import_string
 class Command(DjangoRunserverCommand):
     help = "Starts the development server: Django and the Slider Sync socket as one ASGI app."
 
+    # Set by Django's `handle` from the address argument, before `inner_run`.
+    addr: str
+    port: str
+
     def inner_run(self, *args: Any, **options: Any) -> None:
         autoreload.raise_last_exception()
         if not options["skip_checks"]:
             self.stdout.write("Performing system checks...\n\n")
-            check_kwargs = super().get_check_kwargs(options)
+            # django-stubs type the keys as `str | None`; Django's are str ("tags").
+            check_kwargs: dict[str, Any] = super().get_check_kwargs(options)  # type: ignore[assignment]
             check_kwargs["display_num_errors"] = True
             self.check(**check_kwargs)
         self.check_migrations()
@@ -47,11 +52,11 @@ class Command(DjangoRunserverCommand):
             reload=False,
         )
         server = uvicorn.Server(config)
-        self.on_bind(self.port)
+        self.on_bind(int(self.port))  # as Django's own server calls it: the port as a number
         try:
             server.run()
         except OSError as error:
-            messages = {
+            messages: dict[int | None, str] = {
                 errno.EACCES: "You don't have permission to access that port.",
                 errno.EADDRINUSE: "That port is already in use.",
                 errno.EADDRNOTAVAIL: "That IP address can't be assigned to.",
