@@ -875,7 +875,7 @@ def test_a_conflict_answer_never_drops_the_live_move_sent_after_it(
         proxy.close()
 
 
-# --- Review 2 findings: a live value the page held back (MAX_SETS_IN_FLIGHT) -------------------
+# --- Live values held back in the page (MAX_SETS_IN_FLIGHT) and slow links ---------------------
 
 
 # A page reached through a test proxy tries to reconnect once the proxy is closed at the end.
