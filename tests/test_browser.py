@@ -782,7 +782,7 @@ def test_two_browsers_dragging_one_slider_converge_without_conflicts(make_board,
         assert not re.search("not applied", page.locator("#message").text_content() or "")
 
 
-# --- Review findings: a retry that fires while the page is cut off ------------------------------
+# --- A retry that fires while the page is cut off -----------------------------------------------
 
 
 def test_rate_limited_retry_while_cut_off_never_reverts_a_newer_change(
