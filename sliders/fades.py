@@ -107,7 +107,7 @@ async def _run_fade(
                     board=board_slug,
                     values=values,
                     actor=actor,
-                    sender_sid=fade.sender,
+                    sender=fade.sender,
                     expected_versions=versions,
                 )
             )

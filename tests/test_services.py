@@ -358,7 +358,7 @@ def test_accepted_change_schedules_exactly_one_broadcast(
     slider: Slider, django_capture_on_commit_callbacks: Any
 ) -> None:
     with django_capture_on_commit_callbacks(execute=False) as callbacks:
-        set_slider_value(board="stage", slider_id="s1", value=60, sender_sid="abc")
+        set_slider_value(board="stage", slider_id="s1", value=60, sender="abc")
     assert len(callbacks) == 1
 
 

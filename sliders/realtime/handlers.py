@@ -147,7 +147,7 @@ async def _slider_set(sid: str, *args: Any, arrived: float | None = None) -> Ack
         slider_id=payload["id"],
         value=payload["value"],
         actor=_actor(sid, connection),
-        sender_sid=sid,
+        sender=sid,
         base_version=base_version,
     )
     return change.as_ack()

@@ -45,14 +45,14 @@ def save_preset(
 
 
 def recall_preset(
-    *, board: Board | str, name: object, actor: Actor | None = None, sender_sid: str | None = None
+    *, board: Board | str, name: object, actor: Actor | None = None, sender: str | None = None
 ) -> list[SliderChange]:
     """Set every slider the preset names to its saved value, at once (see set_slider_values)."""
     return set_slider_values(
         board=board,
         values=preset_values(board=board, name=name),
         actor=actor,
-        sender_sid=sender_sid,
+        sender=sender,
     )
 
 

@@ -67,7 +67,7 @@ def save_slider(
 
     if structure_changed:
         return change
-    return broadcast_after_commit(change, sender_sid=None)
+    return broadcast_after_commit(change, sender=None)
 
 
 def _take_new_key(stored: Slider, *, board_id: int, slug: str) -> None:

@@ -126,14 +126,15 @@ def set_slider_value(
     slider_id: object,
     value: object,
     actor: Actor | None = None,
-    sender_sid: str | None = None,
+    sender: str | None = None,
     base_version: object = None,
     if_match: Collection[int] | None = None,
 ) -> SliderChange:
     """Set one slider's value on behalf of `actor`, the way every client does.
 
     The accepted change is broadcast as `slider:update` to the board after commit, skipping
-    `sender_sid` (the socket that sent it gets an ack instead). A value equal to the stored one
+    `sender` (the change's sender, as in sliders.notices: the Socket.IO sid of the connection
+    that sent it, which gets an ack instead, or a fade's id). A value equal to the stored one
     returns the current version and broadcasts nothing, whatever the conditions below.
 
     Conditions, checked under the row lock, refused with Refusal("conflict") whose details
@@ -180,7 +181,7 @@ def set_slider_value(
             )
         change = write(slider, stored=slider, new_value=new_value, actor=actor)
 
-    return broadcast_after_commit(change, sender_sid)
+    return broadcast_after_commit(change, sender)
 
 
 def set_slider_values(
@@ -188,7 +189,7 @@ def set_slider_values(
     board: Board | str,
     values: Mapping[str, object],
     actor: Actor | None = None,
-    sender_sid: str | None = None,
+    sender: str | None = None,
     expected_versions: Mapping[str, int] | None = None,
 ) -> list[SliderChange]:
     """Set several sliders of one board in one transaction (a preset, a frame of a fade).
@@ -221,7 +222,7 @@ def set_slider_values(
             if new_value != slider.value:
                 changes.append(write(slider, stored=slider, new_value=new_value, actor=actor))
         if changes:
-            transaction.on_commit(lambda: notices.sliders_updated(changes, sender=sender_sid))
+            transaction.on_commit(lambda: notices.sliders_updated(changes, sender=sender))
     return changes
 
 
@@ -256,11 +257,11 @@ def change_of(slider: Slider, *, changed: bool) -> SliderChange:
     return SliderChange(slider.board.slug, slider.slug, slider.value, slider.version, changed)
 
 
-def broadcast_after_commit(change: SliderChange, sender_sid: str | None) -> SliderChange:
+def broadcast_after_commit(change: SliderChange, sender: str | None) -> SliderChange:
     """Return `change`; if it changed a value, announce it after the transaction commits.
 
-    The announcement (`slider:update`) skips `sender_sid`, the socket that gets an ack instead.
+    The announcement (`slider:update`) skips `sender`, the socket that gets an ack instead.
     """
     if change.changed:
-        transaction.on_commit(lambda: notices.slider_updated(change, sender=sender_sid))
+        transaction.on_commit(lambda: notices.slider_updated(change, sender=sender))
     return change
