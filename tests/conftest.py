@@ -22,7 +22,7 @@ from tests.support.accounts import PASSWORD, live_superuser
 from tests.support.clients import BoardClient, ClientLoop
 from tests.support.http import AdminSession
 from tests.support.servers import LiveServer
-from tests.support.services import fresh_services, manage
+from tests.support.services import fresh_services, widen
 
 # --- Database -------------------------------------------------------------------------------
 
@@ -169,13 +169,7 @@ def services_env() -> Iterator[dict[str, str]]:
         SLIDER_SET_RATE="100000",
         SLIDER_SET_BURST="100000",
     ) as env:
-        manage(
-            "shell",
-            "-c",
-            "from sliders.models import Slider;"
-            "Slider.objects.filter(board__slug='main', slug='s1').update(max=1000000)",
-            env=env,
-        )
+        widen(env)
         yield env
 
 

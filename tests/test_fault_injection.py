@@ -46,7 +46,7 @@ from tests.support.clients import BoardClient
 from tests.support.database import stored
 from tests.support.proxies import TcpProxy
 from tests.support.servers import LiveServer, free_port
-from tests.support.services import fresh_services, manage, unavailable
+from tests.support.services import fresh_services, manage, unavailable, widen
 
 pytestmark = [pytest.mark.live, pytest.mark.scaleout]
 
@@ -61,17 +61,6 @@ SERVICE_SETTINGS = {
     "PRESENCE_PROCESS_TTL": "2",
     "PRESENCE_INTERVAL": "0.1",
 }
-
-
-def widen(env: dict[str, str]) -> None:
-    """Give s1 of the demo board room for a long drag of distinct values (0 to 1,000,000)."""
-    manage(
-        "shell",
-        "-c",
-        "from sliders.models import Slider;"
-        "Slider.objects.filter(board__slug='main', slug='s1').update(max=1000000)",
-        env=env,
-    )
 
 
 @pytest.fixture(scope="module")
@@ -487,6 +476,30 @@ def watcher(url: str, made: list[Any]) -> BoardClient:
     return client
 
 
+@dataclass
+class TwoProcesses:
+    """Processes A and B, a dragger and a watcher on each, and the slider's version before."""
+
+    a: LiveServer
+    b: LiveServer
+    on_a: Dragger
+    on_b: Dragger
+    watchers: list[BoardClient]
+    start_version: int
+
+
+async def two_processes(start_server: Any, env: dict[str, str], made: list[Any]) -> TwoProcesses:
+    """Start two processes sharing `env` (database, Redis) and connect their clients."""
+    a, b = start_server(env=env), start_server(env=env)
+    on_a = await dragger(a.url, "on A", made).connect()
+    on_b = await dragger(b.url, "on B", made).connect()
+    watchers = [watcher(a.url, made), watcher(b.url, made)]
+    for client in watchers:
+        await client.connect()
+    start_version = stored("main", SLIDER, database_url=env["DATABASE_URL"])[1]
+    return TwoProcesses(a, b, on_a, on_b, watchers, start_version)
+
+
 # --- Scenarios -------------------------------------------------------------------------------
 
 
@@ -582,13 +595,9 @@ async def test_a_server_killed_mid_drag_and_restarted_loses_and_reverts_nothing(
 ):
     """Two processes; A is killed (SIGKILL) while a client on it drags with a set unanswered,
     and restarted on the same port; a client on B drags on meanwhile."""
-    a, b = start_server(env=shared_services), start_server(env=shared_services)
-    on_a = await dragger(a.url, "on A", made).connect()
-    on_b = await dragger(b.url, "on B", made).connect()
-    watchers = [watcher(a.url, made), watcher(b.url, made)]
-    for client in watchers:
-        await client.connect()
-    start_version = stored("main", SLIDER, database_url=shared_services["DATABASE_URL"])[1]
+    two = await two_processes(start_server, shared_services, made)
+    a, on_a, on_b, watchers = two.a, two.on_a, two.on_b, two.watchers
+    start_version = two.start_version
     restarted: list[LiveServer] = []
 
     async def kill_and_restart() -> None:
@@ -622,13 +631,9 @@ async def test_redis_restarted_mid_drag_with_two_processes_loses_and_reverts_not
             "REDIS_URL": private.url,
             "REDIS_PREFIX": f"slidersync-test-{uuid.uuid4().hex[:10]}",
         }
-        a, b = start_server(env=env), start_server(env=env)
-        on_a = await dragger(a.url, "on A", made).connect()
-        on_b = await dragger(b.url, "on B", made).connect()
-        watchers = [watcher(a.url, made), watcher(b.url, made)]
-        for client in watchers:
-            await client.connect()
-        start_version = stored("main", SLIDER, database_url=env["DATABASE_URL"])[1]
+        two = await two_processes(start_server, env, made)
+        on_a, on_b, watchers = two.on_a, two.on_b, two.watchers
+        start_version = two.start_version
 
         async def restart() -> None:
             await asyncio.sleep(1.5)
@@ -674,13 +679,9 @@ async def test_postgres_restarted_mid_drag_loses_and_reverts_nothing(
     transactions rolled back, connections closed) mid-drag; sets meanwhile are refused
     `unavailable`, and the drag goes on when it is back."""
     postgres, env = private_postgres
-    a, b = start_server(env=env), start_server(env=env)
-    on_a = await dragger(a.url, "on A", made).connect()
-    on_b = await dragger(b.url, "on B", made).connect()
-    watchers = [watcher(a.url, made), watcher(b.url, made)]
-    for client in watchers:
-        await client.connect()
-    start_version = stored("main", SLIDER, database_url=env["DATABASE_URL"])[1]
+    two = await two_processes(start_server, env, made)
+    on_a, on_b, watchers = two.on_a, two.on_b, two.watchers
+    start_version = two.start_version
     took: list[float] = []
 
     async def restart() -> None:

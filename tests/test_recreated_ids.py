@@ -75,15 +75,22 @@ async def assert_heard(sender: Any, listeners: list[Any], slug: str, value: floa
 # --- Live: the admin, the API and the board on a real server -----------------------------------
 
 
-@pytest.mark.live
-async def test_a_recreated_slider_is_heard_at_once(
-    make_board: Any, connect_client: Any, admin_http: AdminSession
-) -> None:
+async def a_board_moved_on(make_board: Any, connect_client: Any) -> tuple[Any, Any, Any, int]:
+    """A board whose s1 was set SETS times, heard by a watcher: (board, watcher, mover, the
+    version s1 reached)."""
     board = make_board(sliders=[{"slug": "s1", "value": 0}, {"slug": "s2", "value": 0}])
     watcher = await connect_client(board.slug)
     mover = await connect_client(board.slug)
     for value in range(1, SETS + 1):
         old_version = await assert_heard(mover, [watcher], "s1", value)
+    return board, watcher, mover, old_version
+
+
+@pytest.mark.live
+async def test_a_recreated_slider_is_heard_at_once(
+    make_board: Any, connect_client: Any, admin_http: AdminSession
+) -> None:
+    board, watcher, mover, old_version = await a_board_moved_on(make_board, connect_client)
     assert old_version == SETS
 
     old = slider_row(board.slug, "s1")
@@ -133,11 +140,7 @@ async def test_a_recreated_board_is_heard_at_once(
 async def test_a_slider_renamed_into_a_retired_id_is_heard_at_once(
     make_board: Any, connect_client: Any, admin_http: AdminSession
 ) -> None:
-    board = make_board(sliders=[{"slug": "s1", "value": 0}, {"slug": "s2", "value": 0}])
-    watcher = await connect_client(board.slug)
-    mover = await connect_client(board.slug)
-    for value in range(1, SETS + 1):
-        old_version = await assert_heard(mover, [watcher], "s1", value)
+    board, watcher, mover, old_version = await a_board_moved_on(make_board, connect_client)
 
     old = slider_row(board.slug, "s1")
     await admin_http.submit(f"/admin/sliders/slider/{old.pk}/delete/", "post")

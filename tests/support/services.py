@@ -82,3 +82,14 @@ def manage(*args: str, env: dict[str, str]) -> str:
     )  # fmt: skip
     assert result.returncode == 0, result.stderr
     return result.stdout
+
+
+def widen(env: dict[str, str]) -> None:
+    """Give s1 of the demo board room for a long drag of distinct values (0 to 1,000,000)."""
+    manage(
+        "shell",
+        "-c",
+        "from sliders.models import Slider;"
+        "Slider.objects.filter(board__slug='main', slug='s1').update(max=1000000)",
+        env=env,
+    )
