@@ -1,6 +1,7 @@
 """Shared fixtures: a live uvicorn serving the real ASGI app, boards, and Socket.IO clients.
 
-The helpers behind them (servers, clients, proxies, accounts, ...) are in tests/support/.
+The helpers behind them (servers, clients, proxies, accounts, ...) are in tests/support/; the
+browser fixtures (`browser`, `page_on`) in tests/support/browser.py.
 
 Live tests run `uvicorn sliderproject.asgi:application` as a separate process on a free port,
 sharing the test database (see tests/settings.py), and talk to it with python-socketio's
@@ -23,6 +24,9 @@ from tests.support.clients import BoardClient, ClientLoop
 from tests.support.http import AdminSession
 from tests.support.servers import LiveServer
 from tests.support.services import fresh_services, widen
+
+# The browser and page fixtures (a test that asks for them gets a Chromium; others never start one).
+pytest_plugins = ["tests.support.browser"]
 
 # --- Database -------------------------------------------------------------------------------
 
