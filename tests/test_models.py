@@ -6,9 +6,11 @@ import json
 import shutil
 import subprocess
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
+from django.conf import settings
 from django.contrib.auth.models import AnonymousUser, Group, Permission, User
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
@@ -279,3 +281,41 @@ def test_values_are_rounded_as_javascripts_to_fixed() -> None:
     expected = dict(zip(map(tuple, cases), json.loads(written), strict=True))
     for value, decimals in TO_FIXED_CASES:
         assert to_fixed(value, decimals) == expected[(repr(float(value)), decimals)], value
+
+
+# Grids whose shortest text has an exponent: JavaScript writes 1.5e-7 and 1.5e+21 where Python
+# writes 1.5e-07 and 1.5e+21, and the decimals must be counted from the mantissa and exponent.
+GRID_CASES = [
+    {"min": 0, "max": 1, "step": 0.25, "value": 0.5},
+    {"min": -5.5, "max": 5, "step": 1, "value": 2},
+    {"min": 0, "max": 1, "step": 1.5e-7, "value": 3e-7},
+    {"min": 1e-8, "max": 1, "step": 1, "value": 0.5},
+    {"min": 0, "max": 1e22, "step": 1.5e21, "value": 3e21},
+    {"min": 0, "max": 1e22, "step": 2.5e20, "value": 5e20},
+    {"min": -1.5e21, "max": 1.5e21, "step": 1.5e21, "value": 0},
+    {"min": -1e21, "max": 1e21, "step": 0.5, "value": 2.5},
+    {"min": 0, "max": 100, "step": 1e-3, "value": 12.345, "unit": "dB"},
+]
+
+
+def test_the_page_and_the_first_paint_write_a_value_alike() -> None:
+    """board/format.js's formatValue and Slider.format_value agree, exponent grids included."""
+    if shutil.which("node") is None:
+        pytest.skip("node is not installed")
+    module = (Path(settings.BASE_DIR) / "sliders/static/sliders/board/format.js").as_uri()
+    script = (
+        f"const {{ formatValue }} = await import({json.dumps(module)});"
+        "const cases = JSON.parse(process.argv[1]);"
+        "process.stdout.write(JSON.stringify(cases.map((c) => formatValue("
+        "{ ...c, precision: null, unit: c.unit ?? '' }, c.value))));"
+    )
+    written = subprocess.run(
+        ["node", "--input-type=module", "-e", script, json.dumps(GRID_CASES)],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    for case, page_text in zip(GRID_CASES, json.loads(written), strict=True):
+        fields = {key: case[key] for key in ("min", "max", "step")}
+        slider = Slider(**fields, unit=case.get("unit", ""), precision=None)
+        assert slider.format_value(case["value"]) == page_text, case

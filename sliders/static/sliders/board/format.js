@@ -4,13 +4,14 @@ export function isFiniteNumber(value) {
   return typeof value === "number" && Number.isFinite(value);
 }
 
+// Decimal places in the shortest text of a number (0.25 -> 2, 100 -> 0, 1.5e-7 -> 8,
+// 1.5e+21 -> 0), counted from the mantissa and the exponent as decimals_of in Python does.
 function decimalsOf(number) {
   if (!Number.isFinite(number)) return 0;
-  const text = String(number);
-  const exp = text.match(/e-(\d+)$/);
-  if (exp) return Number(exp[1]);
-  const dot = text.indexOf(".");
-  return dot === -1 ? 0 : text.length - dot - 1;
+  const [mantissa, exponent = "0"] = String(Math.abs(number)).split("e");
+  const dot = mantissa.indexOf(".");
+  const fraction = dot === -1 ? 0 : mantissa.length - dot - 1;
+  return Math.max(0, fraction - Number(exponent));
 }
 
 /**
