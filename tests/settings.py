@@ -10,8 +10,6 @@ from __future__ import annotations
 import os
 import tempfile
 
-from django.conf import global_settings
-
 os.environ.setdefault("SLIDERSYNC_TEST_DIR", tempfile.mkdtemp(prefix="slidersync-test-"))
 os.environ["DATABASE_URL"] = os.environ.get("TEST_DATABASE_URL") or (
     f"sqlite:///{os.environ['SLIDERSYNC_TEST_DIR']}/db.sqlite3"
@@ -24,12 +22,6 @@ from sliderproject.settings import *  # noqa: F403
 # test process only (the live servers are started without this variable).
 os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
 
-# The hashers of the live servers, which run with the project's settings (Django's defaults
-# unless the project sets its own): a user who signs in to a live server needs a hash made
-# with one of them (tests/support/accounts.py).
-LIVE_SERVER_PASSWORD_HASHERS = list(
-    globals().get("PASSWORD_HASHERS", global_settings.PASSWORD_HASHERS)
-)
-# The test process hashes with MD5, which is fast (and fine for throwaway users); it still
-# reads the live servers' hashes.
-PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher", *LIVE_SERVER_PASSWORD_HASHERS]
+# A fast password hasher, as in the processes the tests start (tests/live_settings.py), so a
+# user made here signs in there.
+PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]

@@ -1,6 +1,7 @@
 """Live servers: uvicorn processes serving `sliderproject.asgi:application` on a free port.
 
-Each runs with the real `sliderproject.settings` (not tests/settings.py) and shares the test
+Each runs with the project's own settings (tests/live_settings.py: `sliderproject.settings` with a
+fast password hasher; not the test process's tests/settings.py) and shares the test
 database through `DATABASE_URL` in the environment; its output goes to a log file under
 `SLIDERSYNC_TEST_DIR` that `LiveServer.log()` reads.
 """
@@ -18,6 +19,8 @@ import urllib.request
 from pathlib import Path
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent.parent
+# The settings of every process the tests start: the project's own, with a fast password hasher.
+LIVE_SETTINGS = "tests.live_settings"
 
 
 def free_port() -> int:
@@ -44,7 +47,7 @@ class LiveServer:
     ready_path = "/"
 
     def start(self, timeout: float = 20.0) -> LiveServer:
-        env = {**self.env, "DJANGO_SETTINGS_MODULE": "sliderproject.settings"}
+        env = {**self.env, "DJANGO_SETTINGS_MODULE": LIVE_SETTINGS}
         env.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
         log = self.log_path.open("ab")
         self.process = subprocess.Popen(

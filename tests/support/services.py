@@ -20,7 +20,7 @@ import psycopg
 import pytest
 import redis
 
-from tests.support.servers import PROJECT_DIR
+from tests.support.servers import LIVE_SETTINGS, PROJECT_DIR
 
 POSTGRES_URL = os.environ.get("SCALEOUT_POSTGRES_URL", "postgres://postgres@127.0.0.1:5432/test")
 REDIS_URL = os.environ.get("SCALEOUT_REDIS_URL", "redis://127.0.0.1:6379/0")
@@ -74,7 +74,7 @@ def fresh_services(**settings: str) -> Iterator[dict[str, str]]:
 
 def manage(*args: str, env: dict[str, str]) -> str:
     """Run `manage.py` with the project's settings and `env`; return its output."""
-    full_env = {**os.environ, **env, "DJANGO_SETTINGS_MODULE": "sliderproject.settings"}
+    full_env = {**os.environ, **env, "DJANGO_SETTINGS_MODULE": LIVE_SETTINGS}
     full_env.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
     result = subprocess.run(
         [sys.executable, "manage.py", *args],
