@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import re
 import time
+from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +30,7 @@ from tests.support.browser import (
     shows,
 )
 from tests.support.database import slider_row
+from tests.support.proxies import TcpProxy
 from tests.support.services import unavailable
 from tests.support.waiting import wait_until_blocking
 
@@ -638,65 +641,70 @@ def test_rate_limited_retry_while_cut_off_never_reverts_a_newer_change(
     )
 
 
-def test_a_conflict_answer_never_drops_the_live_move_sent_after_it(
-    make_board, page_on, asgi_server
-):
+# A page reached through a test proxy tries to reconnect once the proxy is closed at the end.
+PROXY_CLOSED = re.compile(r"ERR_CONNECTION_REFUSED|WebSocket connection to .* failed")
+
+
+@dataclass
+class Proxied:
+    """The shared server behind a test proxy: `page_on(slug, server=proxied)` goes through it."""
+
+    proxy: TcpProxy
+    url: str
+
+
+@pytest.fixture
+def proxied(asgi_server: Any) -> Iterator[Proxied]:
+    proxy = TcpProxy(int(asgi_server.url.rsplit(":", 1)[1])).start()
+    try:
+        yield Proxied(proxy, proxy.url(asgi_server.url))
+    finally:
+        proxy.close()
+
+
+def test_a_conflict_answer_never_drops_the_live_move_sent_after_it(make_board, page_on, proxied):
     """A `conflict` answer for an offline value must not forget a live move sent after it: if
     the connection drops before that move's ack, the move is sent again after the reconnect
     (it was silently dropped when the conflict cleared the page's last sent value)."""
-    from types import SimpleNamespace
-
-    from tests.support.proxies import Shape, TcpProxy
+    from tests.support.proxies import Shape
 
     board = make_board()
-    proxy = TcpProxy(int(asgi_server.url.rsplit(":", 1)[1])).start()
-    try:
-        a = page_on(
-            board.slug, server=SimpleNamespace(url=proxy.url(asgi_server.url)),
-            allow_console=SERVER_DOWN_NOISE,
-        )  # fmt: skip
-        b = page_on(board.slug)
-        go_offline(a)
-        a.evaluate("window.sliderSync.socket.io.engine.close()")  # the link is really gone
-        a.locator("#slider-s1").focus()
-        a.keyboard.press("Home")  # A moves s1 to 0 while offline
-        shows(a, "0")
-        b.locator("#slider-s1").focus()
-        b.keyboard.press("End")  # B, later, moves it to 100: A's offline move will conflict
-        wait_until_blocking(lambda: slider_row(board).value == 100, what="B's value stored")
+    proxy = proxied.proxy
+    a = page_on(board.slug, server=proxied, allow_console=SERVER_DOWN_NOISE)
+    b = page_on(board.slug)
+    go_offline(a)
+    a.evaluate("window.sliderSync.socket.io.engine.close()")  # the link is really gone
+    a.locator("#slider-s1").focus()
+    a.keyboard.press("Home")  # A moves s1 to 0 while offline
+    shows(a, "0")
+    b.locator("#slider-s1").focus()
+    b.keyboard.press("End")  # B, later, moves it to 100: A's offline move will conflict
+    wait_until_blocking(lambda: slider_row(board).value == 100, what="B's value stored")
 
-        proxy.shape(up=Shape(latency=3.0))  # A's sets reach the server 3 s after they leave
-        a.context.set_offline(False)
-        # The new connection's board:state is applied (A holds B's version): the offline value
-        # has just gone out with its base_version; its conflict answer comes in about 3 s.
-        expect(a.locator("#slider-s1")).to_have_attribute("data-version", "1", timeout=20000)
-        time.sleep(1.0)
-        a.keyboard.press("ArrowRight")  # a live move (0 -> 1), sent before the conflict answer
-        expect(a.locator("#message")).to_have_text(CONFLICT_MESSAGE, timeout=10000)
-        proxy.stop()  # the link drops before the live move (due ~1 s later) reaches the server
-        proxy.shape(latency=0.0)
-        proxy.start()
-        expect(a.locator("#connection-status")).to_have_attribute(
-            "data-state", "connected", timeout=15000
-        )
-        time.sleep(1.5)  # anything A sends again after its reconnect is answered by now
-        row = slider_row(board)
-        assert row.value == 1, (
-            f"A's last (live) move was dropped: stored {row.value} v{row.version}"
-        )
-    finally:
-        proxy.close()
+    proxy.shape(up=Shape(latency=3.0))  # A's sets reach the server 3 s after they leave
+    a.context.set_offline(False)
+    # The new connection's board:state is applied (A holds B's version): the offline value
+    # has just gone out with its base_version; its conflict answer comes in about 3 s.
+    expect(a.locator("#slider-s1")).to_have_attribute("data-version", "1", timeout=20000)
+    time.sleep(1.0)
+    a.keyboard.press("ArrowRight")  # a live move (0 -> 1), sent before the conflict answer
+    expect(a.locator("#message")).to_have_text(CONFLICT_MESSAGE, timeout=10000)
+    proxy.stop()  # the link drops before the live move (due ~1 s later) reaches the server
+    proxy.shape(latency=0.0)
+    proxy.start()
+    expect(a.locator("#connection-status")).to_have_attribute(
+        "data-state", "connected", timeout=15000
+    )
+    time.sleep(1.5)  # anything A sends again after its reconnect is answered by now
+    row = slider_row(board)
+    assert row.value == 1, f"A's last (live) move was dropped: stored {row.value} v{row.version}"
 
 
 # --- Live values held back in the page (MAX_SETS_IN_FLIGHT) and slow links ---------------------
 
 
-# A page reached through a test proxy tries to reconnect once the proxy is closed at the end.
-PROXY_CLOSED = re.compile(r"ERR_CONNECTION_REFUSED|WebSocket connection to .* failed")
-
-
 def test_a_held_back_value_chosen_during_a_frozen_link_never_reverts_a_newer_change(
-    make_board, page_on, asgi_server
+    make_board, page_on, proxied
 ):
     """While 3 sets of a slider are on their way, the page keeps the person's latest value and
     sends it when an answer returns; it must be judged by when it was chosen. Over a link that
@@ -704,50 +712,39 @@ def test_a_held_back_value_chosen_during_a_frozen_link_never_reverts_a_newer_cha
     refused `conflict`; their answers release the held-back value, also chosen during the
     freeze: it must not go out as a fresh live set and revert the change someone else made
     after it (it did, when `made_at` and `base_version` were taken as it went out)."""
-    from types import SimpleNamespace
-
-    from tests.support.proxies import TcpProxy
-
     board = make_board()
-    proxy = TcpProxy(int(asgi_server.url.rsplit(":", 1)[1])).start()
-    try:
-        a = page_on(
-            board.slug,
-            server=SimpleNamespace(url=proxy.url(asgi_server.url)),
-            allow_console=PROXY_CLOSED,  # the proxy goes before the page does
-        )
-        b = page_on(board.slug)
-        a.locator("#slider-s1").focus()
-        a.keyboard.press("ArrowRight")  # 51, stored: A holds a version
-        wait_until_blocking(lambda: slider_row(board).value == 51, what="A's first set stored")
-        shows(a, "51")
-        time.sleep(0.3)
+    proxy = proxied.proxy
+    a = page_on(board.slug, server=proxied, allow_console=PROXY_CLOSED)  # the proxy goes first
+    b = page_on(board.slug)
+    a.locator("#slider-s1").focus()
+    a.keyboard.press("ArrowRight")  # 51, stored: A holds a version
+    wait_until_blocking(lambda: slider_row(board).value == 51, what="A's first set stored")
+    shows(a, "51")
+    time.sleep(0.3)
 
-        proxy.freeze()  # no FIN, no RST: A's page still counts as connected
-        for _ in range(6):  # 52..57: three go into the frozen link, 57 waits in the page
-            a.keyboard.press("ArrowRight")
-            time.sleep(0.05)
-        time.sleep(0.3)
-        b.locator("#slider-s1").focus()
-        b.keyboard.press("Home")  # B, after every move A made, moves s1 to 0
-        wait_until_blocking(lambda: slider_row(board).value == 0, what="B's value stored")
-        version = slider_row(board).version
-        time.sleep(4.0)  # well past LIVE_SET_MAX_DELAY, well within the ping timeout
-        proxy.resume()
+    proxy.freeze()  # no FIN, no RST: A's page still counts as connected
+    for _ in range(6):  # 52..57: three go into the frozen link, 57 waits in the page
+        a.keyboard.press("ArrowRight")
+        time.sleep(0.05)
+    time.sleep(0.3)
+    b.locator("#slider-s1").focus()
+    b.keyboard.press("Home")  # B, after every move A made, moves s1 to 0
+    wait_until_blocking(lambda: slider_row(board).value == 0, what="B's value stored")
+    version = slider_row(board).version
+    time.sleep(4.0)  # well past LIVE_SET_MAX_DELAY, well within the ping timeout
+    proxy.resume()
 
-        expect(a.locator("#message")).to_contain_text("not applied", timeout=5000)
-        time.sleep(1.5)  # whatever A sends after the answers has been answered by now
-        row = slider_row(board)
-        assert (row.value, row.version) == (0, version), (
-            f"A's value chosen during the freeze reverted B's newer change: "
-            f"stored {row.value} v{row.version} (B's was 0 v{version})"
-        )
-    finally:
-        proxy.close()
+    expect(a.locator("#message")).to_contain_text("not applied", timeout=5000)
+    time.sleep(1.5)  # whatever A sends after the answers has been answered by now
+    row = slider_row(board)
+    assert (row.value, row.version) == (0, version), (
+        f"A's value chosen during the freeze reverted B's newer change: "
+        f"stored {row.value} v{row.version} (B's was 0 v{version})"
+    )
 
 
 def test_a_shared_live_drag_over_a_slow_but_working_link_does_not_conflict(
-    make_board, page_on, asgi_server
+    make_board, page_on, proxied
 ):
     """Slow-link conflict storm. The page's clock offset is early by board:state's trip down,
     and a set takes its trip up: the server sees `arrived - made_at` ~ the round trip. On a
@@ -757,46 +754,37 @@ def test_a_shared_live_drag_over_a_slow_but_working_link_does_not_conflict(
     round trip old: each of A's moves is refused `conflict` ("held up on its way to the
     server"), and A's last move, made after B's last one, is lost. docs/protocol.md: "two
     people moving one slider at once do not conflict, the later set wins"."""
-    from types import SimpleNamespace
-
-    from tests.support.proxies import Shape, TcpProxy
+    from tests.support.proxies import Shape
 
     board = make_board()
-    proxy = TcpProxy(int(asgi_server.url.rsplit(":", 1)[1])).start()
-    try:
-        a = page_on(
-            board.slug,
-            server=SimpleNamespace(url=proxy.url(asgi_server.url)),
-            allow_console=PROXY_CLOSED,  # the proxy goes before the page does
-        )
-        b = page_on(board.slug)
-        latency, rate = 0.6, None  # (the reliability doc's 0.3 s + 1,000 bytes/s link passes)
-        proxy.shape(up=Shape(latency=latency, rate=rate), down=Shape(latency=latency, rate=rate))
-        # Connect again over the slow link (the page itself loaded before it slowed down).
-        a.evaluate("window.sliderSync.socket.io.engine.close()")
-        expect(a.locator("#connection-status")).to_have_attribute(
-            "data-state", "connected", timeout=20000
-        )
-        time.sleep(3.0)  # its board:state has arrived
-        a.evaluate(
-            """() => { window.messages = []; const el = document.getElementById("message");
-            new MutationObserver(() => {
-                if (el.textContent) window.messages.push(el.textContent);
-            }).observe(el, {childList: true, characterData: true, subtree: true}); }"""
-        )
-        a.locator("#slider-s1").focus()
-        b.locator("#slider-s1").focus()
-        for _ in range(10):  # both move s1 together: B down, A up; A moves last
-            b.keyboard.press("ArrowLeft")
-            a.keyboard.press("ArrowRight")
-            time.sleep(0.1)
-        time.sleep(8.0)  # every set answered
-        message = " | ".join(dict.fromkeys(a.evaluate("window.messages")))
-        row = slider_row(board)
-        shown = a.locator("#slider-s1").input_value()
-        assert "not applied" not in message and row.value == 60, (
-            f"A was told {message!r}; stored {row.value} v{row.version} (A's last move: 60,"
-            f" A shows {shown})"
-        )
-    finally:
-        proxy.close()
+    proxy = proxied.proxy
+    a = page_on(board.slug, server=proxied, allow_console=PROXY_CLOSED)  # the proxy goes first
+    b = page_on(board.slug)
+    latency, rate = 0.6, None  # (the reliability doc's 0.3 s + 1,000 bytes/s link passes)
+    proxy.shape(up=Shape(latency=latency, rate=rate), down=Shape(latency=latency, rate=rate))
+    # Connect again over the slow link (the page itself loaded before it slowed down).
+    a.evaluate("window.sliderSync.socket.io.engine.close()")
+    expect(a.locator("#connection-status")).to_have_attribute(
+        "data-state", "connected", timeout=20000
+    )
+    time.sleep(3.0)  # its board:state has arrived
+    a.evaluate(
+        """() => { window.messages = []; const el = document.getElementById("message");
+        new MutationObserver(() => {
+            if (el.textContent) window.messages.push(el.textContent);
+        }).observe(el, {childList: true, characterData: true, subtree: true}); }"""
+    )
+    a.locator("#slider-s1").focus()
+    b.locator("#slider-s1").focus()
+    for _ in range(10):  # both move s1 together: B down, A up; A moves last
+        b.keyboard.press("ArrowLeft")
+        a.keyboard.press("ArrowRight")
+        time.sleep(0.1)
+    time.sleep(8.0)  # every set answered
+    message = " | ".join(dict.fromkeys(a.evaluate("window.messages")))
+    row = slider_row(board)
+    shown = a.locator("#slider-s1").input_value()
+    assert "not applied" not in message and row.value == 60, (
+        f"A was told {message!r}; stored {row.value} v{row.version} (A's last move: 60,"
+        f" A shows {shown})"
+    )

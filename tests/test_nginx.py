@@ -37,7 +37,14 @@ import socketio
 from tests.support.accounts import PASSWORD
 from tests.support.clients import BoardClient
 from tests.support.http import AdminSession
-from tests.support.servers import PROJECT_DIR, LiveServer, ProductionServer, free_port
+from tests.support.servers import (
+    PROJECT_DIR,
+    LiveServer,
+    ProductionServer,
+    free_port,
+    stop_process,
+    wait_for_start,
+)
 from tests.support.services import fresh_services, manage, unavailable
 
 pytestmark = [pytest.mark.live, pytest.mark.scaleout]
@@ -136,17 +143,14 @@ class Nginx:
         self.process = subprocess.Popen(
             self.command(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
         )
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"nginx exited early:\n{self.log()}")
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
-                return self
-            except OSError:
-                time.sleep(0.05)
-        self.stop()
-        raise RuntimeError(f"nginx did not listen within {timeout}s:\n{self.log()}")
+        wait_for_start(
+            self.process,
+            lambda: _listens(port),
+            timeout=timeout,
+            name="nginx",
+            log=self.log,
+        )
+        return self
 
     def log(self) -> str:
         return self.error_log.read_text(errors="replace") if self.error_log.exists() else ""
@@ -157,13 +161,16 @@ class Nginx:
         return path.read_text(errors="replace").splitlines() if path.exists() else []
 
     def stop(self) -> None:
-        if self.process and self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(timeout=10)
+        if self.process:
+            stop_process(self.process)
+
+
+def _listens(port: int) -> bool:
+    try:
+        socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
+    except OSError:
+        return False
+    return True
 
 
 def self_signed_certificate(directory: Path) -> tuple[Path, Path, ssl.SSLContext]:

@@ -16,6 +16,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Callable
 from pathlib import Path
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent.parent
@@ -28,6 +29,41 @@ def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         return probe.getsockname()[1]
+
+
+def wait_for_start(
+    process: subprocess.Popen[bytes],
+    ready: Callable[[], bool],
+    *,
+    timeout: float,
+    name: str,
+    log: Callable[[], str],
+) -> None:
+    """Poll `ready()` every 50 ms until it is true.
+
+    Raises RuntimeError (with `log()`) when `process` exits first or `timeout` seconds pass;
+    in the second case the process is stopped first.
+    """
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"{name} exited early:\n{log()}")
+        if ready():
+            return
+        time.sleep(0.05)
+    stop_process(process)
+    raise RuntimeError(f"{name} did not start within {timeout}s:\n{log()}")
+
+
+def stop_process(process: subprocess.Popen[bytes]) -> None:
+    """SIGTERM, then SIGKILL when it has not exited within 10 s."""
+    if process.poll() is None:
+        process.terminate()
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(timeout=10)
 
 
 class LiveServer:
@@ -57,19 +93,17 @@ class LiveServer:
             ],
             cwd=PROJECT_DIR, env=env, stdout=log, stderr=subprocess.STDOUT,
         )  # fmt: skip
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"Server exited early:\n{self.log()}")
-            try:
-                with urllib.request.urlopen(f"{self.url}{self.ready_path}", timeout=1):
-                    return self
-            except urllib.error.HTTPError:
-                return self  # it answers, whatever the status
-            except OSError:
-                time.sleep(0.05)
-        self.stop()
-        raise RuntimeError(f"Server did not start within {timeout}s:\n{self.log()}")
+        wait_for_start(self.process, self._answers, timeout=timeout, name="Server", log=self.log)
+        return self
+
+    def _answers(self) -> bool:
+        try:
+            with urllib.request.urlopen(f"{self.url}{self.ready_path}", timeout=1):
+                return True
+        except urllib.error.HTTPError:
+            return True  # it answers, whatever the status
+        except OSError:
+            return False
 
     def log(self) -> str:
         return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
@@ -81,12 +115,9 @@ class LiveServer:
             self.process.wait(timeout=10)
 
     def stop(self) -> None:
-        if self.process and self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.kill()
+        """SIGTERM, as a process manager stops it; SIGKILL after 10 s."""
+        if self.process:
+            stop_process(self.process)
 
 
 class ProductionServer(LiveServer):
