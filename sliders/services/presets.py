@@ -174,7 +174,8 @@ def save_preset(
         if preset is not None and not overwrite and if_match is None:
             raise Refusal(
                 "preset_exists",
-                f"There is a preset '{preset.name[:100]}' already; say to overwrite it.",
+                f"There is a preset '{preset.name[:100]}' already; "
+                "save with overwrite to replace it.",
                 {"name": preset.name},
             )
         created = preset is None
