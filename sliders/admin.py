@@ -8,7 +8,6 @@ from typing import Any
 
 from django import forms
 from django.contrib import admin, messages
-from django.core.exceptions import ValidationError
 from django.core.validators import ProhibitNullCharactersValidator
 from django.db import models
 from django.db.models import QuerySet
@@ -166,25 +165,49 @@ class SliderAdmin(StorableTextAdmin, admin.ModelAdmin[Slider]):
 
 
 class PresetForm(ModelForm[Preset]):
+    """A preset: its name free on its board (ignoring case), its values checked against the
+    board's sliders (services.check_admin_preset); refusals are form errors."""
+
     class Meta:
         model = Preset
         fields = ("board", "name", "position", "values")
 
-    def clean_values(self) -> dict[str, float]:
+    def clean_values(self) -> Any:
         values = self.cleaned_data.get("values")
-        if values in (None, "", {}):
-            return {}
-        if not isinstance(values, dict) or not all(
-            isinstance(key, str) and services.is_finite_number(value)
-            for key, value in values.items()
-        ):
-            raise ValidationError('Give an object of slider ids and numbers: {"s1": 20}.')
-        return values
+        return {} if values in (None, "") else values
+
+    def clean(self) -> dict[str, Any]:
+        cleaned = super().clean() or {}
+        board, name = cleaned.get("board"), cleaned.get("name")
+        if board is None or not isinstance(name, str) or self.has_error("values"):
+            return cleaned
+        # A new preset left without values takes the board's current ones (PresetAdmin).
+        values = cleaned.get("values") or {}
+        candidate = Preset(pk=self.instance.pk, board=board, name=name, values=values)
+        try:
+            services.check_admin_preset(candidate)
+        except services.Refusal as error:
+            field = "name" if error.code in ("preset_exists", "bad_request") else "values"
+            self.add_error(field, error.message)
+            return cleaned
+        cleaned["name"] = candidate.name
+        if values:
+            cleaned["values"] = candidate.values  # snapped to the step grid
+        return cleaned
+
+    def validate_unique(self) -> None:
+        # The database's constraint compares names with SQL lower(); clean() has compared them
+        # with casefold() already, which is as strict, and says so in the words of the service.
+        pass
 
 
 @admin.register(Preset)
 class PresetAdmin(StorableTextAdmin, admin.ModelAdmin[Preset]):
-    """Presets (scenes). A new preset left without values saves the board's current ones."""
+    """Presets (scenes). A new preset left without values saves the board's current ones.
+
+    Names are unique per board regardless of case; values name sliders of the board, within
+    their ranges (services.presets). Editing a preset is the admin's way to replace one.
+    """
 
     form = PresetForm
     list_display = ("name", "board", "position", "updated_at")
@@ -197,7 +220,7 @@ class PresetAdmin(StorableTextAdmin, admin.ModelAdmin[Preset]):
         self, request: HttpRequest, obj: Preset, form: ModelForm[Preset], change: bool
     ) -> None:
         if not change and not obj.values:
-            saved = services.save_preset(
+            saved, _ = services.save_preset(
                 board=obj.board, name=obj.name, actor=_admin_actor(request), position=obj.position
             )
             obj.pk, obj.values = saved.pk, saved.values  # the admin goes on with this object
@@ -215,13 +238,27 @@ class PresetAdmin(StorableTextAdmin, admin.ModelAdmin[Preset]):
     def recall(self, request: HttpRequest, queryset: QuerySet[Preset]) -> None:
         for preset in queryset.select_related("board"):
             try:
-                changes = services.recall_preset(
+                recall = services.recall_preset(
                     board=preset.board, name=preset.name, actor=_admin_actor(request)
                 )
             except services.Refusal as error:
                 self.message_user(request, f"{preset}: {error.message}", messages.ERROR)
-            else:
-                self.message_user(request, f"Recalled {preset}: {len(changes)} slider(s) moved.")
+                continue
+            self.message_user(request, f"Recalled {preset}: {len(recall.changes)} slider(s) moved.")
+            if recall.skipped or recall.adjusted:
+                self.message_user(request, f"{preset}: {_recall_note(recall)}", messages.WARNING)
+
+
+def _recall_note(recall: services.Recall) -> str:
+    """What a recall could not take as saved, in words (the page says it the same way)."""
+    parts = []
+    if recall.skipped:
+        parts.append(f"skipped {', '.join(recall.skipped)} (no longer on the board)")
+    if recall.adjusted:
+        fitted = ", ".join(f"{a['id']} {a['saved']:g} → {a['value']:g}" for a in recall.adjusted)
+        parts.append(f"fitted to the slider as it is now: {fitted}")
+    text = "; ".join(parts)
+    return f"{text[:1].upper()}{text[1:]}."
 
 
 def _requested_value(form: ModelForm[Slider]) -> float | None:

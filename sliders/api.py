@@ -20,7 +20,7 @@ from django.conf import settings
 from django.contrib.auth.models import AbstractUser, AnonymousUser
 from django.db import DatabaseError
 from django.http import HttpRequest, HttpResponse
-from ninja import Field, NinjaAPI, Schema
+from ninja import Field, NinjaAPI, Schema, Status
 from ninja.errors import AuthenticationError, HttpError, ValidationError
 from ninja.security import HttpBearer, SessionAuth
 
@@ -37,6 +37,7 @@ STATUS_OF = {
     "unknown_slider": 404,
     "unknown_preset": 404,
     "conflict": 412,  # only a PUT with If-Match can meet one
+    "preset_exists": 428,  # replacing a preset must be asked for (If-Match or ?overwrite=true)
     "rate_limited": 429,
     "unavailable": 503,
 }
@@ -95,8 +96,9 @@ api = NinjaAPI(
     title="Slider Sync API",
     version="1",
     description=(
-        "Read and set the sliders of Slider Sync boards, and recall presets. Every change goes "
-        "through the same service as the board page and reaches every open page at once."
+        "Read and set the sliders of Slider Sync boards, and save and recall presets. Every "
+        "change goes through the same service as the board page and reaches every open page "
+        "at once."
     ),
     auth=[BearerToken(), BrowserSession(csrf=True), anonymous],
     urls_namespace="api",
@@ -131,7 +133,7 @@ def on_slider_error(request: HttpRequest, error: services.Refusal) -> HttpRespon
 
 
 def _count_refused_set(request: HttpRequest, code: str) -> None:
-    if request.method == "PUT":  # setting a slider: counted with the socket's sets
+    if request.method == "PUT" and "/sliders/" in request.path:  # counted with socket sets
         metrics.SETS.labels(code).inc()
 
 
@@ -233,8 +235,40 @@ class RecallIn(Schema):
     )
 
 
-class OkOut(Schema):
+class PresetDetailOut(Schema):
+    name: str = Field(description="As stored (names are unique per board regardless of case).")
+    values: dict[str, Any] = Field(description="Slider id to value (numbers).")
+    position: int
+
+
+class PresetIn(Schema):
+    values: dict[str, Any] | None = Field(
+        None,
+        description=(
+            "Slider id to value; every id a slider of the board, every value a finite number "
+            "within its range (stored snapped to its step). Left out: the board's current values."
+        ),
+    )
+
+
+class PresetSavedOut(PresetDetailOut):
     ok: bool = True
+    created: bool = Field(description="True for a new preset (201), false for a replaced one.")
+
+
+class AdjustedOut(Schema):
+    id: str
+    saved: float = Field(description="The value in the preset.")
+    value: float = Field(description="What the slider was set to (clamped, snapped).")
+
+
+class RecallOut(Schema):
+    ok: bool = True
+    name: str = Field(description="The preset's name as stored.")
+    skipped: list[str] = Field(description="Sliders in the preset that the board no longer has.")
+    adjusted: list[AdjustedOut] = Field(
+        description="Saved values that no longer fit their slider's range or step."
+    )
 
 
 # --- Endpoints ----------------------------------------------------------------------------------
@@ -309,23 +343,81 @@ def set_slider(
     return change.as_ack()
 
 
+@api.get(
+    "/boards/{slug}/presets/{name}",
+    response={200: PresetDetailOut, **ERRORS},
+    summary="Read a preset",
+)
+def read_preset(
+    request: ApiRequest, response: HttpResponse, slug: str, name: str
+) -> dict[str, Any]:
+    """A preset (its name is matched ignoring case); its `ETag`, for a `PUT` with `If-Match`."""
+    _viewable_board(request, slug)
+    preset = services.find_preset(slug, name)
+    if preset is None:
+        raise services.Refusal("unknown_preset", f"There is no preset '{name[:100]}' here.")
+    response["ETag"] = f'"{services.preset_tag(preset)}"'
+    return {"name": preset.name, "values": preset.values, "position": preset.position}
+
+
+@api.put(
+    "/boards/{slug}/presets/{name}",
+    response={200: PresetSavedOut, 201: PresetSavedOut, 412: ErrorOut, 428: ErrorOut, **ERRORS},
+    summary="Save a preset",
+)
+def save_preset(
+    request: ApiRequest,
+    response: HttpResponse,
+    slug: str,
+    name: str,
+    body: PresetIn,
+    overwrite: bool = False,
+) -> Status[dict[str, Any]]:
+    """Save `values` (or the board's current ones) as a preset; 201 when it is new.
+
+    A preset of that name (ignoring case) is never replaced silently: without `If-Match` or
+    `?overwrite=true` the answer is 428 `preset_exists`. `If-Match` with the preset's `ETag`
+    replaces it only as it was read (else 412 `conflict`), `If-Match: *` any preset of that
+    name (412 if there is none); `?overwrite=true` creates or replaces.
+    """
+    _viewable_board(request, slug)
+    if_match = _preset_if_match(request.headers.get("If-Match"))
+    _take_token(request)
+    preset, created = services.save_preset(
+        board=slug,
+        name=name,
+        values=body.values,
+        actor=_actor(request),
+        overwrite=overwrite,
+        if_match=if_match,
+    )
+    response["ETag"] = f'"{services.preset_tag(preset)}"'
+    saved = {"name": preset.name, "values": preset.values, "position": preset.position}
+    return Status(201 if created else 200, {"ok": True, "created": created, **saved})
+
+
 @api.post(
     "/boards/{slug}/presets/{name}/recall",
-    response={200: OkOut, **ERRORS},
+    response={200: RecallOut, **ERRORS},
     summary="Recall a preset",
 )
 def recall_preset(request: ApiRequest, slug: str, name: str, body: RecallIn) -> dict[str, Any]:
-    """Set the preset's values at once (one transaction, one message to every page) or fade."""
+    """Set the preset's values at once (one transaction, one message to every page) or fade.
+
+    The preset's name is matched ignoring case. The answer says which sliders were skipped
+    (removed since the preset was saved) and which saved values were fitted to their slider.
+    """
     _viewable_board(request, slug)
     _take_token(request)
     actor = _actor(request)
     if body.fade == 0:
-        services.recall_preset(board=slug, name=name, actor=actor)
-        return {"ok": True}
-    targets = services.fade_targets(board=slug, name=name, actor=actor)
-    if not notices.run_on_server_loop(fades.fade_to(slug, name, targets, body.fade, actor)):
+        return services.recall_preset(board=slug, name=name, actor=actor).as_ack()
+    recall = services.plan_recall(board=slug, name=name, actor=actor)
+    if not notices.run_on_server_loop(
+        fades.fade_to(slug, recall.name, recall.targets, body.fade, actor)
+    ):
         raise services.Refusal("unavailable", "Fades need the realtime server to be running.")
-    return {"ok": True}
+    return recall.as_ack()
 
 
 # --- Helpers ------------------------------------------------------------------------------------
@@ -367,6 +459,21 @@ def parse_if_match(header: str | None) -> frozenset[int] | None:
             versions.add(int(opaque))
         position = tag.end()
     return frozenset(versions)
+
+
+def _preset_if_match(header: str | None) -> frozenset[str] | None:
+    """The preset tags an `If-Match` header accepts ("*": any), None without the header.
+
+    Weak tags never match. Raises Refusal("bad_request") as `parse_if_match` does.
+    """
+    if header is None:
+        return None
+    if header.strip() == "*":
+        return frozenset({"*"})
+    parse_if_match(header)  # refuses what is not a list of entity tags
+    return frozenset(
+        opaque for weak, opaque in ENTITY_TAG.findall(header) if not weak and opaque != "*"
+    )
 
 
 _buckets: dict[str, TokenBucket] = {}

@@ -17,6 +17,7 @@ from django.contrib.auth.models import Group
 from django.core.validators import MaxValueValidator
 from django.db import models
 from django.db.models import F, Q
+from django.db.models.functions import Lower
 from django.urls import reverse
 
 if TYPE_CHECKING:
@@ -305,9 +306,12 @@ class Preset(models.Model):
     class Meta:
         ordering = ["board", "position", "name"]
         constraints = [
+            # "Start" and "start" are one preset. The services compare names with casefold(),
+            # which also covers letters beyond ASCII that SQLite's lower() leaves alone.
             models.UniqueConstraint(
-                fields=["board", "name"],
-                name="preset_name_unique_per_board",
+                Lower("name"),
+                "board",
+                name="preset_name_unique_per_board_ignoring_case",
                 violation_error_message="This board already has a preset with this name.",
             ),
         ]

@@ -244,7 +244,7 @@ async def test_no_set_supersedes_another_across_a_preset(
     assert acks == [
         {"ok": True, "id": "s1", "value": 10, "version": 1},
         {"ok": True, "id": "s1", "value": 20, "version": 2},
-        {"ok": True},
+        {"ok": True, "name": "Scene", "skipped": [], "adjusted": []},
         {"ok": True, "id": "s1", "value": 30, "version": 4},
     ]
     assert stored(board.slug, "s1") == (30, 4)

@@ -25,13 +25,14 @@ def test_saving_snapshots_the_board_and_recalling_restores_it(make_board) -> Non
     board = make_board(sliders=FOUR)
     services.set_slider_value(board=board, slider_id="s1", value=70)
     services.set_slider_value(board=board, slider_id="s2", value=20)
-    preset = services.save_preset(board=board, name="  Loud  ")
+    preset, created = services.save_preset(board=board, name="  Loud  ")
+    assert created
     assert (preset.name, preset.values) == ("Loud", {"s1": 70, "s2": 20, "s3": 10, "s4": 10})
 
     for slug in ("s1", "s2", "s3"):
         services.set_slider_value(board=board, slider_id=slug, value=50)
     before = stored_board(board)
-    changes = services.recall_preset(board=board.slug, name="Loud")
+    changes = services.recall_preset(board=board.slug, name="Loud").changes
     after = stored_board(board)
     assert {c.id for c in changes} == {"s1", "s2", "s3"}  # s4 was already there
     assert {slug: v for slug, (v, _) in after.items()} == preset.values
@@ -41,11 +42,11 @@ def test_saving_snapshots_the_board_and_recalling_restores_it(make_board) -> Non
 
 
 @pytest.mark.django_db
-def test_saving_again_under_a_name_replaces_that_preset(make_board) -> None:
+def test_saving_again_under_a_name_with_overwrite_replaces_that_preset(make_board) -> None:
     board = make_board(sliders=FOUR)
     services.save_preset(board=board, name="A")
     services.set_slider_value(board=board, slider_id="s1", value=99)
-    services.save_preset(board=board, name="A")
+    assert services.save_preset(board=board, name="A", overwrite=True)[1] is False
     assert list(Preset.objects.filter(board=board).values_list("name", "values")) == [
         ("A", {"s1": 99, "s2": 10, "s3": 10, "s4": 10})
     ]
@@ -55,7 +56,16 @@ def test_saving_again_under_a_name_replaces_that_preset(make_board) -> None:
 def test_a_recall_fits_values_to_the_sliders_as_they_are_now(make_board) -> None:
     board = make_board(sliders=FOUR)
     Preset.objects.create(board=board, name="Old", values={"s1": 250, "s2": 33.3, "gone": 5})
-    services.recall_preset(board=board, name="Old")
+    recall = services.recall_preset(board=board, name="Old")
+    assert recall.as_ack() == {
+        "ok": True,
+        "name": "Old",
+        "skipped": ["gone"],
+        "adjusted": [
+            {"id": "s1", "saved": 250, "value": 100},
+            {"id": "s2", "saved": 33.3, "value": 33},
+        ],
+    }
     assert {slug: v for slug, (v, _) in stored_board(board).items()} == {
         "s1": 100,  # clamped to the range
         "s2": 33,  # snapped to the step
@@ -133,7 +143,7 @@ async def test_a_recall_arrives_whole_in_one_message(make_board, connect_client)
     # Others keep dragging s1 meanwhile; the preset's own four changes must still come together.
     dragger = await connect_client(board.slug)
     drag = asyncio.gather(*(dragger.set("s1", v) for v in range(30, 60)))
-    assert await recaller.call("preset:recall", {"name": "Scene"}) == {"ok": True}
+    assert (await recaller.call("preset:recall", {"name": "Scene"}))["ok"] is True
     await drag
     preset_versions = {slug: version for slug, (_, version) in stored_board(board).items()}
     for watcher in watchers:
@@ -149,7 +159,11 @@ async def test_saving_from_the_page_reaches_everyone(make_board, connect_client)
     board = make_board(sliders=FOUR)
     saver, watcher = await connect_client(board.slug), await connect_client(board.slug)
     await saver.set("s1", 42)
-    assert await saver.call("preset:save", {"name": "Take 1"}) == {"ok": True, "name": "Take 1"}
+    assert await saver.call("preset:save", {"name": "Take 1"}) == {
+        "ok": True,
+        "name": "Take 1",
+        "created": True,
+    }
     await watcher.wait_for(lambda: watcher.state["presets"] == [{"name": "Take 1"}])
     assert Preset.objects.get(board=board).values["s1"] == 42
 
@@ -189,7 +203,7 @@ async def test_a_fade_moves_every_slider_steadily_to_the_preset(make_board, conn
     Preset.objects.create(board=board, name="Up", values={"s1": 90, "s2": 50, "s3": 10})
     recaller, watcher = await connect_client(board.slug), await connect_client(board.slug)
     started = asyncio.get_running_loop().time()
-    assert await recaller.call("preset:recall", {"name": "Up", "fade": 1}) == {"ok": True}
+    assert (await recaller.call("preset:recall", {"name": "Up", "fade": 1}))["ok"] is True
     await watcher.wait_for(
         lambda: [f["state"] for f in watcher.of("board:fade")] == ["running", "done"]
     )
@@ -279,7 +293,8 @@ def test_the_admin_refuses_values_that_are_not_numbers(make_board) -> None:
         "/admin/sliders/preset/add/",
         {"board": board.pk, "name": "Bad", "position": 0, "values": '{"s1": "loud"}'},
     )
-    assert response.status_code == 200 and "slider ids and numbers" in response.content.decode()
+    assert response.status_code == 200
+    assert "&#x27;s1&#x27; must be a number" in response.content.decode()
     assert not Preset.objects.exists()
 
 

@@ -157,7 +157,11 @@ async def _slider_set(sid: str, *args: Any, arrived: float | None = None) -> Ack
 @_queued_change
 @_service_refusals_as_acks("recalling a preset")
 async def preset_recall(sid: str, *args: Any) -> Ack:
-    """Recall a preset at once, or over `fade` seconds (sliders.fades, 20 frames a second)."""
+    """Recall a preset at once, or over `fade` seconds (sliders.fades, 20 frames a second).
+
+    The ack names the preset as stored and says what could not be taken as saved (`skipped`,
+    `adjusted`: see services.Recall).
+    """
     connection, refusal = _change_from(sid)
     if connection is None:
         return refusal
@@ -170,35 +174,39 @@ async def preset_recall(sid: str, *args: Any) -> Ack:
         return error_ack("bad_request", f"'fade' must be 0 to {fades.MAX_FADE_SECONDS} seconds.")
     actor = _actor(sid, connection, source=AuditEntry.Source.PRESET)
     if fade == 0:
-        await run_in_db_thread(
+        recall = await run_in_db_thread(
             services.recall_preset, board=connection.board, name=name, actor=actor
         )
         fades.cancel(connection.board)  # even when nothing moved: the recall is the last word
     else:
-        targets = await run_in_db_thread(
-            services.fade_targets, board=connection.board, name=name, actor=actor
+        recall = await run_in_db_thread(
+            services.plan_recall, board=connection.board, name=name, actor=actor
         )
-        await fades.fade_to(connection.board, name, targets, float(fade), actor)
-    return {"ok": True}
+        await fades.fade_to(connection.board, recall.name, recall.targets, float(fade), actor)
+    return recall.as_ack()
 
 
 @sio.on("preset:save")  # type: ignore[untyped-decorator]  # python-socketio has no type hints
 @_queued_change
 @_service_refusals_as_acks("saving a preset")
 async def preset_save(sid: str, *args: Any) -> Ack:
-    """Save the board's current values under a name."""
+    """Save the board's current values under a name; a taken name only with `overwrite`."""
     connection, refusal = _change_from(sid)
     if connection is None:
         return refusal
     if len(args) != 1 or not isinstance(args[0], dict):
-        return error_ack("bad_request", "Send one object: {name}.")
-    preset = await run_in_db_thread(
+        return error_ack("bad_request", "Send one object: {name, overwrite}.")
+    overwrite = args[0].get("overwrite", False)
+    if not isinstance(overwrite, bool):
+        return error_ack("bad_request", "'overwrite' must be true or false.")
+    preset, created = await run_in_db_thread(
         services.save_preset,
         board=connection.board,
         name=args[0].get("name"),
         actor=_actor(sid, connection),
+        overwrite=overwrite,
     )
-    return {"ok": True, "name": preset.name}
+    return {"ok": True, "name": preset.name, "created": created}
 
 
 def _actor(

@@ -39,7 +39,7 @@ import { setPresence, setStatus, showMessage } from "./board/status.js";
 
 presetListEl.addEventListener("click", (event) => {
   const button = event.target.closest("button.preset");
-  if (button && page.canEdit && page.socket.connected) recallPreset(button.dataset.preset);
+  if (button && page.canEdit) recallPreset(button.dataset.preset); // refused there if offline
 });
 presetSaveEl.addEventListener("submit", savePreset);
 
