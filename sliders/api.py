@@ -13,13 +13,17 @@ over two files.
 
 from __future__ import annotations
 
+import functools
 import re
+from collections.abc import Callable
 from typing import Any, cast
 
 from django.conf import settings
 from django.contrib.auth.models import AbstractUser, AnonymousUser
 from django.db import DatabaseError
-from django.http import HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseBase
+from django.urls import Resolver404, URLPattern, URLResolver, resolve
+from django.views.decorators.csrf import csrf_exempt
 from ninja import Field, NinjaAPI, Schema, Status
 from ninja.errors import AuthenticationError, HttpError, ValidationError
 from ninja.security import HttpBearer, SessionAuth
@@ -36,6 +40,8 @@ STATUS_OF = {
     "unknown_board": 404,
     "unknown_slider": 404,
     "unknown_preset": 404,
+    "not_found": 404,  # an address under /api/ with no endpoint
+    "method_not_allowed": 405,
     "conflict": 412,  # only a PUT with If-Match can meet one
     "preset_exists": 428,  # replacing a preset must be asked for (If-Match or ?overwrite=true)
     "rate_limited": 429,
@@ -110,7 +116,7 @@ api = NinjaAPI(
 
 class ErrorOut(Schema):
     ok: bool = False
-    error: str = Field(description="A code from docs/protocol.md, e.g. forbidden.")
+    error: str = Field(description="A code from docs/api.md, e.g. forbidden.")
     message: str = Field(description="For people; may change.")
 
 
@@ -527,3 +533,77 @@ def _actor(request: ApiRequest) -> services.Actor:
         address=addresses.request_ip(request),
         client=_client_key(request)[:64],
     )
+
+
+# --- Addresses and methods with no endpoint -----------------------------------------------------
+# Everything under /api/ answers in the shape above; Django and django-ninja would answer these
+# with an HTML page or plain text.
+
+View = Callable[..., HttpResponseBase]
+
+
+def urls() -> tuple[list[URLPattern | URLResolver], str, str]:
+    """The API's URL configuration, for `path("api/", ...)` in sliderproject/urls.py.
+
+    django-ninja's own (`api.urls`), each view wrapped so that a method the address does not
+    take is answered 405 `method_not_allowed` (with `Allow`) and an `Http404` (ninja's view for
+    `/api/` itself raises one) is answered 404 `not_found`.
+    """
+    patterns, app_name, namespace = api.urls
+    return [_in_json(p) for p in patterns], app_name, namespace
+
+
+@csrf_exempt
+def not_found(request: HttpRequest) -> HttpResponse:
+    """Any other address under /api/: 404 `not_found`, saying what was probably meant.
+
+    Routed after the endpoints (sliderproject/urls.py). An address that is an endpoint but for
+    a trailing slash (`/api/boards/`) is told so; `/api/` and `/api` point at the docs. CSRF
+    exempt, as the endpoints are: a POST to a wrong address is a 404, not a CSRF failure.
+    """
+    path = request.path_info
+    if path.rstrip("/") == "/api":
+        message = "This is the Slider Sync API; its endpoints are listed at /api/docs."
+    elif path.endswith("/") and _is_endpoint(path.rstrip("/")):
+        message = f"API addresses end without a slash: {path.rstrip('/')[:200]}"
+    else:
+        message = "No endpoint has this address; the API's endpoints are listed at /api/docs."
+    return error_response(request, "not_found", message)
+
+
+def _is_endpoint(path: str) -> bool:
+    try:
+        match = resolve(path)
+    except Resolver404:
+        return False
+    return match.namespace == api.urls_namespace and match.url_name != "api-root"
+
+
+def _in_json(pattern: URLPattern | URLResolver) -> URLPattern | URLResolver:
+    if not isinstance(pattern, URLPattern):
+        return pattern
+    return URLPattern(
+        pattern.pattern, _json_errors(pattern.callback), pattern.default_args, pattern.name
+    )
+
+
+def _json_errors(view: View) -> View:
+    # django-ninja's views are synchronous for synchronous endpoints, which ours all are.
+    @functools.wraps(view)  # keeps csrf_exempt
+    def answer(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
+        try:
+            response = view(request, *args, **kwargs)
+        except Http404:
+            return not_found(request)
+        if response.status_code != 405 or not response.has_header("Allow"):
+            return response
+        allowed = ", ".join(sorted(m.strip() for m in response["Allow"].split(",")))
+        refusal = error_response(
+            request,
+            "method_not_allowed",
+            f"{request.method} is not allowed here; this address takes {allowed}.",
+        )
+        refusal["Allow"] = allowed
+        return refusal
+
+    return answer

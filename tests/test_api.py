@@ -103,6 +103,58 @@ def test_reading_what_does_not_exist_is_404(client: Client, make_board, url, cod
     )
 
 
+# --- Addresses and methods with no endpoint -----------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("method", "url", "hint"),
+    [
+        ("get", "/api/", "/api/docs"),
+        ("get", "/api", "/api/docs"),
+        ("get", "/api/boards/", "without a slash: /api/boards"),
+        ("get", "/api/boards/{board}/", "without a slash: /api/boards/{board}"),
+        (
+            "put",
+            "/api/boards/{board}/sliders/s1/",
+            "without a slash: /api/boards/{board}/sliders/s1",
+        ),
+        ("get", "/api/nope", "/api/docs"),
+        ("post", "/api/boards/{board}/sliders/s1/extra", "/api/docs"),
+        ("get", "/api/openapi.json/", "without a slash: /api/openapi.json"),
+    ],
+)
+def test_every_address_under_the_api_answers_json(make_board, method, url, hint) -> None:
+    board = make_board()
+    # With the CSRF check a browser gets: a POST to a wrong address is still a JSON 404.
+    client = Client(enforce_csrf_checks=True)
+    response = getattr(client, method)(url.format(board=board.slug))
+    assert response.status_code == 404
+    assert response["Content-Type"] == "application/json; charset=utf-8"
+    body = response.json()
+    assert (body["ok"], body["error"]) == (False, "not_found")
+    assert hint.format(board=board.slug) in body["message"]
+
+
+@pytest.mark.parametrize(
+    ("method", "url", "allowed"),
+    [
+        ("delete", "/api/boards", "GET"),
+        ("put", "/api/boards/{board}", "GET"),
+        ("post", "/api/boards/{board}/sliders/s1", "GET, PUT"),
+        ("get", "/api/boards/{board}/presets/Intro/recall", "POST"),
+    ],
+)
+def test_a_method_an_address_does_not_take_answers_json(make_board, method, url, allowed) -> None:
+    board = make_board()
+    response = getattr(Client(enforce_csrf_checks=True), method)(url.format(board=board.slug))
+    assert (response.status_code, response["Allow"]) == (405, allowed)
+    assert response["Content-Type"] == "application/json; charset=utf-8"
+    body = response.json()
+    assert (body["ok"], body["error"]) == (False, "method_not_allowed")
+    assert method.upper() in body["message"] and allowed in body["message"]
+    assert stored(board.slug, "s1") == (50, 0)
+
+
 # --- Setting ------------------------------------------------------------------------------------
 
 
