@@ -26,12 +26,13 @@ environ.Env.read_env(BASE_DIR / ".env")
 # `uvicorn sliderproject.asgi:application`, defaults to DEBUG off (see asgi.py).
 DEBUG = env.bool("DEBUG", default=env.bool("SLIDER_SYNC_DEFAULT_DEBUG", default=True))
 
-_DEVELOPMENT_SECRET_KEY = "development-only-secret-key-never-use-in-production"
+# Published, so only for a development server nobody else can reach (runserver warns otherwise).
+DEVELOPMENT_SECRET_KEY = "development-only-secret-key-never-use-in-production"
 SECRET_KEY = env.str("SECRET_KEY", default="")
 if not SECRET_KEY:
     if not DEBUG:
         raise ImproperlyConfigured("SECRET_KEY must be set when DEBUG is off.")
-    SECRET_KEY = _DEVELOPMENT_SECRET_KEY
+    SECRET_KEY = DEVELOPMENT_SECRET_KEY
 
 ALLOWED_HOSTS = env.list(
     "ALLOWED_HOSTS", default=["127.0.0.1", "localhost", "[::1]"] if DEBUG else []

@@ -67,3 +67,32 @@ async def test_runserver_serves_pages_static_and_socket(make_board, runserver):
     finally:
         await watcher.disconnect()
         await mover.disconnect()
+
+
+@pytest.mark.parametrize(("address", "warns"), [("0.0.0.0", True), ("127.0.0.1", False)])
+def test_runserver_on_a_network_address_warns_loudly(django_db_setup, tmp_path, address, warns):
+    port = free_port()
+    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "sliderproject.settings", "DEBUG": "true"}
+    env.pop("SECRET_KEY", None)
+    out, err = tmp_path / "out", tmp_path / "err"
+    with out.open("wb") as stdout, err.open("wb") as stderr:
+        process = subprocess.Popen(
+            [sys.executable, "manage.py", "runserver", "--noreload", f"{address}:{port}"],
+            cwd=PROJECT_DIR, env=env, stdout=stdout, stderr=stderr,
+        )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 30
+        while "Starting development server" not in out.read_text():  # printed after the warning
+            assert process.poll() is None and time.monotonic() < deadline, err.read_text()
+            time.sleep(0.1)
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+    warning = err.read_text()
+    if not warns:
+        assert "WARNING" not in warning
+        return
+    assert f"listening on {address}" in warning
+    assert "DEBUG is on" in warning
+    assert "development key" in warning
+    assert "scripts/serve-lan" in warning and "manage.py serve_lan" in warning

@@ -2,12 +2,15 @@
 
 It subclasses Django's own command and replaces only `inner_run`, the part that starts the
 server, so Django's checks, migrations warning, banner, address argument and auto-reloader all
-keep working. Uvicorn serves `settings.ASGI_APPLICATION` in its place.
+keep working. Uvicorn serves `settings.ASGI_APPLICATION` in its place. On an address other
+machines can reach it warns loudly: this is the development server, and `serve_lan` is the safe
+way onto the network.
 """
 
 from __future__ import annotations
 
 import errno
+import ipaddress
 import os
 from typing import Any
 
@@ -38,6 +41,9 @@ class Command(DjangoRunserverCommand):
         for connection in connections.all(initialized_only=True):
             connection.close()
 
+        if not is_loopback(self.addr) and (warning := self.network_warning()):
+            self.stderr.write(warning)
+
         application = import_string(settings.ASGI_APPLICATION)
         config = uvicorn.Config(
             application,
@@ -67,3 +73,38 @@ class Command(DjangoRunserverCommand):
             # uvicorn logs why it could not start (port in use, ...) and calls sys.exit.
             self.stderr.write("Error: the server could not start (see the message above).")
             os._exit(1)
+
+    def network_warning(self) -> str:
+        """What `runserver` says on an address other machines can reach (empty when safe)."""
+        risks = []
+        if settings.DEBUG:
+            risks.append("DEBUG is on: error pages show code, settings and data to anyone")
+        if settings.SECRET_KEY == settings.DEVELOPMENT_SECRET_KEY:
+            risks.append(
+                "the secret key is the published development key: anyone can forge sign-ins"
+            )
+        if not risks:
+            return ""
+        lines = [
+            "",
+            "!" * 78,
+            f"WARNING: the development server is listening on {self.addr}, where other machines",
+            "can reach it, and it is not safe for that:",
+            *(f"  - {risk}." for risk in risks),
+            "For the people in this room use instead:  scripts/serve-lan",
+            "  (or: python manage.py serve_lan): DEBUG off, its own secret key, this machine's",
+            "  names only. On a server, see docs/deploy.md.",
+            "!" * 78,
+            "",
+        ]
+        return self.style.ERROR("\n".join(lines))
+
+
+def is_loopback(address: str) -> bool:
+    """Whether `address` (runserver's, brackets removed) is reachable from this machine only."""
+    if address == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(address).is_loopback
+    except ValueError:
+        return False  # "0" (0.0.0.0), a host name: assume the network can reach it
