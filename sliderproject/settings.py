@@ -192,9 +192,10 @@ GRAB_TIMEOUT = env.float("GRAB_TIMEOUT", default=6.0)
 DEFAULT_BOARD_SLUG = "main"
 # Sets from one connection to one slider within this many seconds form one audit entry.
 AUDIT_MERGE_SECONDS = env.float("AUDIT_MERGE_SECONDS", default=3.0)
-# Socket connections allowed from one client address per process (a classroom behind one NAT
-# address needs a generous number).
-SOCKETIO_MAX_CONNECTIONS_PER_ADDRESS = env.int("SOCKETIO_MAX_CONNECTIONS_PER_ADDRESS", default=200)
+# Socket connections allowed from one client address per process. An audience behind one NAT
+# address (a conference room of 500 on the venue's Wi-Fi, some with two devices) is one address;
+# a connection costs about 45 KB (docs/security.md has the trade-off).
+SOCKETIO_MAX_CONNECTIONS_PER_ADDRESS = env.int("SOCKETIO_MAX_CONNECTIONS_PER_ADDRESS", default=1000)
 # Client addresses or networks that may read /metrics (board slugs and activity are in there).
 METRICS_ALLOWED_IPS = env.list("METRICS_ALLOWED_IPS", default=["127.0.0.1", "::1"])
 

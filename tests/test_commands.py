@@ -1,13 +1,17 @@
-"""`manage.py slider get|set`: the same service as the board page, from a shell."""
+"""Management commands: `slider get|set` (the same service as the board page, from a shell) and
+`prune_audit` (the audit trail's retention)."""
 
 from __future__ import annotations
 
 import json
+from datetime import timedelta
 from io import StringIO
 
 import pytest
 from django.core.management import CommandError, call_command
+from django.utils import timezone
 
+from sliders import services
 from sliders.models import AuditEntry, Slider
 
 pytestmark = pytest.mark.django_db
@@ -59,3 +63,51 @@ def test_mistakes_are_refused_and_change_nothing(make_board, args, message) -> N
 def test_the_command_is_an_operators_tool_on_any_board(make_board) -> None:
     board = make_board(sliders=[{"slug": "gain", "value": 5}], edit_access="nobody")
     assert run("set", board.slug, "gain", "7") == "7 (version 1)"
+
+
+# --- prune_audit ----------------------------------------------------------------------------
+
+
+def entry_ended(days_ago: float, slider: str) -> AuditEntry:
+    ended = timezone.now() - timedelta(days=days_ago)
+    return AuditEntry.objects.create(
+        board="main", slider=slider, source=AuditEntry.Source.SOCKET, from_value=0,
+        to_value=1, from_version=0, to_version=1, started_at=ended, ended_at=ended,
+    )  # fmt: skip
+
+
+def prune(*args: str) -> str:
+    out = StringIO()
+    call_command("prune_audit", *args, stdout=out)
+    return out.getvalue().strip()
+
+
+def test_prune_audit_deletes_only_entries_older_than_asked(db: None) -> None:
+    for days_ago, slider in [(400, "a"), (91, "b"), (89, "c"), (0, "d")]:
+        entry_ended(days_ago, slider)
+
+    assert prune("--older-than", "90d", "--dry-run").startswith("Would delete 2 ")
+    assert AuditEntry.objects.count() == 4  # a dry run deletes nothing
+
+    assert prune("--older-than", "90d").startswith("Deleted 2 ")
+    assert sorted(AuditEntry.objects.values_list("slider", flat=True)) == ["c", "d"]
+    assert prune("--older-than", "12w").startswith("Deleted 1 ")  # 84 days
+    assert prune("--older-than", "36h").startswith("Deleted 0 ")
+    assert list(AuditEntry.objects.values_list("slider", flat=True)) == ["d"]
+
+
+def test_prune_audit_deletes_in_batches_oldest_first(db: None) -> None:
+    for n in range(5):
+        entry_ended(100 + n, f"s{n}")
+    entry_ended(1, "recent")
+    before = timezone.now() - timedelta(days=90)
+    assert services.prune_audit_trail(before=before, batch_size=2) == 5
+    assert list(AuditEntry.objects.values_list("slider", flat=True)) == ["recent"]
+
+
+@pytest.mark.parametrize("older_than", ["90", "90m", "d", "ninety days", "1.5d", "0x5d"])
+def test_prune_audit_refuses_an_age_it_cannot_read(db: None, older_than: str) -> None:
+    entry_ended(400, "a")
+    with pytest.raises(CommandError, match="whole number with h, d or w"):
+        prune("--older-than", older_than)
+    assert AuditEntry.objects.count() == 1

@@ -852,6 +852,44 @@ async def test_connections_opened_at_once_respect_the_per_address_limit(make_boa
     assert all(r[0]["data"] == {"code": "too_many_connections"} for r in refusals), refusals
 
 
+async def test_a_room_of_500_behind_one_address_connects_with_the_default_limit(
+    make_board, start_server
+):
+    """A conference room on the venue's Wi-Fi reaches the server from one address (NAT).
+
+    Raw Engine.IO websockets, as light as a test can make 500 connections, all from 127.0.0.1,
+    to a server with the default SOCKETIO_MAX_CONNECTIONS_PER_ADDRESS.
+    """
+    server = start_server()
+    board = make_board()
+    url = f"{server.url.replace('http', 'ws')}/socket.io/?EIO=4&transport=websocket"
+    opened: list[aiohttp.ClientWebSocketResponse] = []
+
+    async def join(session: aiohttp.ClientSession) -> str:
+        ws = await session.ws_connect(url)
+        opened.append(ws)
+        assert (await ws.receive_str()).startswith("0")  # Engine.IO open
+        await ws.send_str("40" + json.dumps({"board": board.slug}))
+        while True:
+            packet = await ws.receive_str()
+            if packet.startswith("40"):
+                return "admitted"
+            if packet.startswith("44"):
+                return json.loads(packet[2:])["data"]["code"]
+
+    outcomes: list[str] = []
+    # aiohttp holds at most 100 connections per session unless told otherwise.
+    async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0)) as session:
+        try:
+            for _ in range(10):  # in waves of 50, as people arrive
+                outcomes += await asyncio.wait_for(
+                    asyncio.gather(*(join(session) for _ in range(50))), timeout=60
+                )
+        finally:
+            await asyncio.gather(*(ws.close() for ws in opened))
+    assert outcomes.count("admitted") == 500, {o: outcomes.count(o) for o in set(outcomes)}
+
+
 # --- XSS in the admin -----------------------------------------------------------------------
 
 

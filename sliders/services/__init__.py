@@ -15,14 +15,15 @@ write validates, clamps, snaps to the step grid, and is announced only after the
 commits (`sliders.notices`). A refusal is a `Refusal` whose `code` is the wire protocol's.
 
 Split by sub-domain: `values` (normalising and setting values), `structure` (boards, sliders,
-share links), `presets`, `access` (who acts, and whether they may), `audit` (the trail and its
-merging), `tokens` (API tokens), `text` (the unstorable-text rule), `errors`. Callers use
-`from sliders import services` and the names below.
+share links), `presets`, `access` (who acts, and whether they may), `audit` (the trail, its
+merging and pruning), `tokens` (API tokens), `text` (the unstorable-text rule), `errors`.
+Callers use `from sliders import services` and the names below.
 """
 
 from __future__ import annotations
 
 from sliders.services.access import Actor, check_can_edit, current_user
+from sliders.services.audit import prune as prune_audit_trail
 from sliders.services.errors import Refusal
 from sliders.services.presets import (
     Recall,
@@ -85,6 +86,7 @@ __all__ = [
     "normalize_value",
     "plan_recall",
     "preset_tag",
+    "prune_audit_trail",
     "recall_preset",
     "save_board",
     "save_preset",

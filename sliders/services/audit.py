@@ -2,15 +2,17 @@
 
 `record` adds a change to the trail, merging one client's drag into one entry; the trail is
 also how `changed_by_others` tells whether a set based on an older version would revert someone
-else's change (invariant 9).
+else's change (invariant 9). `prune` deletes old entries (`manage.py prune_audit`).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
+from django.db import transaction
 from django.db.models import Count, F, Max, Min, Q, Sum
 from django.utils import timezone
 
@@ -115,3 +117,24 @@ def changed_by_others(slider: Slider, *, since: int, client: str) -> bool:
         and trail["highest"] == slider.version
         and covered == slider.version - since
     )
+
+
+def prune(*, before: datetime, dry_run: bool = False, batch_size: int = 1000) -> int:
+    """Delete the trail's entries that ended before `before`; return how many (or would be).
+
+    In transactions of `batch_size` entries, oldest first, so that on SQLite, where a delete
+    holds the one write lock, sets keep being stored in between instead of waiting for the
+    whole prune. Safe while the server runs: a set based on a version whose entries are gone
+    is treated as a conflict (`changed_by_others` says yes when in doubt), and a drag's entry
+    that is gone is started anew.
+    """
+    old = AuditEntry.objects.filter(ended_at__lt=before)
+    if dry_run:
+        return old.count()
+    deleted = 0
+    while True:
+        with transaction.atomic():
+            batch = list(old.order_by("pk").values_list("pk", flat=True)[:batch_size])
+            if not batch:
+                return deleted
+            deleted += AuditEntry.objects.filter(pk__in=batch).delete()[0]
