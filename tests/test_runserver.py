@@ -12,7 +12,7 @@ import urllib.request
 import pytest
 
 from tests.support.clients import BoardClient
-from tests.support.servers import PROJECT_DIR, free_port
+from tests.support.servers import PROJECT_DIR, free_port, stop_process, wait_for_start
 
 pytestmark = pytest.mark.live
 
@@ -81,13 +81,12 @@ def test_runserver_on_a_network_address_warns_loudly(django_db_setup, tmp_path, 
             cwd=PROJECT_DIR, env=env, stdout=stdout, stderr=stderr,
         )  # fmt: skip
     try:
-        deadline = time.monotonic() + 30
-        while "Starting development server" not in out.read_text():  # printed after the warning
-            assert process.poll() is None and time.monotonic() < deadline, err.read_text()
-            time.sleep(0.1)
+        wait_for_start(
+            process, lambda: "Starting development server" in out.read_text(),  # after the warning
+            timeout=30, name="runserver", log=err.read_text,
+        )  # fmt: skip
     finally:
-        process.terminate()
-        process.wait(timeout=10)
+        stop_process(process)
     warning = err.read_text()
     if not warns:
         assert "WARNING" not in warning

@@ -11,14 +11,13 @@ import os
 import stat
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from tests.support.netns import LAN_ADDRESS, PrivateNetwork
-from tests.support.servers import PROJECT_DIR, free_port
+from tests.support.servers import PROJECT_DIR, free_port, stop_process, wait_for_start
 
 pytestmark = pytest.mark.live
 
@@ -49,25 +48,17 @@ class LanServer:
 
     def start(self) -> LanServer:
         """Start it and wait until it has said everything (the database is migrated by then)."""
-        argv = [
-            sys.executable,
-            "manage.py",
-            "serve_lan",
-            "--port",
-            str(self.port),
-            "--board",
-            "main",
-        ]
+        argv = [sys.executable, "manage.py", "serve_lan", "--port", str(self.port)]
+        argv += ["--board", "main"]
         with self.log_path.open("ab") as log:
             self.process = subprocess.Popen(
                 self.network.command(argv),
                 cwd=PROJECT_DIR, env=self.env, stdout=log, stderr=subprocess.STDOUT,
             )  # fmt: skip
-        deadline = time.monotonic() + 60
-        while "Stop with Ctrl+C." not in self.output():
-            assert self.process.poll() is None, self.output()
-            assert time.monotonic() < deadline, self.output()
-            time.sleep(0.1)
+        wait_for_start(
+            self.process, lambda: "Stop with Ctrl+C." in self.output(),
+            timeout=60, name="serve_lan", log=self.output,
+        )  # fmt: skip
         return self
 
     def output(self) -> str:
@@ -95,13 +86,8 @@ class LanServer:
         return json.loads(seen.stdout)
 
     def stop(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(timeout=10)
+        if self.process is not None:
+            stop_process(self.process)
 
 
 def test_serve_lan_serves_the_room_with_production_settings(private_network, tmp_path) -> None:
