@@ -15,6 +15,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from django.core.management import CommandError, call_command
 
 from tests.support.netns import LAN_ADDRESS, PrivateNetwork
 from tests.support.servers import PROJECT_DIR, free_port, stop_process, wait_for_start
@@ -46,17 +47,16 @@ class LanServer:
         self.log_path = var_dir.parent / f"serve-lan-{self.port}.log"
         self.process: subprocess.Popen[bytes] | None = None
 
-    def start(self) -> LanServer:
-        """Start it and wait until it has said everything (the database is migrated by then)."""
-        argv = [sys.executable, "manage.py", "serve_lan", "--port", str(self.port)]
-        argv += ["--board", "main"]
+    def start(self, *options: str) -> LanServer:
+        """Start it and wait until it has become uvicorn and listens (migrated, URLs printed)."""
+        argv = [sys.executable, "manage.py", "serve_lan", "--port", str(self.port), *options]
         with self.log_path.open("ab") as log:
             self.process = subprocess.Popen(
                 self.network.command(argv),
                 cwd=PROJECT_DIR, env=self.env, stdout=log, stderr=subprocess.STDOUT,
             )  # fmt: skip
         wait_for_start(
-            self.process, lambda: "Stop with Ctrl+C." in self.output(),
+            self.process, lambda: "Uvicorn running on" in self.output(),
             timeout=60, name="serve_lan", log=self.output,
         )  # fmt: skip
         return self
@@ -95,7 +95,7 @@ def test_serve_lan_serves_the_room_with_production_settings(private_network, tmp
     server = LanServer(private_network, var_dir).start()
     try:
         printed = server.output()
-        assert f"{server.url}b/main/" in printed
+        assert f"    {server.url}\n" in printed  # the index: there is no board yet
         assert "▄" in printed  # the QR code
         server.manage("load_demo")  # works only because serve_lan migrated the new database
         seen = server.probe()
@@ -134,12 +134,20 @@ def test_serve_lan_keeps_its_secret_key_across_restarts(private_network, tmp_pat
         server.stop()
     key_file = var_dir / "secret_key"
     key_file.chmod(0o644)  # someone loosened it: made private again at the next start
+    server.manage("load_demo")
 
-    server = LanServer(private_network, var_dir).start()
+    server = LanServer(private_network, var_dir).start("--board", "main")
     try:
         second = server.environment()["SECRET_KEY"]
+        assert f"{server.url}b/main/" in server.output()  # the URL and QR code open the board
     finally:
         server.stop()
     assert second == first == key_file.read_text().strip()
     assert len(first) >= 50
     assert stat.S_IMODE(key_file.stat().st_mode) == 0o600
+
+
+def test_serve_lan_refuses_a_board_that_does_not_exist(db, settings, tmp_path) -> None:
+    settings.VAR_DIR = tmp_path
+    with pytest.raises(CommandError, match="no board 'nope'"):
+        call_command("serve_lan", "--port", str(free_port()), "--board", "nope")

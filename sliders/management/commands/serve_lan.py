@@ -21,7 +21,7 @@ from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import connections
 
-from sliders import lan
+from sliders import lan, selectors
 
 
 class Command(BaseCommand):
@@ -58,9 +58,12 @@ class Command(BaseCommand):
         hosts = lan.allowed_hosts(addresses, names, list(settings.ALLOWED_HOSTS))
 
         call_command("migrate", interactive=False, verbosity=0)
+        board = options["board"]
+        if board is not None and selectors.get_board(board) is None:
+            raise CommandError(f"There is no board {board!r}: the URL and QR code would not work.")
         connections.close_all()
 
-        self._announce(addresses, names, port, options["board"])
+        self._announce(addresses, names, port, board)
         environment = {**os.environ, **lan.environment(key=key, hosts=hosts)}
         environment.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
         command = [
