@@ -106,7 +106,9 @@ def stored_value(board: str) -> tuple[float, int]:
 
 
 async def test_changes_are_other_clients_changes(asgi_server, make_board, connect_client) -> None:
-    board = make_board(sliders=[{**GAIN, "value": 0}, {"slug": "pan", "min": -1, "max": 1, "step": 0.25}])
+    board = make_board(
+        sliders=[{**GAIN, "value": 0}, {"slug": "pan", "min": -1, "max": 1, "step": 0.25}]
+    )
     async with Board.connect(asgi_server.url, board.slug) as desk:
         changes = desk.changes()
         await desk.set("gain", 3)  # its own: answered by set, not repeated in changes()
