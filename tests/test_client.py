@@ -151,6 +151,24 @@ async def test_the_client_survives_a_server_restart(start_server, make_board) ->
         assert await desk.set("gain", -10) == Change("gain", -10.0, 2)
 
 
+async def test_a_board_made_private_ends_an_anonymous_client(
+    asgi_server, make_board, admin_http
+) -> None:
+    """The server drops the connection on purpose; the client tries again, is refused for good,
+    and says so instead of retrying forever."""
+    board = make_board(sliders=[{**GAIN, "value": 0}])
+    async with Board.connect(asgi_server.url, board.slug) as desk:
+        changes = desk.changes()
+        await admin_http.submit(
+            f"/admin/sliders/board/{board.pk}/change/", "board_form", view_access="signed_in"
+        )
+        with pytest.raises(ForbiddenError):
+            await next_change(changes)
+        with pytest.raises(ForbiddenError):
+            await desk.set("gain", 1)
+        assert not desk.connected
+
+
 async def test_a_refused_or_unreachable_connection_raises(asgi_server, make_board) -> None:
     make_board()
     with pytest.raises(UnknownBoardError) as refused:
