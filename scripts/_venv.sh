@@ -23,8 +23,15 @@ if [ ! -x "$VENV/bin/python" ]; then
     fi
 fi
 
-# Install only when the requirement files changed since the last install.
-stamp="$VENV/.installed-$(cat "$PROJECT_DIR"/requirements*.txt | sha256sum | cut -c1-16)-$(basename "$REQUIREMENTS")"
+# pip reads `./client` in requirements.txt (the Python client) relative to the current folder.
+cd "$PROJECT_DIR"
+
+# Install only when the requirement files or the client package changed since the last install
+# (pip copies the client into .venv, so a change to its code needs an install too).
+stamp="$VENV/.installed-$(
+    cat requirements*.txt client/pyproject.toml $(find client/src -type f -name '*.py' | sort) |
+        sha256sum | cut -c1-16
+)-$(basename "$REQUIREMENTS")"
 if [ ! -f "$stamp" ]; then
     echo "==> Installing $(basename "$REQUIREMENTS") into .venv"
     "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check --upgrade pip
@@ -34,4 +41,3 @@ if [ ! -f "$stamp" ]; then
 fi
 
 export PATH="$VENV/bin:$PATH"
-cd "$PROJECT_DIR"

@@ -31,7 +31,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from sliders.models import AuditEntry
-from sliders.services import Refusal, normalize_value
+from sliders.services import SLUG_PATTERN, Refusal, normalize_value
 from tests.support.accounts import PASSWORD, live_superuser
 from tests.support.accounts import session_cookie as cookie_of
 from tests.support.checks import assert_error, assert_valid_stored_value
@@ -49,7 +49,7 @@ SET_ERRORS = {
     "bad_request", "unknown_slider", "invalid_value", "forbidden", "rate_limited", "unavailable",
     "conflict",
 }  # fmt: skip
-CONNECT_ERRORS = {"bad_request", "unknown_board", "forbidden"}
+CONNECT_ERRORS = {"bad_request", "unknown_board", "forbidden", "unauthorized"}
 
 
 # --- Helpers --------------------------------------------------------------------------------
@@ -561,10 +561,17 @@ def expected_connect_outcome(auth: Any) -> str:
     if not isinstance(auth, dict):
         return "bad_request"
     board = auth.get("board", "main")
+    token = auth.get("token")
     if board is None or board == "":
         board = "main"
     elif not isinstance(board, str):
         return "bad_request"
+    if token is not None and not isinstance(token, str):
+        return "bad_request"
+    if not SLUG_PATTERN.fullmatch(board):
+        return "unknown_board"  # not a slug: refused before anything is looked up
+    if token is not None:
+        return "unauthorized"  # no token the strategy makes is valid
     if board not in ("main", "prop-open", "prop-private"):
         return "unknown_board"
     if board == "prop-private":

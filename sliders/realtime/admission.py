@@ -1,8 +1,9 @@
 """Who may connect, and leaving: the `connect` and `disconnect` of a Socket.IO connection.
 
-A connection asks for a board (`auth.board`, else the default board); it is refused with a
-reason the page can show when its address has too many connections, the board does not exist,
-the database cannot be reached, or the visitor may not view the board. Board lookups of
+A connection asks for a board (`auth.board`, else the default board) and may sign in with an
+API token (`auth.token`, sliders.auth); it is refused with a reason the page can show when its
+address has too many connections, the token is wrong or revoked, the board does not exist, the
+database cannot be reached, or the visitor may not view the board. Board lookups of
 connections arriving together are read once (`BoardReads`). An admitted connection joins its
 board's room, counts in presence and gets its first `board:state` (sliders.realtime.state).
 """
@@ -19,8 +20,8 @@ from django.conf import settings
 from django.db import DatabaseError
 
 from sliders import addresses, selectors, services, sharing
-from sliders.auth import Visitor, has_session_cookie, visitor_from_environ
-from sliders.db import run_in_read_thread
+from sliders.auth import Visitor, has_session_cookie, visitor_from_environ, visitor_from_token
+from sliders.db import run_in_db_thread, run_in_read_thread
 from sliders.realtime.connections import NAME_LENGTH, Connection, registry
 from sliders.realtime.internals import eio_sid_of, is_open
 from sliders.realtime.rooms import announce_hand, feeds, hands, presence
@@ -58,6 +59,7 @@ board_reads = BoardReads()
 
 async def connect(sid: str, environ: dict[str, Any], auth: Any) -> None:
     """Admit connection `sid`, or raise socketio's ConnectionRefusedError with the reason."""
+    token = _requested_token(auth)  # a bad request before any other refusal
     board_slug = _requested_board(auth)
     client = _requested_client(auth, sid)
     address, peer = addresses.socket_ip_and_peer(environ)
@@ -69,19 +71,26 @@ async def connect(sid: str, environ: dict[str, Any], auth: Any) -> None:
         )
     # Hold the slot while we wait for the database, or a burst of connections would all pass.
     with registry.admitting(address):
-        await _admit(sid, environ, board_slug, client, address, peer)
+        await _admit(sid, environ, board_slug, token, client, address, peer)
 
 
 async def _admit(
-    sid: str, environ: dict[str, Any], board_slug: str, client: str, address: str, peer: str
+    sid: str,
+    environ: dict[str, Any],
+    board_slug: str,
+    token: str | None,
+    client: str,
+    address: str,
+    peer: str,
 ) -> None:
     try:
+        visitor = await _visitor(environ, token)
+        if visitor is None:
+            logger.info("Refused %s from %s: a wrong or revoked API token", sid, peer)
+            raise socketio.exceptions.ConnectionRefusedError(
+                "This API token is not valid (wrong or revoked).", {"code": "unauthorized"}
+            )
         board = await board_reads.read(board_slug)
-        visitor = (
-            await run_in_read_thread(visitor_from_environ, environ)
-            if has_session_cookie(environ)
-            else Visitor()
-        )
         user = visitor.user
         share_id = visitor.share_links.get(board_slug)
         share = await run_in_read_thread(sharing.share_for, share_id, board) if share_id else None
@@ -162,6 +171,46 @@ def _requested_board(auth: Any) -> str:
             f"There is no board {board[:100]!r}.", {"code": "unknown_board"}
         )
     return board
+
+
+def _requested_token(auth: Any) -> str | None:
+    """The API token in `auth.token` (None: no token); anything but text is a bad request."""
+    token = auth.get("token") if isinstance(auth, dict) else None
+    if token is not None and not isinstance(token, str):
+        raise socketio.exceptions.ConnectionRefusedError(
+            "'token' must be an API token (text).", {"code": "bad_request"}
+        )
+    return token
+
+
+async def _visitor(environ: dict[str, Any], token: str | None) -> Visitor | None:
+    """Who connects: the token's user (None for a wrong or revoked token), else the cookie's."""
+    if token is not None:
+        visitor = await run_in_read_thread(visitor_from_token, token)
+        if visitor is not None and visitor.api_token is not None:
+            _record_use(visitor.api_token)
+        return visitor
+    if has_session_cookie(environ):
+        return await run_in_read_thread(visitor_from_environ, environ)
+    return Visitor()
+
+
+_token_uses: set[asyncio.Task[None]] = set()
+
+
+def _record_use(row: Any) -> None:
+    """Record the token's use in the write thread, without making the connection wait for it."""
+    if not services.token_use_is_due(row):
+        return
+    task = asyncio.ensure_future(run_in_db_thread(services.record_api_token_use, row))
+    _token_uses.add(task)
+    task.add_done_callback(_token_use_done)
+
+
+def _token_use_done(task: asyncio.Task[None]) -> None:
+    _token_uses.discard(task)
+    if not task.cancelled() and task.exception() is not None:
+        logger.warning("Could not record an API token's use: %s", task.exception())
 
 
 def _requested_client(auth: Any, sid: str) -> str:

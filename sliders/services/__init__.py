@@ -47,7 +47,15 @@ from sliders.services.structure import (
     save_slider,
 )
 from sliders.services.text import check_text, unstorable_character, validate_storable_text
-from sliders.services.tokens import api_client_of, issue_api_token, user_for_api_token
+from sliders.services.tokens import (
+    api_client_of,
+    find_api_token,
+    issue_api_token,
+    looks_like_api_token,
+    record_api_token_use,
+    token_use_is_due,
+    user_for_api_token,
+)
 from sliders.services.values import (
     SLUG_PATTERN,
     STRUCTURE_FIELDS,
@@ -78,16 +86,19 @@ __all__ = [
     "delete_preset",
     "delete_share_link",
     "delete_slider",
+    "find_api_token",
     "find_preset",
     "is_finite_number",
     "issue_api_token",
     "lateness",
+    "looks_like_api_token",
     "name_key",
     "normalize_value",
     "plan_recall",
     "preset_tag",
     "prune_audit_trail",
     "recall_preset",
+    "record_api_token_use",
     "save_board",
     "save_preset",
     "save_preset_from_admin",
@@ -95,6 +106,7 @@ __all__ = [
     "save_slider",
     "set_slider_value",
     "set_slider_values",
+    "token_use_is_due",
     "unstorable_character",
     "user_for_api_token",
     "validate_storable_text",
