@@ -9,6 +9,7 @@
 //   shown when they let go, if they are still the newest.
 
 import { formatValue, isFiniteNumber } from "./format.js";
+import { noteShown } from "./touch.js";
 
 export function createSliderElement(id) {
   const container = document.createElement("div");
@@ -66,6 +67,7 @@ export function makeEntry(container) {
     retryTimer: null,
     pointerDown: false,
     keyHeld: false,
+    touch: null, // a finger on the input, while touch.js decides and follows it
   };
   const version = Number(input.dataset.version);
   if (input.dataset.version !== undefined && Number.isInteger(version)) {
@@ -89,6 +91,7 @@ export function render(entry) {
 
 function showValue(entry, value) {
   entry.input.value = String(value);
+  noteShown(entry);
   showOutput(entry, value);
 }
 

@@ -23,6 +23,7 @@ import {
   sliders,
 } from "./page.js";
 import { showMessage } from "./status.js";
+import { followTouches, touchHolds } from "./touch.js";
 
 const SEND_INTERVAL_MS = 17; // at most ~60 sets per second per slider (the server allows 60/s)
 export const ACK_TIMEOUT_MS = 10000;
@@ -58,9 +59,32 @@ export function listenTo(entry) {
   const { input } = entry;
   input.addEventListener("input", () => onInput(entry));
   input.addEventListener("change", () => onChange(entry));
-  input.addEventListener("pointerdown", () => {
+  input.addEventListener("pointerdown", (event) => {
+    if (event.pointerType === "touch") return; // touch.js decides what a finger does
     entry.pointerDown = true;
     grab(entry);
+  });
+  followTouches(entry, {
+    start() {
+      entry.pointerDown = true;
+      grab(entry);
+    },
+    move(value) {
+      if (!page.canEdit) return;
+      showOutput(entry, value);
+      choose(entry, value);
+      scheduleFlush(entry);
+    },
+    end() {
+      release(entry);
+    },
+    tap(value) {
+      if (!page.canEdit) return;
+      showOutput(entry, value);
+      choose(entry, value);
+      flushNow(entry);
+      render(entry);
+    },
   });
   input.addEventListener("keydown", (event) => {
     if (!HOLD_KEYS.has(event.key)) return;
@@ -84,7 +108,7 @@ export function release(entry) {
 }
 
 function onInput(entry) {
-  if (!page.canEdit) return;
+  if (!page.canEdit || touchHolds(entry)) return;
   const value = Number(entry.input.value);
   showOutput(entry, value);
   choose(entry, value);
@@ -92,7 +116,7 @@ function onInput(entry) {
 }
 
 function onChange(entry) {
-  if (!page.canEdit) return;
+  if (!page.canEdit || touchHolds(entry)) return;
   const value = Number(entry.input.value);
   showOutput(entry, value);
   if (entry.pending === null && value === entry.lastSentValue) return;
