@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import re
 import time
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -25,10 +24,10 @@ from tests.support.browser import (
     SERVER_DOWN_NOISE,
     feed_update,
     held_version,
+    serious_violations,
     shows,
 )
 from tests.support.database import slider_row
-from tests.support.services import unavailable
 from tests.support.waiting import wait_until_blocking
 
 pytestmark = pytest.mark.browser
@@ -302,21 +301,6 @@ def test_a_closed_page_takes_its_hand_away(make_board, page_on):
 
 
 # --- Accessibility ------------------------------------------------------------------------------
-
-AXE = Path(__file__).parent / "a11y" / "node_modules" / "axe-core" / "axe.min.js"
-
-
-def serious_violations(page: Any) -> list[str]:
-    """axe-core's serious and critical findings on the page as it is now, one line each."""
-    if not AXE.exists():
-        unavailable("axe-core is missing: npm ci --prefix tests/a11y")
-    page.add_script_tag(path=str(AXE))
-    result = page.evaluate("async () => await axe.run(document, {resultTypes: ['violations']})")
-    return [
-        f"{v['id']} ({v['impact']}): {v['help']} at {[n['target'] for n in v['nodes']]}"
-        for v in result["violations"]
-        if v["impact"] in ("serious", "critical")
-    ]
 
 
 @pytest.mark.parametrize("scheme", ["light", "dark"])

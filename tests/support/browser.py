@@ -23,10 +23,13 @@ import re
 import shutil
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import pytest
 from playwright.sync_api import expect, sync_playwright
+
+from tests.support.services import unavailable
 
 CHROMIUM_ARGS = [
     "--no-sandbox",
@@ -58,6 +61,7 @@ DESKTOP = {"viewport": {"width": 1000, "height": 700}}
 NOBODY_COUNTED = "\u2013"  # the en dash #presence-count shows while the page is not connected
 HOSTILE_SCRIPT = "<script>alert(1)</script>"
 HOSTILE_IMG = "<img src=x onerror=alert(1)>"
+AXE = Path(__file__).parent.parent / "a11y" / "node_modules" / "axe-core" / "axe.min.js"
 
 
 # --- Browser ------------------------------------------------------------------------------------
@@ -245,3 +249,22 @@ def touch_drag(
         touch("touchEnd", None)
     finally:
         cdp.detach()
+
+
+def serious_violations(page: Any, within: str | None = None) -> list[str]:
+    """axe-core's serious and critical findings on the page as it is now, one line each
+    (`within`: only in the elements that CSS selector matches)."""
+    if not AXE.exists():
+        unavailable("axe-core is missing: npm ci --prefix tests/a11y")
+    if not page.evaluate("() => typeof axe === 'object'"):
+        page.add_script_tag(path=str(AXE))
+    result = page.evaluate(
+        "async (within) => await axe.run(within ? {include: [within]} : document,"
+        " {resultTypes: ['violations']})",
+        within,
+    )
+    return [
+        f"{v['id']} ({v['impact']}): {v['help']} at {[n['target'] for n in v['nodes']]}"
+        for v in result["violations"]
+        if v["impact"] in ("serious", "critical")
+    ]
