@@ -537,7 +537,11 @@ def test_offline_move_on_an_untouched_slider_goes_through_in_the_browser(make_bo
     shows(a, "0")
     shows(a, "100", slider="s2")
     wait_until_blocking(lambda: slider_row(board).value == 0, what="A's offline move stored")
-    expect(a.locator("#message")).to_be_hidden()
+    # No warning: the page says the move went through.
+    expect(a.locator("#message")).to_have_text(
+        "The change you made while disconnected went through."
+    )
+    expect(a.locator("#pending-s1")).to_have_text("Sent")
 
 
 def test_two_browsers_dragging_one_slider_converge_without_conflicts(make_board, page_on):

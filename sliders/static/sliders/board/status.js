@@ -7,7 +7,7 @@
 //   "error" (the page cannot go on, e.g. the board was removed) or "success" (it worked).
 // - A page that stays cut off says, after a while, for how long and what the person can do.
 
-import { boardEl, messageEl, presenceCountEl, presenceLabelEl, statusEl } from "./page.js";
+import { boardEl, messageEl, page, presenceCountEl, presenceLabelEl, statusEl } from "./page.js";
 
 const MESSAGE_MS = 4000;
 const STATUS_TEXT = {
@@ -107,13 +107,13 @@ function showCutOff() {
   // moves on.
   if (seconds === cutOffShown && !messageEl.hidden) return;
   cutOffShown = seconds;
-  const kept = "Moves you make meanwhile are kept and sent when it is back.";
+  const kept = page.canEdit ? " Moves you make meanwhile are kept and sent when it is back." : "";
   showMessage(
     offline
       ? `This device has been offline for ${duration(seconds)}: check its network ` +
-          `connection (Wi-Fi, mobile data). ${kept}`
+          `connection (Wi-Fi, mobile data).${kept}`
       : `The server has been unreachable for ${duration(seconds)}: check that the address is ` +
-          `right, or ask whoever runs this board. ${kept}`,
+          `right, or ask whoever runs this board.${kept}`,
     { sticky: true },
   );
   messageEl.dataset.cutOff = "1";
