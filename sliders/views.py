@@ -52,7 +52,20 @@ def board(request: HttpRequest, slug: str) -> HttpResponse:
             "presets": list(board.presets.all()),
             "can_edit": rights.can_edit,
             "share": rights.share,
+            "sign_in_may_help": _sign_in_may_help(request, board, rights),
         },
+    )
+
+
+def _sign_in_may_help(request: HttpRequest, board: Board, rights: selectors.Rights) -> bool:
+    """Whether a read-only page should suggest signing in: only where it can give the right to
+    edit (a board for signed-in editors, a visitor who is not signed in and holds no share link;
+    a share link's role is what its holder gets)."""
+    return (
+        not rights.can_edit
+        and not request.user.is_authenticated
+        and rights.share is None
+        and board.edit_access == Board.Access.EDITORS
     )
 
 

@@ -13,7 +13,6 @@ import re
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -27,11 +26,11 @@ from tests.support.browser import (
     SERVER_DOWN_NOISE,
     feed_update,
     held_version,
+    serious_violations,
     shows,
 )
 from tests.support.database import slider_row
 from tests.support.proxies import TcpProxy
-from tests.support.services import unavailable
 from tests.support.waiting import wait_until_blocking
 
 pytestmark = pytest.mark.browser
@@ -306,21 +305,6 @@ def test_a_closed_page_takes_its_hand_away(make_board, page_on):
 
 # --- Accessibility ------------------------------------------------------------------------------
 
-AXE = Path(__file__).parent / "a11y" / "node_modules" / "axe-core" / "axe.min.js"
-
-
-def serious_violations(page: Any) -> list[str]:
-    """axe-core's serious and critical findings on the page as it is now, one line each."""
-    if not AXE.exists():
-        unavailable("axe-core is missing: npm ci --prefix tests/a11y")
-    page.add_script_tag(path=str(AXE))
-    result = page.evaluate("async () => await axe.run(document, {resultTypes: ['violations']})")
-    return [
-        f"{v['id']} ({v['impact']}): {v['help']} at {[n['target'] for n in v['nodes']]}"
-        for v in result["violations"]
-        if v["impact"] in ("serious", "critical")
-    ]
-
 
 @pytest.mark.parametrize("scheme", ["light", "dark"])
 @pytest.mark.parametrize("width", [375, 1440])
@@ -556,7 +540,11 @@ def test_offline_move_on_an_untouched_slider_goes_through_in_the_browser(make_bo
     shows(a, "0")
     shows(a, "100", slider="s2")
     wait_until_blocking(lambda: slider_row(board).value == 0, what="A's offline move stored")
-    expect(a.locator("#message")).to_be_hidden()
+    # No warning: the page says the move went through.
+    expect(a.locator("#message")).to_have_text(
+        "The change you made while disconnected went through."
+    )
+    expect(a.locator("#pending-s1")).to_have_text("Sent")
 
 
 def test_two_browsers_dragging_one_slider_converge_without_conflicts(make_board, page_on):

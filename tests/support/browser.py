@@ -23,10 +23,13 @@ import re
 import shutil
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import pytest
 from playwright.sync_api import expect, sync_playwright
+
+from tests.support.services import unavailable
 
 CHROMIUM_ARGS = [
     "--no-sandbox",
@@ -47,9 +50,18 @@ SERVER_DOWN_NOISE = re.compile(
     r"|Failed to load resource: net::ERR_(CONNECTION_REFUSED|INTERNET_DISCONNECTED)"
     r" \(http://[^)]*/socket\.io/\?[^)]*transport=polling[^)]*\))$"
 )
+# A phone: a touch screen (touch events, no mouse), a narrow viewport and a mobile layout.
+PHONE = {
+    "viewport": {"width": 390, "height": 844},
+    "device_scale_factor": 2,
+    "is_mobile": True,
+    "has_touch": True,
+}
+DESKTOP = {"viewport": {"width": 1000, "height": 700}}
 NOBODY_COUNTED = "\u2013"  # the en dash #presence-count shows while the page is not connected
 HOSTILE_SCRIPT = "<script>alert(1)</script>"
 HOSTILE_IMG = "<img src=x onerror=alert(1)>"
+AXE = Path(__file__).parent.parent / "a11y" / "node_modules" / "axe-core" / "axe.min.js"
 
 
 # --- Browser ------------------------------------------------------------------------------------
@@ -128,7 +140,9 @@ def page_on(browser: Any, asgi_server: Any) -> Iterator[Callable[..., Any]]:
     """`page_on(slug)` opens the board in a new context and waits until it is connected.
 
     Options: `server=` another LiveServer; `javascript=False` (then it does not wait);
-    `allow_console=` a regex of console errors that are expected (e.g. while a server is down).
+    `allow_console=` a regex of console errors that are expected (e.g. while a server is down);
+    `device=` the context's options (viewport and so on; `DESKTOP` unless given, `PHONE` for a
+    touch screen).
     Page errors, console errors (bar the favicon) and dialogs fail the test at teardown.
     """
     records: list[PageRecord] = []
@@ -141,10 +155,9 @@ def page_on(browser: Any, asgi_server: Any) -> Iterator[Callable[..., Any]]:
         javascript: bool = True,
         allow_console: re.Pattern[str] | None = None,
         wait: bool = True,
+        device: dict[str, Any] | None = None,
     ) -> Any:
-        context = browser.new_context(
-            java_script_enabled=javascript, viewport={"width": 1000, "height": 700}
-        )
+        context = browser.new_context(java_script_enabled=javascript, **(device or DESKTOP))
         context.set_default_timeout(5000)
         contexts.append(context)
         page = context.new_page()
@@ -208,3 +221,50 @@ def feed_update(page: Any, update: dict[str, Any]) -> list[str]:
         }""",
         update,
     )
+
+
+def touch_drag(
+    page: Any, start: tuple[float, float], end: tuple[float, float], *, steps: int = 12
+) -> None:
+    """One finger: pressed at `start`, moved in `steps` even steps to `end`, lifted.
+
+    Points are CSS pixels in the viewport. Real touch events through the DevTools protocol
+    (`Input.dispatchTouchEvent`), so the browser decides as on a phone whether the gesture
+    scrolls the page or moves what is under the finger; the page's context needs
+    `has_touch=True` (`PHONE`). Each move waits for the browser to take it.
+    """
+    cdp = page.context.new_cdp_session(page)
+    try:
+
+        def touch(kind: str, point: tuple[float, float] | None) -> None:
+            points = [] if point is None else [{"x": point[0], "y": point[1], "id": 1}]
+            cdp.send("Input.dispatchTouchEvent", {"type": kind, "touchPoints": points})
+
+        touch("touchStart", start)
+        for i in range(1, steps + 1):
+            x = start[0] + (end[0] - start[0]) * i / steps
+            y = start[1] + (end[1] - start[1]) * i / steps
+            touch("touchMove", (x, y))
+            page.wait_for_timeout(16)  # about a frame, as a finger's moves arrive
+        touch("touchEnd", None)
+    finally:
+        cdp.detach()
+
+
+def serious_violations(page: Any, within: str | None = None) -> list[str]:
+    """axe-core's serious and critical findings on the page as it is now, one line each
+    (`within`: only in the elements that CSS selector matches)."""
+    if not AXE.exists():
+        unavailable("axe-core is missing: npm ci --prefix tests/a11y")
+    if not page.evaluate("() => typeof axe === 'object'"):
+        page.add_script_tag(path=str(AXE))
+    result = page.evaluate(
+        "async (within) => await axe.run(within ? {include: [within]} : document,"
+        " {resultTypes: ['violations']})",
+        within,
+    )
+    return [
+        f"{v['id']} ({v['impact']}): {v['help']} at {[n['target'] for n in v['nodes']]}"
+        for v in result["violations"]
+        if v["impact"] in ("serious", "critical")
+    ]

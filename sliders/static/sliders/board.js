@@ -10,6 +10,7 @@
 //   page.js        the page's elements, the slider entries and the shared mutable state (`page`)
 //   format.js      numbers as people read them
 //   status.js      the connection status, the message line, presence
+//   touch.js       a finger on a slider: scroll (up or down), slide (sideways) or tap
 //   entries.js     one entry per slider, and how it is shown (newer versions only; the thumb the
 //                  person is moving is never yanked away)
 //   hands.js       who is moving which slider

@@ -9,6 +9,7 @@
 //   shown when they let go, if they are still the newest.
 
 import { formatValue, isFiniteNumber } from "./format.js";
+import { noteShown } from "./touch.js";
 
 export function createSliderElement(id) {
   const container = document.createElement("div");
@@ -23,12 +24,14 @@ export function createSliderElement(id) {
   input.type = "range";
   input.id = `slider-${id}`;
   input.dataset.sliderId = id;
-  input.setAttribute("aria-describedby", `hands-${id}`);
+  input.setAttribute("aria-describedby", `hands-${id} pending-${id}`);
   const hands = document.createElement("p");
   hands.className = "hands";
   hands.id = `hands-${id}`;
-  hands.hidden = true;
-  container.append(label, output, input, hands);
+  const pending = document.createElement("p");
+  pending.className = "pending";
+  pending.id = `pending-${id}`;
+  container.append(label, output, input, hands, pending);
   return container;
 }
 
@@ -42,6 +45,9 @@ export function makeEntry(container) {
     output: container.querySelector("output"),
     label: container.querySelector("label"),
     handsEl: container.querySelector(".hands"),
+    pendingEl: container.querySelector(".pending"),
+    pendingState: null, // what became of a value chosen while cut off (see showPending)
+    pendingTimer: null,
     grabTimer: null, // while this page holds the slider: renews its hand on the server
     announceTimer: null,
     min: Number(input.min),
@@ -66,6 +72,7 @@ export function makeEntry(container) {
     retryTimer: null,
     pointerDown: false,
     keyHeld: false,
+    touch: null, // a finger on the input, while touch.js decides and follows it
   };
   const version = Number(input.dataset.version);
   if (input.dataset.version !== undefined && Number.isInteger(version)) {
@@ -89,6 +96,7 @@ export function render(entry) {
 
 function showValue(entry, value) {
   entry.input.value = String(value);
+  noteShown(entry);
   showOutput(entry, value);
 }
 
@@ -111,4 +119,27 @@ export function acceptServerValue(entry, value, version) {
   entry.serverValue = value;
   entry.input.dataset.version = String(version);
   return true;
+}
+
+const PENDING_TEXT = {
+  waiting: "Waiting to send",
+  sending: "Sending…",
+  sent: "Sent",
+  refused: "Not applied: changed meanwhile",
+};
+const PENDING_SHOWN_MS = { sent: 5000, refused: 10000 };
+
+/**
+ * Say under the slider what became of a value the person chose while the page was cut off:
+ * "waiting" (to send), "sending", "sent" or "refused" (shown for a while), or null (nothing to
+ * say). `text` replaces the state's usual words.
+ */
+export function showPending(entry, state, text) {
+  clearTimeout(entry.pendingTimer);
+  entry.pendingTimer = null;
+  entry.pendingState = state in PENDING_TEXT ? state : null;
+  entry.pendingEl.textContent = entry.pendingState ? text ?? PENDING_TEXT[state] : "";
+  entry.pendingEl.dataset.state = entry.pendingState ?? "";
+  const shownFor = PENDING_SHOWN_MS[entry.pendingState];
+  if (shownFor) entry.pendingTimer = setTimeout(() => showPending(entry, null), shownFor);
 }

@@ -26,7 +26,8 @@ export function showHands(entry, hands) {
   const others = Array.isArray(hands)
     ? hands.filter((h) => h && typeof h.by === "string" && h.hand !== page.myHand)
     : [];
+  // Empty, the line keeps its place (board.css): showing a hand moves nothing on the page.
   entry.handsEl.textContent = others.length ? `Being moved by ${others.map((h) => h.by).join(", ")}` : "";
-  entry.handsEl.hidden = others.length === 0;
+  entry.handsEl.hidden = false;
   entry.container.classList.toggle("held", others.length > 0);
 }

@@ -105,6 +105,7 @@ function removeEntry(entry) {
   clearTimeout(entry.announceTimer);
   cancelFlush(entry);
   clearTimeout(entry.retryTimer);
+  clearTimeout(entry.pendingTimer);
   entry.container.remove();
   sliders.delete(entry.id);
 }

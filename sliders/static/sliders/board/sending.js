@@ -10,8 +10,12 @@
 //   was (`made_at`, the server's clock): the server lets the later of two people's live sets win,
 //   unless one arrives much later than this connection's sets usually do (held up in the network,
 //   or waiting here behind MAX_SETS_IN_FLIGHT); that one is held to its base too.
+// - A value chosen while the page is cut off is visible as such under its slider ("Waiting to
+//   send"), and so is what became of it after the reconnect ("Sent", or "Not applied" when
+//   someone else changed the slider meanwhile); when every such value went through, the page
+//   says so once.
 
-import { acceptServerValue, isInteracting, render, showOutput } from "./entries.js";
+import { acceptServerValue, isInteracting, render, showOutput, showPending } from "./entries.js";
 import { grab, ungrab } from "./hands.js";
 import {
   canSend,
@@ -23,6 +27,7 @@ import {
   sliders,
 } from "./page.js";
 import { showMessage } from "./status.js";
+import { followTouches, touchHolds } from "./touch.js";
 
 const SEND_INTERVAL_MS = 17; // at most ~60 sets per second per slider (the server allows 60/s)
 export const ACK_TIMEOUT_MS = 10000;
@@ -34,6 +39,9 @@ const HOLD_KEYS = new Set([
   "ArrowLeft", "ArrowRight", "ArrowUp", "ArrowDown", "PageUp", "PageDown", "Home", "End",
 ]);
 
+// Values chosen while cut off and sent since the reconnect: did any of them not go through?
+let cutOffRound = { sent: 0, refused: 0 };
+
 export function setCanEdit(value) {
   page.canEdit = Boolean(value);
   for (const entry of sliders.values()) entry.input.disabled = !page.canEdit;
@@ -44,6 +52,9 @@ export function setCanEdit(value) {
   if (!page.canEdit) {
     // Nothing the person chose can be stored: drop it and show the board's values.
     for (const entry of sliders.values()) {
+      if (entry.pendingState === "waiting" || entry.pendingState === "sending") {
+        showPending(entry, "refused", "Not applied: you may not move it now");
+      }
       entry.pending = null;
       entry.base = null;
       entry.chosen = null;
@@ -58,9 +69,32 @@ export function listenTo(entry) {
   const { input } = entry;
   input.addEventListener("input", () => onInput(entry));
   input.addEventListener("change", () => onChange(entry));
-  input.addEventListener("pointerdown", () => {
+  input.addEventListener("pointerdown", (event) => {
+    if (event.pointerType === "touch") return; // touch.js decides what a finger does
     entry.pointerDown = true;
     grab(entry);
+  });
+  followTouches(entry, {
+    start() {
+      entry.pointerDown = true;
+      grab(entry);
+    },
+    move(value) {
+      if (!page.canEdit) return;
+      showOutput(entry, value);
+      choose(entry, value);
+      scheduleFlush(entry);
+    },
+    end() {
+      release(entry);
+    },
+    tap(value) {
+      if (!page.canEdit) return;
+      showOutput(entry, value);
+      choose(entry, value);
+      flushNow(entry);
+      render(entry);
+    },
   });
   input.addEventListener("keydown", (event) => {
     if (!HOLD_KEYS.has(event.key)) return;
@@ -84,7 +118,7 @@ export function release(entry) {
 }
 
 function onInput(entry) {
-  if (!page.canEdit) return;
+  if (!page.canEdit || touchHolds(entry)) return;
   const value = Number(entry.input.value);
   showOutput(entry, value);
   choose(entry, value);
@@ -92,7 +126,7 @@ function onInput(entry) {
 }
 
 function onChange(entry) {
-  if (!page.canEdit) return;
+  if (!page.canEdit || touchHolds(entry)) return;
   const value = Number(entry.input.value);
   showOutput(entry, value);
   if (entry.pending === null && value === entry.lastSentValue) return;
@@ -105,7 +139,38 @@ function onChange(entry) {
 function choose(entry, value) {
   entry.pending = value;
   entry.chosen = { seen: entry.seenVersion, at: serverNow() };
-  if (!canSend() && entry.base === null) entry.base = entry.seenVersion;
+  if (!canSend()) {
+    if (entry.base === null) entry.base = entry.seenVersion;
+    if (entry.pendingState !== "waiting") showPending(entry, "waiting");
+  } else if (entry.pendingState === "sent" || entry.pendingState === "refused") {
+    showPending(entry, null); // the person has moved on
+  }
+}
+
+/** This answer tells what became of the value: it is the last set sent, and none waits. */
+function outcomeDue(entry, seq) {
+  return entry.pendingState === "sending" && seq === entry.seq && entry.pending === null;
+}
+
+/** The connection dropped: a value that must now wait for the next one says so. */
+export function noteCutOff(entry) {
+  if (entry.pending !== null && entry.pendingState !== "waiting") showPending(entry, "waiting");
+}
+
+/** What became of a value chosen while cut off (`ok`: stored); once all are answered, a
+ * round in which all went through is reported once. */
+function noteOutcome(entry, ok, text) {
+  showPending(entry, ok ? "sent" : "refused", text);
+  cutOffRound[ok ? "sent" : "refused"] += 1;
+  const open = Array.from(sliders.values()).some(
+    (other) => other.pendingState === "waiting" || other.pendingState === "sending",
+  );
+  if (open) return;
+  if (cutOffRound.refused === 0 && cutOffRound.sent > 0) {
+    const what = cutOffRound.sent === 1 ? "The change" : "The changes";
+    showMessage(`${what} you made while disconnected went through.`, { kind: "success" });
+  }
+  cutOffRound = { sent: 0, refused: 0 };
 }
 
 /** The server's clock now (ms since the Unix epoch), as this connection estimates it; or null. */
@@ -183,6 +248,9 @@ function send(entry, value) {
   entry.seq += 1;
   const seq = entry.seq;
   const sentEpoch = page.epoch;
+  // A value chosen while cut off (or sent again for it): this set's answer says what became of it.
+  const reports = entry.pendingState === "waiting" || entry.pendingState === "sending";
+  if (reports) showPending(entry, "sending");
   page.socket.timeout(ACK_TIMEOUT_MS).emit("slider:set", payload, (error, ack) => {
     if (sentEpoch !== page.epoch || sliders.get(entry.id) !== entry) return;
     entry.inflight = Math.max(0, entry.inflight - 1);
@@ -190,8 +258,13 @@ function send(entry, value) {
       onLostAck(entry, seq, value);
     } else if (ack && ack.ok === true) {
       acceptServerValue(entry, ack.value, ack.version);
+      if (reports && outcomeDue(entry, seq)) noteOutcome(entry, true);
     } else {
       onRefusedSet(entry, seq, ack, base, "made_at" in payload);
+      // (rate_limited: the same value goes out again shortly, and its answer will tell.)
+      if (reports && outcomeDue(entry, seq) && ack?.error !== "rate_limited") {
+        noteOutcome(entry, false, ack?.error === "conflict" ? undefined : "Not applied");
+      }
     }
     render(entry);
     if (entry.pending !== null) scheduleFlush(entry); // a value held back by MAX_SETS_IN_FLIGHT
@@ -204,6 +277,7 @@ function onLostAck(entry, seq, value) {
   entry.pending = value;
   entry.base = entry.lastSentBase;
   if (canSend()) scheduleFlush(entry);
+  else noteCutOff(entry);
 }
 
 function onRefusedSet(entry, seq, ack, base, live) {
