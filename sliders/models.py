@@ -3,6 +3,9 @@
 A slider's `value` and `version` are written only by `sliders.services` (and `version` lifted by
 `sliders.keys` when a slider takes a key, see `RetiredSlider`); the database constraints below are
 the last line of defence for invariant 1 (finite, in range).
+
+Longer than 400 lines because Django looks for an app's models in this one module; each model
+is short.
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ from django.contrib.auth.models import Group
 from django.core.validators import MaxValueValidator
 from django.db import models
 from django.db.models import F, Q
+from django.db.models.functions import Abs
 from django.urls import reverse
 
 if TYPE_CHECKING:
@@ -25,6 +29,11 @@ if TYPE_CHECKING:
 
 
 MAX_PRECISION = 6  # decimal places a slider's value may be shown with
+# How far the database lets a step pass the range (max - min), relative to |min| + |max|: the
+# database subtracts in binary floating point (1.1 - 1.0 = 0.10000000000000009), while the
+# services decide in decimal (sliders/services/structure.py, `check_range`); this slack only
+# keeps the constraint from refusing a step the services accept.
+STEP_SLACK = 1e-12
 
 
 def decimals_of(number: float) -> int:
@@ -148,7 +157,14 @@ class Slider(models.Model):
     name = models.CharField(max_length=120)
     min = models.FloatField(default=0)
     max = models.FloatField(default=100)
-    step = models.FloatField(default=1)
+    step = models.FloatField(
+        default=1,
+        help_text=(
+            "Values snap to min + a whole number of steps. At most max - min. When the range is "
+            "not a whole number of steps, max itself cannot be reached: the highest value is "
+            "the last step below it (0 to 10 in steps of 3: 0, 3, 6, 9)."
+        ),
+    )
     value = models.FloatField(default=0)
     version = models.PositiveBigIntegerField(default=0, editable=False)
     position = models.PositiveIntegerField(default=0)
@@ -179,6 +195,11 @@ class Slider(models.Model):
                 condition=Q(step__gt=0),
                 name="slider_step_positive",
                 violation_error_message="Step must be greater than zero.",
+            ),
+            models.CheckConstraint(
+                condition=Q(step__lte=F("max") - F("min") + (Abs("min") + Abs("max")) * STEP_SLACK),
+                name="slider_step_within_range",
+                violation_error_message="The step must not be larger than the range (max - min).",
             ),
             models.CheckConstraint(
                 condition=Q(value__gte=F("min"), value__lte=F("max")),
