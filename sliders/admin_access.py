@@ -5,12 +5,15 @@ Registered with the admin site when sliders/admin.py imports this module.
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from django.contrib import admin, messages
-from django.db.models import QuerySet
+from django.db.models import QuerySet, Value
 from django.forms import ModelForm
 from django.http import HttpRequest
+from django.utils import timezone
+from django.utils.formats import date_format
 from django.utils.html import format_html
 
 from sliders import services
@@ -18,16 +21,45 @@ from sliders.admin_text import StorableTextAdmin
 from sliders.models import ApiToken, ShareLink
 
 
+class RevocationFilter(admin.SimpleListFilter):
+    """Filter links or tokens by state: active or revoked."""
+
+    title = "state"
+    parameter_name = "state"
+
+    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
+        return [("active", "Active"), ("revoked", "Revoked")]
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet[Any]) -> QuerySet[Any]:
+        if self.value() in ("active", "revoked"):
+            return queryset.filter(revoked=self.value() == "revoked")
+        return queryset
+
+
+# The site's own address as the request reached it (scheme and host, behind a proxy as the
+# proxy forwarded them): put on each share link the admin loads, to show the whole link.
+_SITE = "site_root"
+
+
 @admin.register(ShareLink)
 class ShareLinkAdmin(StorableTextAdmin, admin.ModelAdmin[ShareLink]):
     """Links that open a board without an account. Revoking one ends the access it gave."""
 
-    list_display = ("for_whom", "board", "kind", "link", "revoked", "created_at")
-    list_filter = ("kind", "revoked", "board")
+    list_display = ("for_whom", "board", "kind", "link", "state")
+    list_filter = ("kind", RevocationFilter, "board")
     list_select_related = ("board",)
-    fields = ("board", "kind", "label", "revoked", "link", "created_at")
-    readonly_fields = ("link", "created_at")
+    fields = ("board", "kind", "label", "revoked", "state", "link", "created_at")
+    readonly_fields = ("link", "state", "created_at")
     actions = ["revoke"]
+
+    class Media:
+        css = {"all": ["sliders/admin/admin.css"]}  # the whole link wraps in its column
+        js = ["sliders/admin/copy.js"]  # the link's Copy button
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[ShareLink]:
+        site = request.build_absolute_uri("/").rstrip("/")
+        links: QuerySet[ShareLink] = super().get_queryset(request)
+        return links.annotate(**{_SITE: Value(site)})
 
     @admin.display(description="For", ordering="label")
     def for_whom(self, obj: ShareLink) -> str:
@@ -35,11 +67,21 @@ class ShareLinkAdmin(StorableTextAdmin, admin.ModelAdmin[ShareLink]):
 
     @admin.display(description="Link to hand out")
     def link(self, obj: ShareLink) -> str:
-        """The link (copy it with the browser's "Copy link"): it carries this site's address."""
+        """The whole link (scheme, host, path) and a button that copies it."""
         if obj.pk is None:
             return "(made when you save)"
-        url = obj.get_absolute_url()
-        return format_html('<a href="{}">{}</a>', url, url)
+        url = getattr(obj, _SITE, "") + obj.get_absolute_url()
+        return format_html(
+            '<a href="{}" class="share-link">{}</a> '
+            '<button type="button" class="button" data-copy="{}">Copy</button>',
+            url,
+            url,
+            url,
+        )
+
+    @admin.display(description="State", ordering="revoked")
+    def state(self, obj: ShareLink) -> str:
+        return revocation_state(obj.revoked, obj.revoked_at)
 
     def save_model(
         self, request: HttpRequest, obj: ShareLink, form: ModelForm[ShareLink], change: bool
@@ -65,12 +107,12 @@ class ShareLinkAdmin(StorableTextAdmin, admin.ModelAdmin[ShareLink]):
 class ApiTokenAdmin(StorableTextAdmin, admin.ModelAdmin[ApiToken]):
     """Tokens for the HTTP API. The secret is shown once, right after the token is made."""
 
-    list_display = ("name", "user", "prefix", "created_at", "last_used_at", "revoked")
-    list_filter = ("revoked",)
+    list_display = ("name", "user", "prefix", "created_at", "last_used_at", "state")
+    list_filter = (RevocationFilter,)
     list_select_related = ("user",)
     search_fields = ("name", "user__username", "prefix")
-    fields = ("user", "name", "revoked", "prefix", "created_at", "last_used_at")
-    readonly_fields = ("prefix", "created_at", "last_used_at")
+    fields = ("user", "name", "revoked", "state", "prefix", "created_at", "last_used_at")
+    readonly_fields = ("prefix", "state", "created_at", "last_used_at")
     actions = ["revoke"]
 
     def get_readonly_fields(self, request: HttpRequest, obj: ApiToken | None = None) -> Any:
@@ -87,6 +129,7 @@ class ApiTokenAdmin(StorableTextAdmin, admin.ModelAdmin[ApiToken]):
         self, request: HttpRequest, obj: ApiToken, form: ModelForm[ApiToken], change: bool
     ) -> None:
         if change:
+            obj.revoked_at = (obj.revoked_at or timezone.now()) if obj.revoked else None
             obj.save()
             return
         row, token = services.issue_api_token(user=obj.user, name=obj.name)
@@ -97,7 +140,22 @@ class ApiTokenAdmin(StorableTextAdmin, admin.ModelAdmin[ApiToken]):
             messages.WARNING,
         )
 
+    @admin.display(description="State", ordering="revoked")
+    def state(self, obj: ApiToken) -> str:
+        return revocation_state(obj.revoked, obj.revoked_at)
+
     @admin.action(description="Revoke the selected tokens")
     def revoke(self, request: HttpRequest, queryset: QuerySet[ApiToken]) -> None:
-        count = queryset.update(revoked=True)
+        count = queryset.filter(revoked=False).update(revoked=True, revoked_at=timezone.now())
         self.message_user(request, f"Revoked {count} token(s).")
+
+
+def revocation_state(revoked: bool, revoked_at: datetime | None) -> str:
+    """A link's or token's state as people say it: "Active", "Revoked on 30 Nov 2026, 22:04"
+    (in the site's time zone), or "Revoked" when it was revoked before the date was kept.
+    """
+    if not revoked:
+        return "Active"
+    if revoked_at is None:
+        return "Revoked"
+    return f"Revoked on {date_format(timezone.localtime(revoked_at), 'DATETIME_FORMAT')}"

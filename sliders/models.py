@@ -286,6 +286,7 @@ class ShareLink(models.Model):
     token = models.CharField(max_length=64, unique=True, editable=False, default=_new_share_token)
     created_at = models.DateTimeField(auto_now_add=True)
     revoked = models.BooleanField(default=False, help_text="A revoked link opens nothing.")
+    revoked_at = models.DateTimeField(null=True, blank=True, editable=False)
 
     class Meta:
         ordering = ["board", "-created_at"]
@@ -353,6 +354,7 @@ class ApiToken(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
     last_used_at = models.DateTimeField(null=True, blank=True, editable=False)
     revoked = models.BooleanField(default=False, help_text="A revoked token is refused.")
+    revoked_at = models.DateTimeField(null=True, blank=True, editable=False)
 
     class Meta:
         verbose_name = "API token"

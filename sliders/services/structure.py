@@ -15,6 +15,7 @@ from typing import Any
 
 from django.db import transaction
 from django.db.models import Max
+from django.utils import timezone
 
 from sliders import keys, notices
 from sliders.models import Board, ShareLink, Slider
@@ -160,7 +161,13 @@ def save_board(*, board: Board) -> None:
 
 
 def save_share_link(*, link: ShareLink) -> None:
-    """Create, edit or revoke a share link; open pages of its board get their rights again."""
+    """Create, edit, revoke or restore a share link; open pages of its board get their rights
+    again. `revoked_at` follows `revoked`: set when the link is revoked, cleared when restored.
+    """
+    if not link.revoked:
+        link.revoked_at = None
+    elif link.revoked_at is None:
+        link.revoked_at = timezone.now()
     change_structure(link.board.slug, link.save)
 
 
