@@ -373,6 +373,8 @@ class AuditEntry(models.Model):
 
     A drag sends many values; the entries of one client on one slider within a few seconds are
     merged into one (from the first value to the last), so the trail reads like what people did.
+    `username` is who made it as the trail names them (sliders/services/audit.py, `who`): the
+    user's name, "share link: <label>", "command line (<login>@<machine>)", or "" (anonymous).
     """
 
     class Source(models.TextChoices):

@@ -14,8 +14,9 @@ from django.utils.formats import date_format
 from django.utils.timezone import localtime
 from playwright.sync_api import expect
 
-from sliders import services, sharing
+from sliders import services
 from sliders.models import ApiToken, ShareLink, Slider
+from tests.support.accounts import share_cookie
 from tests.support.admin_pages import admin_page
 from tests.support.clients import BoardClient
 from tests.support.http import Forms
@@ -33,17 +34,6 @@ def opened(link: ShareLink) -> Client:
     response = browser.get(link.get_absolute_url())
     assert response.status_code == 302 and response["Location"] == f"/b/{link.board.slug}/"
     return browser
-
-
-def share_cookie(link: ShareLink) -> str:
-    """The session cookie of a browser that opened `link` (what the view stores, see above)."""
-    from django.conf import settings
-    from django.contrib.sessions.backends.db import SessionStore
-
-    session = SessionStore()
-    sharing.remember(session, link)
-    session.save()
-    return f"{settings.SESSION_COOKIE_NAME}={session.session_key}"
 
 
 def test_a_viewer_link_opens_a_private_board_read_only(make_board) -> None:
