@@ -1,79 +1,61 @@
-"""The admin, wired to the services so an edit here reaches every open page after it commits."""
+"""The admin, wired to the services so an edit here reaches every open page after it commits.
+
+Boards, sliders, presets and the audit trail; share links and API tokens are in
+sliders/admin_access.py, the forms' shared text rules in sliders/admin_text.py.
+"""
 
 from __future__ import annotations
 
-import json
-import re
 from typing import Any
 
-from django import forms
 from django.contrib import admin, messages
-from django.core.validators import ProhibitNullCharactersValidator
-from django.db import models
 from django.db.models import QuerySet
 from django.forms import BaseInlineFormSet, ModelForm
 from django.http import HttpRequest
-from django.utils.html import format_html
 
-from sliders import addresses, services
-from sliders.models import ApiToken, AuditEntry, Board, Preset, ShareLink, Slider
-
-
-class _EscapedJSONField(forms.JSONField):
-    """Django's JSON form field, showing JSON again with \\u escapes where it must.
-
-    Django redisplays a refused JSON value with ensure_ascii=False; one holding a lone surrogate
-    (from a "\\ud83c" escape) then cannot be encoded into the page, and the form error
-    becomes a server error.
-    """
-
-    def prepare_value(self, value: Any) -> Any:
-        text = super().prepare_value(value)
-        if isinstance(text, str) and _SURROGATE.search(text):
-            return json.dumps(value, cls=self.encoder)  # ASCII only: "\\ud83c"
-        return text
-
-
-_SURROGATE = re.compile("[\ud800-\udfff]")
-
-
-class StorableTextAdmin(admin.options.BaseModelAdmin[Any]):
-    """Every text field of the form (JSON ones included) refuses what the database cannot store.
-
-    The rule is services.unstorable_character; it is added to the form fields rather than the
-    model fields, which would need a migration. Django's own forms already refuse NUL in plain
-    text fields, and form bodies cannot carry a lone surrogate (Django decodes them with
-    replacement characters), so there it adds the control characters; in JSON, which Django
-    decodes from `\\u` escapes, it catches all of them.
-    """
-
-    formfield_overrides = {models.JSONField: {"form_class": _EscapedJSONField}}
-
-    def formfield_for_dbfield(self, db_field: Any, request: HttpRequest, **kwargs: Any) -> Any:
-        formfield = super().formfield_for_dbfield(db_field, request, **kwargs)
-        if isinstance(formfield, forms.CharField):  # SlugField and JSONField too
-            formfield.validators.append(_storable_text_validator(formfield))
-        return formfield
-
-
-def _storable_text_validator(formfield: forms.Field) -> Any:
-    """services.validate_storable_text, leaving NUL in plain text to Django's own message."""
-    nul_checked = any(isinstance(v, ProhibitNullCharactersValidator) for v in formfield.validators)
-
-    def validate(value: object) -> None:
-        if nul_checked and isinstance(value, str) and "\x00" in value:
-            return  # "Null characters are not allowed." is shown already
-        services.validate_storable_text(value)
-
-    return validate
+from sliders import (
+    addresses,
+    admin_access,  # noqa: F401  (registers share links and API tokens)
+    services,
+)
+from sliders.admin_text import StorableTextAdmin
+from sliders.models import AuditEntry, Board, Preset, Slider
 
 
 class SliderForm(ModelForm[Slider]):
+    """A slider's fields, with the services' range rule and the value clamped into a new range.
+
+    A value the operator left as it was is clamped into the (new) range here, so narrowing a
+    range is not refused; the service stores the value clamped and snapped (from what is stored
+    by then), and the admin says so. A value the operator typed outside the range is refused.
+    """
+
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         # On POST the admin reloads the slider, so without the value the operator saw,
         # `changed_data` would compare against a value someone dragged to meanwhile.
         self.fields["value"].show_hidden_initial = True
+        if self.instance.pk is None:
+            position = self.fields["position"]
+            position.required = False
+            position.help_text = "Leave empty to put it after the board's last slider."
+            self.initial["position"] = None
+
+    def clean(self) -> dict[str, Any]:
+        cleaned = super().clean() or {}
+        minimum, maximum, step = (cleaned.get(name) for name in ("min", "max", "step"))
+        if minimum is None or maximum is None or step is None or minimum >= maximum or step <= 0:
+            return cleaned  # the model's constraints say what is wrong
+        try:
+            services.check_range(minimum=minimum, maximum=maximum, step=step)
+        except services.Refusal as refusal:
+            self.add_error("step", refusal.message)
+            return cleaned
+        if "value" not in self.changed_data and services.is_finite_number(cleaned.get("value")):
+            cleaned["value"] = services.normalize_value(
+                cleaned["value"], minimum=minimum, maximum=maximum, step=step
+            )
+        return cleaned
 
 
 class SliderInline(StorableTextAdmin, admin.TabularInline[Slider, Board]):
@@ -95,6 +77,9 @@ class BoardAdmin(StorableTextAdmin, admin.ModelAdmin[Board]):
     search_fields = ("name", "slug")
     inlines = [SliderInline]
     fields = ("name", "slug", "view_access", "edit_access", "editors_group", "position")
+
+    class Media:
+        css = {"all": ["sliders/admin/admin.css"]}  # the sliders' table fits the window
 
     @admin.display(description="Sliders")
     def slider_count(self, board: Board) -> int:
@@ -128,12 +113,7 @@ class BoardAdmin(StorableTextAdmin, admin.ModelAdmin[Board]):
         for slider_form in formset.forms:
             if slider_form in formset.deleted_forms or not slider_form.has_changed():
                 continue
-            slider = slider_form.instance
-            services.save_slider(
-                slider=slider,
-                requested_value=_requested_value(slider_form),
-                actor=_admin_actor(request),
-            )
+            _save_slider(request, slider_form)
 
 
 @admin.register(Slider)
@@ -152,9 +132,7 @@ class SliderAdmin(StorableTextAdmin, admin.ModelAdmin[Slider]):
     def save_model(
         self, request: HttpRequest, obj: Slider, form: ModelForm[Slider], change: bool
     ) -> None:
-        services.save_slider(
-            slider=obj, requested_value=_requested_value(form), actor=_admin_actor(request)
-        )
+        _save_slider(request, form)
 
     def delete_model(self, request: HttpRequest, obj: Slider) -> None:
         services.delete_slider(slider=obj)
@@ -261,6 +239,25 @@ def _recall_note(recall: services.Recall) -> str:
     return f"{text[:1].upper()}{text[1:]}."
 
 
+def _save_slider(request: HttpRequest, form: ModelForm[Slider]) -> None:
+    """Save the form's slider through the service; say so when its value had to move.
+
+    A value the operator did not touch is kept, clamped into a narrower range and snapped to a
+    new step: the operator sees where it went (and the form shows it after the save).
+    """
+    slider = form.instance
+    requested = _requested_value(form)
+    change = services.save_slider(
+        slider=slider, requested_value=requested, actor=_admin_actor(request)
+    )
+    if requested is None and change.changed:
+        messages.warning(
+            request,
+            f"{slider.name} ({slider.slug}): its value did not fit the new range or step, "
+            f"so it is now {slider.format_value(change.value)}.",
+        )
+
+
 def _requested_value(form: ModelForm[Slider]) -> float | None:
     """The form's value if the operator changed it (or creates the slider), else None.
 
@@ -279,91 +276,6 @@ def _admin_actor(request: HttpRequest) -> services.Actor:
         address=addresses.request_ip(request),
         operator=True,
     )
-
-
-@admin.register(ShareLink)
-class ShareLinkAdmin(StorableTextAdmin, admin.ModelAdmin[ShareLink]):
-    """Links that open a board without an account. Revoking one ends the access it gave."""
-
-    list_display = ("for_whom", "board", "kind", "link", "revoked", "created_at")
-    list_filter = ("kind", "revoked", "board")
-    list_select_related = ("board",)
-    fields = ("board", "kind", "label", "revoked", "link", "created_at")
-    readonly_fields = ("link", "created_at")
-    actions = ["revoke"]
-
-    @admin.display(description="For", ordering="label")
-    def for_whom(self, obj: ShareLink) -> str:
-        return obj.label or "(no label)"
-
-    @admin.display(description="Link to hand out")
-    def link(self, obj: ShareLink) -> str:
-        """The link (copy it with the browser's "Copy link"): it carries this site's address."""
-        if obj.pk is None:
-            return "(made when you save)"
-        url = obj.get_absolute_url()
-        return format_html('<a href="{}">{}</a>', url, url)
-
-    def save_model(
-        self, request: HttpRequest, obj: ShareLink, form: ModelForm[ShareLink], change: bool
-    ) -> None:
-        services.save_share_link(link=obj)
-
-    def delete_model(self, request: HttpRequest, obj: ShareLink) -> None:
-        services.delete_share_link(link=obj)
-
-    def delete_queryset(self, request: HttpRequest, queryset: QuerySet[ShareLink]) -> None:
-        for link in queryset.select_related("board"):
-            services.delete_share_link(link=link)
-
-    @admin.action(description="Revoke the selected links")
-    def revoke(self, request: HttpRequest, queryset: QuerySet[ShareLink]) -> None:
-        for link in queryset.select_related("board"):
-            link.revoked = True
-            services.save_share_link(link=link)
-        self.message_user(request, "Revoked. Browsers that used them lose access now.")
-
-
-@admin.register(ApiToken)
-class ApiTokenAdmin(StorableTextAdmin, admin.ModelAdmin[ApiToken]):
-    """Tokens for the HTTP API. The secret is shown once, right after the token is made."""
-
-    list_display = ("name", "user", "prefix", "created_at", "last_used_at", "revoked")
-    list_filter = ("revoked",)
-    list_select_related = ("user",)
-    search_fields = ("name", "user__username", "prefix")
-    fields = ("user", "name", "revoked", "prefix", "created_at", "last_used_at")
-    readonly_fields = ("prefix", "created_at", "last_used_at")
-    actions = ["revoke"]
-
-    def get_readonly_fields(self, request: HttpRequest, obj: ApiToken | None = None) -> Any:
-        # A token keeps its user: issue a new one instead.
-        return self.readonly_fields + (("user",) if obj is not None else ())
-
-    def formfield_for_foreignkey(self, db_field: Any, request: HttpRequest, **kwargs: Any) -> Any:
-        # A token acts as its user: only superusers may make tokens for someone else.
-        if db_field.name == "user" and not request.user.is_superuser:
-            kwargs["queryset"] = db_field.related_model.objects.filter(pk=request.user.pk)
-        return super().formfield_for_foreignkey(db_field, request, **kwargs)
-
-    def save_model(
-        self, request: HttpRequest, obj: ApiToken, form: ModelForm[ApiToken], change: bool
-    ) -> None:
-        if change:
-            obj.save()
-            return
-        row, token = services.issue_api_token(user=obj.user, name=obj.name)
-        obj.pk, obj.prefix, obj.digest = row.pk, row.prefix, row.digest
-        self.message_user(
-            request,
-            f"The API token for {row.user}: {token} (copy it now: it is not shown again).",
-            messages.WARNING,
-        )
-
-    @admin.action(description="Revoke the selected tokens")
-    def revoke(self, request: HttpRequest, queryset: QuerySet[ApiToken]) -> None:
-        count = queryset.update(revoked=True)
-        self.message_user(request, f"Revoked {count} token(s).")
 
 
 @admin.register(AuditEntry)

@@ -3,6 +3,9 @@
 A slider's `value` and `version` are written only by `sliders.services` (and `version` lifted by
 `sliders.keys` when a slider takes a key, see `RetiredSlider`); the database constraints below are
 the last line of defence for invariant 1 (finite, in range).
+
+Longer than 400 lines because Django looks for an app's models in this one module; each model
+is short.
 """
 
 from __future__ import annotations
@@ -17,7 +20,7 @@ from django.contrib.auth.models import Group
 from django.core.validators import MaxValueValidator
 from django.db import models
 from django.db.models import F, Q
-from django.db.models.functions import Lower
+from django.db.models.functions import Abs, Lower
 from django.urls import reverse
 
 if TYPE_CHECKING:
@@ -26,6 +29,11 @@ if TYPE_CHECKING:
 
 
 MAX_PRECISION = 6  # decimal places a slider's value may be shown with
+# How far the database lets a step pass the range (max - min), relative to |min| + |max|: the
+# database subtracts in binary floating point (1.1 - 1.0 = 0.10000000000000009), while the
+# services decide in decimal (sliders/services/structure.py, `check_range`); this slack only
+# keeps the constraint from refusing a step the services accept.
+STEP_SLACK = 1e-12
 
 
 def decimals_of(number: float) -> int:
@@ -149,7 +157,14 @@ class Slider(models.Model):
     name = models.CharField(max_length=120)
     min = models.FloatField(default=0)
     max = models.FloatField(default=100)
-    step = models.FloatField(default=1)
+    step = models.FloatField(
+        default=1,
+        help_text=(
+            "Values snap to min + a whole number of steps. At most max - min. When the range is "
+            "not a whole number of steps, max itself cannot be reached: the highest value is "
+            "the last step below it (0 to 10 in steps of 3: 0, 3, 6, 9)."
+        ),
+    )
     value = models.FloatField(default=0)
     version = models.PositiveBigIntegerField(default=0, editable=False)
     position = models.PositiveIntegerField(default=0)
@@ -180,6 +195,11 @@ class Slider(models.Model):
                 condition=Q(step__gt=0),
                 name="slider_step_positive",
                 violation_error_message="Step must be greater than zero.",
+            ),
+            models.CheckConstraint(
+                condition=Q(step__lte=F("max") - F("min") + (Abs("min") + Abs("max")) * STEP_SLACK),
+                name="slider_step_within_range",
+                violation_error_message="The step must not be larger than the range (max - min).",
             ),
             models.CheckConstraint(
                 condition=Q(value__gte=F("min"), value__lte=F("max")),
@@ -266,6 +286,7 @@ class ShareLink(models.Model):
     token = models.CharField(max_length=64, unique=True, editable=False, default=_new_share_token)
     created_at = models.DateTimeField(auto_now_add=True)
     revoked = models.BooleanField(default=False, help_text="A revoked link opens nothing.")
+    revoked_at = models.DateTimeField(null=True, blank=True, editable=False)
 
     class Meta:
         ordering = ["board", "-created_at"]
@@ -336,6 +357,7 @@ class ApiToken(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
     last_used_at = models.DateTimeField(null=True, blank=True, editable=False)
     revoked = models.BooleanField(default=False, help_text="A revoked token is refused.")
+    revoked_at = models.DateTimeField(null=True, blank=True, editable=False)
 
     class Meta:
         verbose_name = "API token"
@@ -354,6 +376,8 @@ class AuditEntry(models.Model):
 
     A drag sends many values; the entries of one client on one slider within a few seconds are
     merged into one (from the first value to the last), so the trail reads like what people did.
+    `username` is who made it as the trail names them (sliders/services/audit.py, `who`): the
+    user's name, "share link: <label>", "command line (<login>@<machine>)", or "" (anonymous).
     """
 
     class Source(models.TextChoices):

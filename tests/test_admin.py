@@ -17,7 +17,11 @@ from django.test import Client
 from sliders import services
 from sliders.models import Board, Slider
 from tests.support.accounts import live_superuser
+from tests.support.admin_pages import admin_page, page_width
+from tests.support.browser import shows
+from tests.support.database import slider_row
 from tests.support.http import AdminSession, Forms, error_summary
+from tests.support.waiting import wait_until_blocking
 
 HOSTILE = '<script>alert(1)</script> & "double"'
 
@@ -354,6 +358,150 @@ def test_admin_board_save_goes_through_the_service(
     assert len(callbacks) == 1  # one board:state
 
 
+# --- Ranges: a step that fits, a value that follows a new range, the next position ------------
+
+
+@pytest.mark.parametrize(
+    ("low", "high", "step"),
+    [("0", "1", "5"), ("0", "10", "10.5"), ("-1", "1", "2.000001"), ("0.1", "0.3", "0.21")],
+)
+def test_a_step_larger_than_the_range_is_refused_on_the_slider_page(
+    admin_client: Client, slider: Slider, low: str, high: str, step: str
+) -> None:
+    before = snapshot(slider)
+    data = Forms(admin_client.get(slider_url(slider)).content.decode()).form("slider_form")
+    data.update(min=low, max=high, step=step, value=low, _save="Save")
+    response = admin_client.post(slider_url(slider), data)
+    assert response.status_code == 200
+    html = response.content.decode()
+    assert "must not be larger than the range" in html
+    assert html.count("must not be larger than the range") == 1  # one message, on the step
+    assert snapshot(slider) == before
+
+
+def test_a_step_larger_than_the_range_is_refused_for_a_new_slider_and_inline(
+    admin_client: Client, board: Board
+) -> None:
+    data = Forms(admin_client.get("/admin/sliders/slider/add/").content.decode()).form(
+        "slider_form"
+    )
+    data.update(board=str(board.pk), slug="stuck", name="Stuck", min="0", max="1", step="5")
+    response = admin_client.post("/admin/sliders/slider/add/", {**data, "_save": "Save"})
+    assert response.status_code == 200
+    assert "must not be larger than the range" in response.content.decode()
+
+    data = inline_data(admin_client, board)
+    add_inline(data, slug="stuck", name="Stuck", min=0, max=1, step=5, value=0)
+    response = admin_client.post(board_url(board), {**data, "_save": "Save"})
+    assert response.status_code == 200
+    assert "must not be larger than the range" in response.content.decode()
+    assert not board.sliders.filter(slug="stuck").exists()
+
+
+@pytest.mark.parametrize(
+    ("low", "high", "step"), [("0.1", "0.3", "0.2"), ("1.0", "1.1", "0.1"), ("0", "1", "1")]
+)
+def test_a_step_equal_to_the_range_is_accepted_whatever_floats_make_of_it(
+    admin_client: Client, board: Board, low: str, high: str, step: str
+) -> None:
+    # In binary floating point 0.3 - 0.1 < 0.2 and 1.1 - 1.0 > 0.1: the range is decimal.
+    data = Forms(admin_client.get("/admin/sliders/slider/add/").content.decode()).form(
+        "slider_form"
+    )
+    data.update(
+        board=str(board.pk), slug="two", name="Two", min=low, max=high, step=step, value=high,
+        _save="Save",
+    )  # fmt: skip
+    assert_saved(admin_client.post("/admin/sliders/slider/add/", data))
+    created = board.sliders.get(slug="two")
+    assert (created.step, created.value) == (float(step), float(high))  # max is reachable
+
+
+def test_a_range_that_is_not_a_whole_number_of_steps_stops_at_the_last_step(
+    admin_client: Client, board: Board
+) -> None:
+    data = Forms(admin_client.get("/admin/sliders/slider/add/").content.decode()).form(
+        "slider_form"
+    )
+    data.update(
+        board=str(board.pk), slug="thirds", name="Thirds", min="0", max="10", step="3",
+        value="10", _save="Save",
+    )  # fmt: skip
+    assert_saved(admin_client.post("/admin/sliders/slider/add/", data))
+    assert board.sliders.get(slug="thirds").value == 9.0
+    assert services.highest_value(minimum=0, maximum=10, step=3) == 9.0
+    html = admin_client.get("/admin/sliders/slider/add/").content.decode()
+    assert "max itself cannot be reached" in html  # the step's help text says so
+
+
+@pytest.mark.parametrize("where", ["slider page", "board page"])
+def test_narrowing_the_range_below_the_stored_value_clamps_it_and_says_so(
+    admin_client: Client, board: Board, slider: Slider, where: str
+) -> None:
+    services.set_slider_value(board="stage", slider_id="s1", value=80)  # version 1
+    if where == "slider page":
+        url = slider_url(slider)
+        data = Forms(admin_client.get(url).content.decode()).form("slider_form")
+        data.update(max="50", _continue="Save and continue editing")
+        prefix = ""
+    else:
+        url = board_url(board)
+        data = inline_data(admin_client, board)
+        prefix = f"sliders-{inline_index(data, 's1')}-"
+        data.update({f"{prefix}max": "50", "_continue": "Save and continue editing"})
+    assert float(data[f"{prefix}value"]) == 80
+
+    response = admin_client.post(url, data, follow=True)
+
+    html = response.content.decode()
+    errors = re.findall(r'<ul class="errorlist[^"]*"[^>]*>(.*?)</ul>', html)
+    assert errors == [], errors
+    after = snapshot(slider)
+    assert (after["max"], after["value"], after["version"]) == (50.0, 50.0, 2)
+    assert "Volume (s1): its value did not fit the new range or step, so it is now 50." in html
+    assert float(Forms(html).form(f"{prefix}value")[f"{prefix}value"]) == 50.0  # the field too
+
+
+def test_a_value_typed_outside_the_range_is_still_refused(
+    admin_client: Client, slider: Slider
+) -> None:
+    before = snapshot(slider)
+    data = Forms(admin_client.get(slider_url(slider)).content.decode()).form("slider_form")
+    data.update(max="50", value="80", _save="Save")
+    response = admin_client.post(slider_url(slider), data)
+    assert response.status_code == 200
+    assert "The value must lie between min and max." in response.content.decode()
+    assert snapshot(slider) == before
+
+
+def test_new_sliders_go_after_the_last_one(admin_client: Client, board: Board) -> None:
+    board.sliders.filter(slug="s2").update(position=7)
+    html = admin_client.get(board_url(board)).content.decode()
+    empty = Forms(html).form("board_form")
+    assert empty["sliders-__prefix__-position"] == ""  # not 0: empty means after the last
+
+    data = inline_data(admin_client, board)
+    add_inline(data, slug="s3", name="Third", position="")
+    add_inline(data, slug="s4", name="Fourth", position="")
+    assert_saved(admin_client.post(board_url(board), {**data, "_save": "Save"}))
+    data = Forms(admin_client.get("/admin/sliders/slider/add/").content.decode()).form(
+        "slider_form"
+    )
+    data.update(board=str(board.pk), slug="s5", name="Fifth", position="", _save="Save")
+    assert_saved(admin_client.post("/admin/sliders/slider/add/", data))
+
+    positions = {s.slug: s.position for s in board.sliders.all()}
+    assert positions == {"s1": 0, "s2": 7, "s3": 8, "s4": 9, "s5": 10}
+    assert [s.slug for s in board.sliders.all()] == ["s1", "s2", "s3", "s4", "s5"]
+
+
+def test_help_texts_are_shown_as_text_not_markup(admin_client: Client, board: Board) -> None:
+    for url in ("/admin/sliders/board/add/", board_url(board)):
+        html = admin_client.get(url).content.decode()
+        assert "/b/&lt;slug&gt;/" in html, url
+        assert "<slug>" not in html, url
+
+
 # --- Part B: the live server ----------------------------------------------------------------
 
 
@@ -524,3 +672,48 @@ async def test_live_admin_inline_add_and_board_rename_send_board_state(
     await client.wait_for(has_both)
     added = client.state["sliders"][1]
     assert (added["name"], added["max"], added["step"], added["value"]) == ("Added", 10, 0.5, 7.5)
+
+
+# --- Part C: in Chromium --------------------------------------------------------------------
+
+
+@pytest.mark.browser
+@pytest.mark.parametrize("width", [1280, 1600])
+def test_the_board_page_fits_the_window(make_board, browser, asgi_server, width: int) -> None:
+    board = make_board(
+        name="A board with a long name",
+        sliders=[
+            {"slug": "master-volume", "name": "Master volume of the main stage", "min": -60,
+             "max": 12, "step": 0.5, "unit": "dB", "precision": 1, "value": -12.5},
+            {"slug": "s2", "name": "Pan", "min": -1, "max": 1, "step": 0.01, "value": 0},
+        ],
+    )  # fmt: skip
+    admin = live_superuser(f"wide-{width}", "wide@example.com")
+    page = admin_page(browser, asgi_server, admin, board_url(board), width=width)
+    try:
+        assert page_width(page) <= width
+        page.get_by_text("Add another Slider").click()  # the new row fits too
+        assert page_width(page) <= width
+        for cell in ("td.field-value", "td.field-version", "td.delete"):  # on screen, not clipped
+            box = page.locator(cell).first.bounding_box()
+            assert box is not None and box["x"] + box["width"] <= width, cell
+    finally:
+        page.context.close()
+
+
+@pytest.mark.browser
+def test_the_page_stops_where_the_server_does_when_max_is_off_the_step_grid(
+    make_board, page_on
+) -> None:
+    board = make_board(sliders=[{"slug": "s1", "min": 0, "max": 10, "step": 3, "value": 3}])
+    page = page_on(board.slug)
+    page.locator("#slider-s1").focus()
+    page.keyboard.press("End")  # as far as the thumb goes
+    shows(page, "9")
+    wait_until_blocking(lambda: slider_row(board).version == 1, timeout=3, what="the set")
+    assert slider_row(board).value == 9.0
+    page.keyboard.press("ArrowRight")  # nothing further right
+    shows(page, "9")
+    page.evaluate("window.sliderSync.socket.emit('slider:set', {id: 's1', value: 10})")
+    wait_until_blocking(lambda: slider_row(board).version == 1, timeout=1)
+    assert slider_row(board).value == 9.0  # 10 was snapped to 9: nothing moved

@@ -7,15 +7,19 @@ AUDIT_MERGE_SECONDS are one entry (sliders/services/audit.py). Refused sets leav
 from __future__ import annotations
 
 import asyncio
+import getpass
+import io
+import socket
 from typing import Any
 
 import pytest
 from django.contrib.auth.models import Permission, User
+from django.core.management import call_command
 from django.test import Client
 
 from sliders import services
-from sliders.models import AuditEntry, Board, Slider
-from tests.support.accounts import PASSWORD, session_cookie
+from sliders.models import AuditEntry, Board, Preset, ShareLink, Slider
+from tests.support.accounts import PASSWORD, session_cookie, share_cookie
 from tests.support.checks import assert_error
 from tests.support.http import Forms
 
@@ -214,7 +218,7 @@ def test_the_audit_trail_admin_is_read_only(ops_client: Client, stage: Slider) -
     response = ops_client.get(base)
     assert response.status_code == 200
     html = response.content.decode()
-    assert "stage" in html and "anonymous" in html
+    assert "stage" in html and "command line (" in html
     assert f'href="{base}add/"' not in html
     assert 'value="delete_selected"' not in html  # no bulk delete action
 
@@ -239,3 +243,49 @@ def test_staff_need_the_view_permission_to_read_the_trail(db: None, stage: Slide
         Permission.objects.get(content_type__app_label="sliders", codename="view_auditentry")
     )
     assert client.get("/admin/sliders/auditentry/").status_code == 200
+
+
+# --- Who: the operator at a shell, the holder of a share link ----------------------------------
+
+
+def operator_at_this_machine() -> str:
+    return f"command line ({getpass.getuser()}@{socket.gethostname()})"
+
+
+def test_a_change_from_the_command_line_names_the_operator_and_the_machine(
+    ops_client: Client, stage: Slider
+) -> None:
+    call_command("slider", "set", "stage", "s1", "42", stdout=io.StringIO(), stderr=io.StringIO())
+    (entry,) = entries("stage")
+    assert (entry["source"], entry["username"], entry["user_id"]) == (
+        "command", operator_at_this_machine(), None,
+    )  # fmt: skip
+    html = ops_client.get("/admin/sliders/auditentry/").content.decode()
+    assert f'<td class="field-who">{operator_at_this_machine()}</td>' in html
+
+
+@pytest.mark.live
+async def test_a_share_link_editor_is_recorded_with_the_links_label(
+    make_board, connect_client
+) -> None:
+    """Sets, presets and fades alike: the trail says which link the change came through."""
+    board = make_board(edit_access="editors")  # only the link lets an anonymous visitor edit
+    link = ShareLink.objects.create(board=board, kind="edit", label="crew tablets")
+    unlabelled = ShareLink.objects.create(board=board, kind="edit")
+    Preset.objects.create(board=board, name="Intro", values={"s1": 10, "s2": 90})
+    Preset.objects.create(board=board, name="Out", values={"s1": 0, "s2": 0})
+    crew = await connect_client(board.slug, headers={"Cookie": share_cookie(link)})
+    other = await connect_client(board.slug, headers={"Cookie": share_cookie(unlabelled)})
+
+    assert (await crew.set("s1", 60))["ok"] is True
+    assert (await crew.call("preset:recall", {"name": "Intro"}))["ok"] is True
+    assert (await crew.call("preset:recall", {"name": "Out", "fade": 0.2}))["ok"] is True
+    await crew.wait_for(lambda: crew.values["s2"][0] == 0, timeout=5)
+    assert (await other.set("s1", 30))["ok"] is True
+
+    by_name = {(e["username"], e["source"]) for e in entries(board)}
+    assert by_name == {
+        ("share link: crew tablets", "socket"),
+        ("share link: crew tablets", "preset"),
+        (f"share link #{unlabelled.pk}", "socket"),
+    }, by_name

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 from collections.abc import Callable
@@ -319,3 +320,105 @@ def test_the_page_and_the_first_paint_write_a_value_alike() -> None:
         fields = {key: case[key] for key in ("min", "max", "step")}
         slider = Slider(**fields, unit=case.get("unit", ""), precision=None)
         assert slider.format_value(case["value"]) == page_text, case
+
+
+# --- Ranges: the step fits the range ----------------------------------------------------------
+
+
+def test_a_step_larger_than_the_range_is_refused_by_the_service_and_the_database() -> None:
+    from sliders import services
+
+    board = Board.objects.create(slug="b", name="B")
+    with pytest.raises(services.Refusal) as refused:
+        services.save_slider(slider=Slider(board=board, slug="s", name="S", min=0, max=1, step=5))
+    assert refused.value.code == "invalid_value"
+    assert "must not be larger than the range" in refused.value.message
+    assert not board.sliders.exists()
+
+    slider = Slider(board=board, slug="s", name="S", min=0, max=1, step=0.5)
+    services.save_slider(slider=slider)
+    slider.step = 2
+    with pytest.raises(services.Refusal):
+        services.save_slider(slider=slider)
+    with pytest.raises(IntegrityError), transaction.atomic():
+        Slider.objects.filter(pk=slider.pk).update(step=1.01)
+    with pytest.raises(IntegrityError), transaction.atomic():
+        Slider.objects.filter(pk=slider.pk).update(max=0.4)
+    assert Slider.objects.get(pk=slider.pk).step == 0.5
+
+
+def test_the_database_takes_every_step_the_service_takes() -> None:
+    # The database subtracts in binary floating point: 0.3 - 0.1 = 0.19999999999999998 and
+    # (1e12 + 0.5) - (1e12 + 0.3) = 0.199951171875, so an exact comparison would refuse them.
+    from sliders import services
+
+    board = Board.objects.create(slug="b", name="B")
+    ranges = [
+        (0.1, 0.3, 0.2),
+        (1.0, 1.1, 0.1),
+        (1e9 + 0.1, 1e9 + 0.3, 0.2),
+        (1e12 + 0.3, 1e12 + 0.5, 0.2),
+    ]
+    for index, (low, high, step) in enumerate(ranges):
+        services.save_slider(
+            slider=Slider(board=board, slug=f"s{index}", name="S", min=low, max=high, step=step),
+            requested_value=high,
+        )
+    assert [s.value for s in board.sliders.order_by("slug")] == [high for _, high, _ in ranges]
+
+
+def test_the_migration_fits_existing_steps_to_their_range(tmp_path: Any) -> None:
+    """Sliders saved before the rule (a step larger than the range) get step = max - min."""
+    import sqlite3
+    import sys
+
+    env = {**os.environ, "DATABASE_URL": f"sqlite:///{tmp_path}/old.sqlite3", "DEBUG": "true"}
+    env.pop("DJANGO_SETTINGS_MODULE", None)
+
+    def manage(*args: str) -> None:
+        subprocess.run(
+            [sys.executable, "manage.py", *args],
+            env=env,
+            cwd=settings.BASE_DIR,
+            check=True,
+            capture_output=True,
+        )
+
+    manage("migrate", "sliders", "0007", "--no-input", "-v", "0")
+    database = sqlite3.connect(tmp_path / "old.sqlite3")
+    with database:
+        database.execute(
+            "INSERT INTO sliders_board (id, slug, name, view_access, edit_access, position)"
+            " VALUES (1, 'b', 'B', 'anyone', 'anyone', 0)"
+        )
+        rows = [  # slug, min, max, step, value, version
+            ("stuck", 0, 1, 5, 0, 3),  # only ever 0: now 0 or 1
+            ("raw", 0, 1, 5, 0.8, 4),  # written around the services: snapped to 1
+            ("decimal", 1.0, 1.1, 0.2, 1.0, 0),
+            ("fine", 0, 10, 3, 9, 2),  # not a whole number of steps, but the step fits
+        ]
+        database.executemany(
+            "INSERT INTO sliders_slider (board_id, slug, name, min, max, step, value, version,"
+            " position, unit, precision) VALUES (1, ?, ?, ?, ?, ?, ?, ?, 0, '', NULL)",
+            [(slug, slug, *numbers) for slug, *numbers in rows],
+        )
+    database.close()
+
+    manage("migrate", "--no-input", "-v", "0")
+
+    database = sqlite3.connect(tmp_path / "old.sqlite3")
+    found = {
+        slug: (step, value, version)
+        for slug, step, value, version in database.execute(
+            "SELECT slug, step, value, version FROM sliders_slider"
+        )
+    }
+    with pytest.raises(sqlite3.IntegrityError):
+        database.execute("UPDATE sliders_slider SET step = 11 WHERE slug = 'fine'")
+    database.close()
+    assert found == {
+        "stuck": (1.0, 0.0, 3),
+        "raw": (1.0, 1.0, 5),
+        "decimal": (0.1, 1.0, 0),
+        "fine": (3.0, 9.0, 2),
+    }

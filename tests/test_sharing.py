@@ -3,16 +3,23 @@
 from __future__ import annotations
 
 import contextlib
+import re
 from typing import Any
 
 import pytest
 import socketio
 from django.contrib.auth.models import User
 from django.test import Client
+from django.utils.formats import date_format
+from django.utils.timezone import localtime
+from playwright.sync_api import expect
 
-from sliders import services, sharing
-from sliders.models import ShareLink, Slider
+from sliders import services
+from sliders.models import ApiToken, ShareLink, Slider
+from tests.support.accounts import share_cookie
+from tests.support.admin_pages import admin_page
 from tests.support.clients import BoardClient
+from tests.support.http import Forms
 
 pytestmark = pytest.mark.django_db
 
@@ -27,17 +34,6 @@ def opened(link: ShareLink) -> Client:
     response = browser.get(link.get_absolute_url())
     assert response.status_code == 302 and response["Location"] == f"/b/{link.board.slug}/"
     return browser
-
-
-def share_cookie(link: ShareLink) -> str:
-    """The session cookie of a browser that opened `link` (what the view stores, see above)."""
-    from django.conf import settings
-    from django.contrib.sessions.backends.db import SessionStore
-
-    session = SessionStore()
-    sharing.remember(session, link)
-    session.save()
-    return f"{settings.SESSION_COOKIE_NAME}={session.session_key}"
 
 
 def test_a_viewer_link_opens_a_private_board_read_only(make_board) -> None:
@@ -94,6 +90,89 @@ def test_the_admin_makes_links_and_shows_them(make_board) -> None:
     admin.post("/admin/sliders/sharelink/", {"action": "revoke", "_selected_action": [link.pk]})
     assert ShareLink.objects.get(pk=link.pk).revoked is True
     assert response.status_code == 200
+
+
+def share_admin() -> Client:
+    admin = Client()
+    admin.force_login(User.objects.create_superuser("ops"))
+    return admin
+
+
+def test_the_admin_shows_the_whole_link_with_a_copy_button(make_board, settings) -> None:
+    settings.ALLOWED_HOSTS = [*settings.ALLOWED_HOSTS, "panel.example.org"]
+    link = ShareLink.objects.create(board=private_board(make_board), kind="edit", label="crew")
+    admin = share_admin()
+    full = f"https://panel.example.org:8443{link.get_absolute_url()}"
+    for url in ("/admin/sliders/sharelink/", f"/admin/sliders/sharelink/{link.pk}/change/"):
+        html = admin.get(url, secure=True, headers={"host": "panel.example.org:8443"}).content
+        html = html.decode()
+        assert f'href="{full}"' in html, url
+        assert f">{full}</a>" in html, url  # shown as a URL, not as a path
+        assert f'data-copy="{full}"' in html, url  # the copy button copies it all
+    assert "sliders/admin/copy.js" in html
+
+
+def test_links_and_tokens_read_active_or_revoked_on_a_date(make_board) -> None:
+    board = make_board()
+    ShareLink.objects.create(board=board, label="lobby")
+    gone = ShareLink.objects.create(board=board, label="old screen")
+    admin = share_admin()
+    admin.post("/admin/sliders/sharelink/", {"action": "revoke", "_selected_action": [gone.pk]})
+    gone.refresh_from_db()
+    assert gone.revoked and gone.revoked_at is not None
+    user = User.objects.create_user("desk")
+    services.issue_api_token(user=user, name="kept")
+    dropped, _ = services.issue_api_token(user=user, name="dropped")
+    admin.post("/admin/sliders/apitoken/", {"action": "revoke", "_selected_action": [dropped.pk]})
+
+    for url, active_name, revoked_name in (
+        ("/admin/sliders/sharelink/", "lobby", "old screen"),
+        ("/admin/sliders/apitoken/", "kept", "dropped"),
+    ):
+        html = admin.get(url).content.decode()
+        rows = {
+            name: row
+            for row in re.findall(r"<tr>(.*?)</tr>", html, re.S)
+            for name in (active_name, revoked_name)
+            if f">{name}<" in row
+        }
+        assert re.search(r'<td class="field-state">Active</td>', rows[active_name]), url
+        revoked_at = gone if url.endswith("sharelink/") else ApiToken.objects.get(name="dropped")
+        when = date_format(localtime(revoked_at.revoked_at), "DATETIME_FORMAT")
+        assert f'<td class="field-state">Revoked on {when}</td>' in rows[revoked_name], url
+        assert "icon-no.svg" not in html and "icon-yes.svg" not in html, url
+
+    # Taking a revocation back (the box on the link's page) makes the link active again.
+    data = Forms(admin.get(f"/admin/sliders/sharelink/{gone.pk}/change/").content.decode()).form(
+        "sharelink_form"
+    )
+    data.pop("revoked")
+    admin.post(f"/admin/sliders/sharelink/{gone.pk}/change/", {**data, "_save": "Save"})
+    gone.refresh_from_db()
+    assert (gone.revoked, gone.revoked_at) == (False, None)
+
+
+@pytest.mark.browser
+def test_the_copy_button_copies_the_whole_link(make_board, browser, asgi_server) -> None:
+    link = ShareLink.objects.create(board=make_board(), kind="view", label="wall")
+    admin = User.objects.create_superuser("copier")
+    page = admin_page(
+        browser, asgi_server, admin, "/admin/sliders/sharelink/", width=1100,
+        permissions=("clipboard-read", "clipboard-write"),
+    )  # fmt: skip
+    try:
+        full = asgi_server.url + link.get_absolute_url()
+        expect(page.get_by_role("link", name=full)).to_be_visible()
+        for column in ("td.field-link", "td.field-state"):
+            box = page.locator(column).bounding_box()  # the whole list fits the window
+            assert box is not None and box["x"] + box["width"] <= 1100, column
+        button = page.locator("button[data-copy]")
+        expect(button).to_have_text("Copy")
+        button.click()
+        expect(button).to_have_text("Copied")
+        assert page.evaluate("navigator.clipboard.readText()") == full
+    finally:
+        page.context.close()
 
 
 # --- Live: the socket follows the link ----------------------------------------------------------

@@ -1,12 +1,17 @@
 """The audit trail: who changed which value, from, to, when and where.
 
-`record` adds a change to the trail, merging one client's drag into one entry; the trail is
-also how `changed_by_others` tells whether a set based on an older version would revert someone
-else's change (invariant 9). `prune` deletes old entries (`manage.py prune_audit`).
+`record` adds a change to the trail, merging one client's drag into one entry, under the name
+`who` gives its actor; the trail is also how `changed_by_others` tells whether a set based on an
+older version would revert someone else's change (invariant 9). `prune` deletes old entries
+(`manage.py prune_audit`).
 """
 
 from __future__ import annotations
 
+import functools
+import getpass
+import os
+import socket
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
@@ -16,7 +21,7 @@ from django.db import transaction
 from django.db.models import Count, F, Max, Min, Q, Sum
 from django.utils import timezone
 
-from sliders.models import AuditEntry, Slider
+from sliders.models import AuditEntry, ShareLink, Slider
 
 if TYPE_CHECKING:
     from sliders.services.access import Actor
@@ -75,7 +80,7 @@ def record(change: SliderChange, actor: Actor, *, old_value: float, old_version:
         board=change.board,
         slider=change.id,
         user=user,
-        username=user.get_username() if user is not None else "",
+        username=who(actor, user)[:150],
         source=actor.source,
         address=actor.address[:64],
         client=actor.client[:64],
@@ -87,6 +92,36 @@ def record(change: SliderChange, actor: Actor, *, old_value: float, old_version:
         ended_at=now,
     )
     _audit_tails[key] = _AuditTail(entry.pk, entry.client, change.version, now)
+
+
+def who(actor: Actor, user: Any = None) -> str:
+    """Who made a change, as the trail names them (`AuditEntry.username`).
+
+    The signed-in `user`'s name; else the share link the change came through ("share link:
+    lobby screen", or "share link #3" without a label); else, for the command line (and code
+    that runs the services without an actor), the operator's login and machine ("command line
+    (ops@stage-pc)"); else "" (an anonymous visitor). One rule for sets, presets and fades,
+    whatever sent them: each change carries its `Actor`.
+    """
+    if user is not None:
+        return str(user.get_username())
+    if actor.share_link is not None:
+        label = ShareLink.objects.filter(pk=actor.share_link).values_list("label", flat=True)
+        text = label.first()
+        return f"share link: {text}" if text else f"share link #{actor.share_link}"
+    if actor.source == AuditEntry.Source.COMMAND:
+        return f"command line ({_operator()})"
+    return ""
+
+
+@functools.cache
+def _operator() -> str:
+    """This process's login and machine, "ops@stage-pc" (what a shell's prompt says)."""
+    try:
+        login = getpass.getuser()
+    except (KeyError, OSError):  # no login name: no user database entry and no $USER
+        login = str(os.getuid()) if hasattr(os, "getuid") else "unknown"
+    return f"{login}@{socket.gethostname()}"
 
 
 def changed_by_others(slider: Slider, *, since: int, client: str) -> bool:

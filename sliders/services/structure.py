@@ -8,14 +8,19 @@ as a new `board:state` after it commits, and a slider that changes key keeps inv
 from __future__ import annotations
 
 import functools
+import math
 from collections.abc import Callable
+from decimal import Decimal
 from typing import Any
 
 from django.db import transaction
+from django.db.models import Max
+from django.utils import timezone
 
 from sliders import keys, notices
 from sliders.models import Board, ShareLink, Slider
 from sliders.services.access import Actor
+from sliders.services.errors import Refusal
 from sliders.services.values import (
     STRUCTURE_FIELDS,
     SliderChange,
@@ -26,23 +31,67 @@ from sliders.services.values import (
 )
 
 
+def check_range(*, minimum: object, maximum: object, step: object) -> None:
+    """Refuse a slider range that would leave people nothing (or nothing sensible) to choose.
+
+    `minimum` < `maximum`, both finite numbers; `step` a finite number > 0 and at most the
+    range (`maximum - minimum`), compared in decimal as `normalize_value` builds the grid (a
+    step of 0.2 fits 0.1 to 0.3). A larger step would leave `minimum` the only value. A range
+    that is not a whole number of steps is allowed: its highest value is `highest_value`.
+    Raises Refusal("invalid_value") saying which rule failed.
+    """
+    numbers = (minimum, maximum, step)
+    if not all(
+        isinstance(n, (int, float)) and not isinstance(n, bool) and math.isfinite(n)
+        for n in numbers
+    ):
+        raise Refusal("invalid_value", "Min, max and step must be finite numbers.")
+    low, high, increment = (Decimal(repr(float(n))) for n in numbers)  # type: ignore[arg-type]
+    if low >= high:
+        raise Refusal("invalid_value", "Max must be greater than min.")
+    if increment <= 0:
+        raise Refusal("invalid_value", "Step must be greater than zero.")
+    if increment > high - low:
+        raise Refusal(
+            "invalid_value",
+            f"The step ({increment}) must not be larger than the range "
+            f"(max - min = {high - low}): min would be the only value.",
+        )
+
+
+def highest_value(*, minimum: float, maximum: float, step: float) -> float:
+    """The highest value a slider with this range can hold: `maximum` when the range is a whole
+    number of steps, else the last step below it (0 to 10 in steps of 3: 9).
+
+    The page's `<input type=range>` stops at the same point (HTML's step rule).
+    """
+    return normalize_value(maximum, minimum=minimum, maximum=maximum, step=step)
+
+
 def save_slider(
     *, slider: Slider, requested_value: object = None, actor: Actor | None = None
 ) -> SliderChange:
-    """Create or update a slider from the admin: structure and value in one transaction.
+    """Create or update a slider (the admin, the demo loader): structure and value in one
+    transaction.
 
-    `requested_value` None keeps the stored value: an admin form opened a minute ago must not
-    undo what people did on the board since. Either way the value is normalised against the
-    (possibly new) range and step. Open pages get `board:state` when the structure changed and
-    `slider:update` when only the value did. A slider that takes a key (created, or given a new
-    slug or board) starts above every version that key had (sliders/keys.py).
+    `requested_value` None keeps the stored value (a new slider starts at min): an admin form
+    opened a minute ago must not undo what people did on the board since. Either way the value
+    is normalised against the (possibly new) range and step: clamped into the range, snapped to
+    the grid. A new slider whose `position` is None goes after the board's last one. Open pages
+    get `board:state` when the structure changed and `slider:update` when only the value did.
+    A slider that takes a key (created, or given a new slug or board) starts above every
+    version that key had (sliders/keys.py). Raises Refusal("invalid_value") for a range
+    `check_range` refuses, and for a value that is not a finite number.
     """
+    check_range(minimum=slider.min, maximum=slider.max, step=slider.step)
 
     def normalized(value: object) -> float:
         return normalize_value(value, minimum=slider.min, maximum=slider.max, step=slider.step)
 
     with transaction.atomic():
         if slider.pk is None:
+            if slider.position is None:
+                slider.position = next_position(slider.board_id)
             slider.value = normalized(slider.min if requested_value is None else requested_value)
             slider.version = 0
             slider.save()
@@ -68,6 +117,12 @@ def save_slider(
     if structure_changed:
         return change
     return broadcast_after_commit(change, sender=None)
+
+
+def next_position(board_id: int) -> int:
+    """The position after the board's last slider (0 on an empty board)."""
+    highest = Slider.objects.filter(board_id=board_id).aggregate(highest=Max("position"))
+    return 0 if highest["highest"] is None else highest["highest"] + 1
 
 
 def _take_new_key(stored: Slider, *, board_id: int, slug: str) -> None:
@@ -106,7 +161,13 @@ def save_board(*, board: Board) -> None:
 
 
 def save_share_link(*, link: ShareLink) -> None:
-    """Create, edit or revoke a share link; open pages of its board get their rights again."""
+    """Create, edit, revoke or restore a share link; open pages of its board get their rights
+    again. `revoked_at` follows `revoked`: set when the link is revoked, cleared when restored.
+    """
+    if not link.revoked:
+        link.revoked_at = None
+    elif link.revoked_at is None:
+        link.revoked_at = timezone.now()
     change_structure(link.board.slug, link.save)
 
 

@@ -31,3 +31,16 @@ def session_cookie(user: Any) -> str:
     client.force_login(user)
     name = settings.SESSION_COOKIE_NAME
     return f"{name}={client.cookies[name].value}"
+
+
+def share_cookie(link: Any) -> str:
+    """A `Cookie` header for a browser that opened the share link `link` (sliders.sharing)."""
+    from django.conf import settings
+    from django.contrib.sessions.backends.db import SessionStore
+
+    from sliders import sharing
+
+    session = SessionStore()
+    sharing.remember(session, link)
+    session.save()
+    return f"{settings.SESSION_COOKIE_NAME}={session.session_key}"

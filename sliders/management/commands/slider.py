@@ -25,8 +25,9 @@ from sliders.templatetags.slider_numbers import plain_number
 class Command(BaseCommand):
     help = (
         "Read or set a slider's value. 'set' goes through the same service as the board page: "
-        "clamped to the range, snapped to the step, versioned, audited as 'command line', and "
-        "sent to open pages (through Redis; without REDIS_URL only new page loads see it). "
+        "clamped to the range, snapped to the step, versioned, audited as 'command line "
+        "(<login>@<machine>)', and sent to open pages (through Redis; without REDIS_URL only "
+        "new page loads see it). "
         "'watch' connects to a running server and prints every change of a board live."
     )
 
