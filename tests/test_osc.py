@@ -352,3 +352,41 @@ async def test_two_web_processes_and_one_bridge_runner_send_each_change_once(
     finally:
         runner.stop()
     assert "Traceback" not in runner.log()
+
+
+async def test_an_osc_target_added_in_the_admin_is_sent_to_and_shows_its_state(
+    make_board, osc_server, peers, stable_content_types
+):
+    import aiohttp
+
+    from sliders.models import OscTarget
+    from tests.support.accounts import PASSWORD, live_superuser
+    from tests.support.http import AdminSession
+
+    board = make_board(sliders=[{"slug": "s1", "min": 0, "max": 100, "value": 64}])
+    desk = await peers()
+    live_superuser("osc-admin", "osc@example.com")
+    async with aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as http:
+        admin = AdminSession(osc_server.url, http)
+        await admin.login("osc-admin", PASSWORD)
+        page = f"/admin/sliders/board/{board.pk}/change/"
+        await admin.submit(
+            page,
+            "board_form",
+            **{
+                "osc_targets-TOTAL_FORMS": "1",
+                "osc_targets-0-host": "127.0.0.1",
+                "osc_targets-0-port": str(desk.port),
+                "osc_targets-0-rate": "30",
+                "osc_targets-0-enabled": "on",
+            },
+        )
+        await desk.wait_for(f"/{board.slug}/s1", 64.0)
+        target = await wait_until(
+            lambda: OscTarget.objects.filter(board=board, state="ok").first(), 5, "state ok"
+        )
+        assert target.last_success_at is not None
+        status, html = await admin.get(page)
+        assert status == 200
+        assert "Sending" in html  # the state, shown read-only
+        assert 'name="osc_targets-0-state"' not in html
