@@ -199,6 +199,18 @@ SOCKETIO_MAX_CONNECTIONS_PER_ADDRESS = env.int("SOCKETIO_MAX_CONNECTIONS_PER_ADD
 # Client addresses or networks that may read /metrics (board slugs and activity are in there).
 METRICS_ALLOWED_IPS = env.list("METRICS_ALLOWED_IPS", default=["127.0.0.1", "::1"])
 
+# --- Bridges (OSC, ...: sliders/bridges/) ---------------------------------------------------------
+# Without REDIS_URL the web process runs the bridges (with it, `manage.py run_bridges` does).
+# Off for a process that must not send although it has no Redis: a second process on the same
+# database (both would send every change), the test suite's servers.
+BRIDGES_IN_PROCESS = env.bool("BRIDGES_IN_PROCESS", default=True)
+# The address the OSC listening ports (Board.osc_port) bind to: every interface by default, so
+# desks on the network reach them; 127.0.0.1 keeps them to this machine.
+OSC_LISTEN_HOST = env.str("OSC_LISTEN_HOST", default="0.0.0.0")
+# Seconds between two cheap checks of the bridge settings (a reload when they changed without a
+# notice, e.g. from a shell without Redis; admin edits reload at once).
+BRIDGES_CHECK_INTERVAL = env.float("BRIDGES_CHECK_INTERVAL", default=5.0)
+
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,

@@ -19,7 +19,7 @@ from sliders import (
     services,
 )
 from sliders.admin_text import StorableTextAdmin
-from sliders.models import AuditEntry, Board, Preset, Slider
+from sliders.models import AuditEntry, Board, OscTarget, Preset, Slider
 
 
 class SliderForm(ModelForm[Slider]):
@@ -64,9 +64,22 @@ class SliderInline(StorableTextAdmin, admin.TabularInline[Slider, Board]):
     extra = 0
     fields = (
         "position", "slug", "name", "min", "max", "step", "unit", "precision", "value", "version",
+        "osc_address", "osc_normalized",
     )  # fmt: skip
     readonly_fields = ("version",)
     ordering = ("position", "id")
+
+
+TARGET_STATE_FIELDS = ("state", "last_success_at", "last_error", "last_error_at")
+
+
+class OscTargetInline(StorableTextAdmin, admin.TabularInline[OscTarget, Board]):
+    """Where the board's values go over OSC (docs/integrations.md); the state is read-only."""
+
+    model = OscTarget
+    extra = 0
+    fields = ("host", "port", "rate", "enabled", *TARGET_STATE_FIELDS)
+    readonly_fields = TARGET_STATE_FIELDS
 
 
 @admin.register(Board)
@@ -75,8 +88,10 @@ class BoardAdmin(StorableTextAdmin, admin.ModelAdmin[Board]):
     list_editable = ("position",)
     prepopulated_fields = {"slug": ("name",)}
     search_fields = ("name", "slug")
-    inlines = [SliderInline]
-    fields = ("name", "slug", "view_access", "edit_access", "editors_group", "position")
+    inlines = [SliderInline, OscTargetInline]
+    fields = (
+        "name", "slug", "view_access", "edit_access", "editors_group", "position", "osc_port",
+    )  # fmt: skip
 
     class Media:
         css = {"all": ["sliders/admin/admin.css"]}  # the sliders' table fits the window
@@ -104,6 +119,13 @@ class BoardAdmin(StorableTextAdmin, admin.ModelAdmin[Board]):
         formset: BaseInlineFormSet[Any, Board, Any],
         change: bool,
     ) -> None:
+        if formset.model is OscTarget:
+            formset.save(commit=False)
+            for target in formset.deleted_objects:
+                services.delete_osc_target(target=target)
+            for target in formset.new_objects + [t for t, _ in formset.changed_objects]:
+                services.save_osc_target(target=target)
+            return
         if formset.model is not Slider:
             super().save_formset(request, form, formset, change)
             return
@@ -140,6 +162,29 @@ class SliderAdmin(StorableTextAdmin, admin.ModelAdmin[Slider]):
     def delete_queryset(self, request: HttpRequest, queryset: QuerySet[Slider]) -> None:
         for slider in queryset.select_related("board"):
             services.delete_slider(slider=slider)
+
+
+@admin.register(OscTarget)
+class OscTargetAdmin(StorableTextAdmin, admin.ModelAdmin[OscTarget]):
+    """Every board's OSC targets and how each is doing (the state is the bridge runner's)."""
+
+    list_display = ("__str__", "board", "rate", "enabled", *TARGET_STATE_FIELDS)
+    list_filter = ("state", "enabled", "board")
+    list_select_related = ("board",)
+    fields = ("board", "host", "port", "rate", "enabled", *TARGET_STATE_FIELDS)
+    readonly_fields = TARGET_STATE_FIELDS
+
+    def save_model(
+        self, request: HttpRequest, obj: OscTarget, form: ModelForm[OscTarget], change: bool
+    ) -> None:
+        services.save_osc_target(target=obj)
+
+    def delete_model(self, request: HttpRequest, obj: OscTarget) -> None:
+        services.delete_osc_target(target=obj)
+
+    def delete_queryset(self, request: HttpRequest, queryset: QuerySet[OscTarget]) -> None:
+        for target in queryset.select_related("board"):
+            services.delete_osc_target(target=target)
 
 
 class PresetForm(ModelForm[Preset]):

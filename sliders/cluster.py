@@ -31,8 +31,10 @@ from django.conf import settings
 logger = logging.getLogger(__name__)
 
 # (kind, board, data). Kinds: "update" (data: {"updates": [{id, value, version}], "origin": the
-# change's sender, see sliders.notices; "origin" is the name on the wire between processes),
-# "board" (its structure changed), "presence", "recount", "hand" (data: {id, hand, by, held}),
+# change's sender, see sliders.notices; "origin" is the name on the wire between processes;
+# "source", "actor", "at" and "bridge": who made the changes, how, when, for the bridges),
+# "board" (its structure changed), "bridges" (its bridge settings changed; only the bridge
+# runner listens), "presence", "recount", "hand" (data: {id, hand, by, held}),
 # "fade" (data: {preset, seconds, state, id}) and "resync" (notices may have been lost: re-send
 # board:state to every client).
 NoticeHandler = Callable[[str, str, Any], Awaitable[None]]

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
-from prometheus_client import REGISTRY, Counter, Histogram
+from prometheus_client import REGISTRY, Counter, Gauge, Histogram
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 
@@ -27,6 +27,29 @@ SET_TO_BROADCAST = Histogram(
     "slidersync_set_to_broadcast_seconds",
     "From receiving a slider:set to handing the committed change to the board's fan-out.",
     buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5),
+)
+
+# The bridges (sliders/bridges/), per target ("osc:3"): in the process that runs them (the web
+# process without REDIS_URL, else `run_bridges`, which serves them with --metrics-port).
+BRIDGE_SENT = Counter(
+    "slidersync_bridge_messages_sent",
+    "Slider values a bridge target was sent (one per slider per send).",
+    ["target"],
+)
+BRIDGE_SUPERSEDED = Counter(
+    "slidersync_bridge_messages_superseded",
+    "Slider values dropped before they were sent because a newer one replaced them.",
+    ["target"],
+)
+BRIDGE_FAILURES = Counter(
+    "slidersync_bridge_failures",
+    "Sends to a bridge target that failed (each is retried with back-off).",
+    ["target"],
+)
+BRIDGE_UP = Gauge(
+    "slidersync_bridge_target_up",
+    "1 while a bridge target's last send worked, 0 while it fails; absent before its first.",
+    ["target"],
 )
 
 

@@ -4,8 +4,9 @@ A slider's `value` and `version` are written only by `sliders.services` (and `ve
 `sliders.keys` when a slider takes a key, see `RetiredSlider`); the database constraints below are
 the last line of defence for invariant 1 (finite, in range).
 
-Longer than 400 lines because Django looks for an app's models in this one module; each model
-is short.
+Longer than 400 lines because Django takes an app's models from one module, and a board's and a
+slider's fields, constraints and rules read best together; the bridges' own models are in
+sliders/bridges/models.py (imported at the end).
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from typing import TYPE_CHECKING
 
 from django.conf import settings
 from django.contrib.auth.models import Group
-from django.core.validators import MaxValueValidator
+from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import F, Q
 from django.db.models.functions import Abs, Lower
@@ -93,6 +94,17 @@ class Board(models.Model):
         help_text="Members of this group may edit this board when access is 'editors'.",
     )
     position = models.PositiveIntegerField(default=0)
+    osc_port = models.PositiveIntegerField(
+        "OSC listening port",
+        null=True,
+        blank=True,
+        unique=True,
+        validators=[MinValueValidator(1), MaxValueValidator(65535)],
+        help_text=(
+            "A UDP port where OSC messages to this board's slider addresses set the sliders "
+            "(as an operator: anyone who can reach the port can move them). Empty: none."
+        ),
+    )
 
     class Meta:
         ordering = ["position", "name"]
@@ -177,6 +189,17 @@ class Slider(models.Model):
         validators=[MaxValueValidator(MAX_PRECISION)],
         help_text="Decimal places shown (0 to 6). Empty: as many as the step needs.",
     )
+    osc_address = models.CharField(
+        "OSC address",
+        max_length=200,
+        blank=True,
+        help_text="Where OSC sends and takes this slider's value. Empty: /<board>/<slider>.",
+    )
+    osc_normalized = models.BooleanField(
+        "OSC 0..1",
+        default=False,
+        help_text="OSC sends and takes the value scaled to 0..1 (min..max), not the raw value.",
+    )
 
     class Meta:
         ordering = ["board", "position", "id"]
@@ -215,6 +238,11 @@ class Slider(models.Model):
 
     def __str__(self) -> str:
         return f"{self.board.slug}/{self.slug}"
+
+    @property
+    def osc_path(self) -> str:
+        """The slider's OSC address: `osc_address`, or `/<board>/<slider>` when it is empty."""
+        return self.osc_address or f"/{self.board.slug}/{self.slug}"
 
     @property
     def display_decimals(self) -> int:
@@ -386,6 +414,7 @@ class AuditEntry(models.Model):
         COMMAND = "command", "Command line"
         PRESET = "preset", "Preset recall"
         API = "api", "HTTP API"
+        OSC = "osc", "OSC"
 
     board = models.SlugField()
     slider = models.SlugField()
@@ -419,3 +448,12 @@ class AuditEntry(models.Model):
         return (
             f"{who} moved {self.board}/{self.slider} from {self.from_value:g} to {self.to_value:g}"
         )
+
+
+# The bridges' models live with the bridges; Django finds them through this import.
+from sliders.bridges.models import OscTarget, TargetState  # noqa: E402
+
+__all__ = [
+    "ApiToken", "AuditEntry", "Board", "OscTarget", "Preset", "RetiredSlider", "ShareLink",
+    "Slider", "TargetState",
+]  # fmt: skip

@@ -15,6 +15,12 @@ without it there is nobody to tell. Either way no Socket.IO server is built here
 A change's *sender* is who made it: the Socket.IO sid of the connection that sent the set (it
 has its ack, so its update is not sent back to it) or a fade's id; None for the admin and the
 API (everyone hears of it). Between processes it travels as the notice's "origin".
+
+An update notice's data is `{"updates": [{"id", "value", "version"}, ...], "origin": sender,
+"source", "actor", "at", "bridge"}`: the changes (committed together, so made by one actor at
+one time) and who made them, how, when, and the bridge target they came in from ("" if none;
+see `SliderChange`). The socket side reads only "updates" and "origin"; the bridges
+(sliders.bridges) read the rest.
 """
 
 from __future__ import annotations
@@ -57,13 +63,30 @@ def slider_updated(change: SliderChange, *, sender: str | None = None) -> None:
 
 def sliders_updated(changes: list[SliderChange], *, sender: str | None = None) -> None:
     """Changes to one board committed together: clients get them in one message."""
-    updates = [change.as_update() for change in changes]
-    _notify("update", changes[0].board, {"updates": updates, "origin": sender})
+    first = changes[0]
+    _notify(
+        "update",
+        first.board,
+        {
+            "updates": [change.as_update() for change in changes],
+            "origin": sender,
+            "source": first.source,
+            "actor": first.actor,
+            "at": first.at,
+            "bridge": first.bridge,
+        },
+    )
 
 
 def board_changed(board_slug: str) -> None:
     """A board's structure changed (sliders added, removed, renamed, ...): re-send its state."""
     _notify("board", board_slug)
+
+
+def bridges_changed(board_slug: str) -> None:
+    """A board's bridge settings changed (an OSC target, its listening port): the bridge runner
+    reloads them. The socket side ignores this kind."""
+    _notify("bridges", board_slug)
 
 
 def _notify(kind: str, board_slug: str, data: Any = None) -> None:

@@ -15,6 +15,9 @@ os.environ["DATABASE_URL"] = os.environ.get("TEST_DATABASE_URL") or (
     f"sqlite:///{os.environ['SLIDERSYNC_TEST_DIR']}/db.sqlite3"
 )
 os.environ.setdefault("DEBUG", "true")
+# The servers the tests start share one database without Redis: each would run the bridges and
+# send every change. Only those that a test starts for the bridges do (BRIDGES_IN_PROCESS=true).
+os.environ.setdefault("BRIDGES_IN_PROCESS", "false")
 
 from sliderproject.settings import *  # noqa: F403
 

@@ -3,17 +3,24 @@
 On start-up the server takes notices (sliders.notices) on its loop and starts the process's
 cluster; on shutdown every client's transport is closed the way a lost connection closes, so
 pages reconnect at once (to another process, behind a load balancer).
+
+Without REDIS_URL this is the only process, so it also runs the bridges (sliders.bridges): they
+hear every notice after this process's clients (unless BRIDGES_IN_PROCESS is off). With
+REDIS_URL `manage.py run_bridges` runs them and web processes never do.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Awaitable, Callable
+from typing import Any
 
 from django.conf import settings
 
 from sliders import notices
-from sliders.cluster import get_cluster
+from sliders.bridges.runner import Runner
+from sliders.cluster import NoticeHandler, get_cluster
 from sliders.realtime.connections import registry
 from sliders.realtime.dispatch import on_notice
 from sliders.realtime.internals import abort_all, chain_exit_signals
@@ -22,6 +29,8 @@ from sliders.realtime.server import sio
 
 logger = logging.getLogger(__package__)
 
+_bridges: Runner | None = None  # running here only without REDIS_URL
+
 
 async def on_startup() -> None:
     """Attach notices to this loop, close transports on SIGTERM/SIGINT, start the cluster."""
@@ -29,7 +38,10 @@ async def on_startup() -> None:
     notices.attach_loop(asyncio.get_running_loop())
     _close_transports_when_asked_to_exit(asyncio.get_running_loop())
     presence.cluster = cluster
-    await cluster.start(on_notice)
+    if settings.REDIS_URL or not settings.BRIDGES_IN_PROCESS:
+        await cluster.start(on_notice)
+    else:
+        await _start_with_bridges(cluster.start)
     logger.info(
         "Realtime server started (process %s, transports: %s, broadcasting: %s)",
         cluster.process_id,
@@ -44,7 +56,31 @@ async def on_shutdown() -> None:
     await _close_transports()
     hands.stop()
     await get_cluster().stop()
+    await _stop_bridges()
     notices.attach_loop(None)
+
+
+async def _start_with_bridges(start_cluster: Callable[[NoticeHandler], Awaitable[None]]) -> None:
+    """Start the cluster with a handler that tells this process's clients, then the bridges."""
+    global _bridges
+    runner = Runner()
+
+    async def both(kind: str, board: str, data: Any) -> None:
+        try:
+            await on_notice(kind, board, data)
+        finally:
+            await runner.on_notice(kind, board, data)
+
+    await start_cluster(both)
+    await runner.start()
+    _bridges = runner
+
+
+async def _stop_bridges() -> None:
+    global _bridges
+    if _bridges is not None:
+        await _bridges.stop()
+        _bridges = None
 
 
 async def _close_transports() -> None:

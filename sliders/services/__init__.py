@@ -16,14 +16,16 @@ commits (`sliders.notices`). A refusal is a `Refusal` whose `code` is the wire p
 
 Split by sub-domain: `values` (normalising and setting values), `structure` (boards, sliders,
 share links), `presets`, `access` (who acts, and whether they may), `audit` (the trail, its
-merging and pruning), `tokens` (API tokens), `text` (the unstorable-text rule), `errors`.
-Callers use `from sliders import services` and the names below.
+merging and pruning), `tokens` (API tokens), `bridges` (bridge targets and their state), `text`
+(the unstorable-text rule), `errors`. Callers use `from sliders import services` and the names
+below.
 """
 
 from __future__ import annotations
 
 from sliders.services.access import Actor, check_can_edit, current_user
 from sliders.services.audit import prune as prune_audit_trail
+from sliders.services.bridges import delete_osc_target, record_target_state, save_osc_target
 from sliders.services.errors import Refusal
 from sliders.services.presets import (
     Recall,
@@ -87,6 +89,7 @@ __all__ = [
     "check_text",
     "current_user",
     "delete_board",
+    "delete_osc_target",
     "delete_preset",
     "delete_share_link",
     "delete_slider",
@@ -105,7 +108,9 @@ __all__ = [
     "prune_audit_trail",
     "recall_preset",
     "record_api_token_use",
+    "record_target_state",
     "save_board",
+    "save_osc_target",
     "save_preset",
     "save_preset_from_admin",
     "save_share_link",

@@ -35,6 +35,14 @@ class Actor:
     # An operator (the admin, the command line): the board's edit access does not apply, as the
     # admin's own permissions (or shell access) already decided.
     operator: bool = False
+    # The bridge target a change came in from ("osc:3"), so the bridges do not send it back there.
+    bridge: str = ""
+
+    @property
+    def name(self) -> str:
+        """The user's name as the audit trail keeps it; "" for anonymous changes."""
+        user = self.user
+        return user.get_username() if user is not None and user.is_authenticated else ""
 
 
 def current_user(user: Any) -> Any:

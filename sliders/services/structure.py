@@ -176,8 +176,14 @@ def delete_share_link(*, link: ShareLink) -> None:
     change_structure(link.board.slug, link.delete)
 
 
-def change_structure(board_slug: str, save_or_delete: Callable[[], Any]) -> None:
-    """Run `save_or_delete` in a transaction; open pages of the board get `board:state` then."""
+def change_structure(
+    board_slug: str,
+    save_or_delete: Callable[[], Any],
+    *,
+    notice: Callable[[str], None] = notices.board_changed,
+) -> None:
+    """Run `save_or_delete` in a transaction, then `notice(board_slug)` after it commits (by
+    default: open pages of the board get `board:state`)."""
     with transaction.atomic():
         save_or_delete()
-        transaction.on_commit(lambda: notices.board_changed(board_slug))
+        transaction.on_commit(lambda: notice(board_slug))

@@ -14,6 +14,7 @@ from decimal import ROUND_FLOOR, ROUND_HALF_UP, Decimal, localcontext
 from typing import Any
 
 from django.db import transaction
+from django.utils import timezone
 
 from sliders import notices
 from sliders.models import Board, Slider
@@ -22,21 +23,32 @@ from sliders.services.access import Actor
 from sliders.services.errors import Refusal
 
 SLUG_PATTERN = re.compile(r"[-a-zA-Z0-9_]{1,50}")
-# What the admin may change about a slider besides its value (a change sends `board:state`).
+# What the admin may change about a slider besides its value (a change sends `board:state`,
+# and the bridges reload their settings).
 STRUCTURE_FIELDS = (
     "board_id", "slug", "name", "min", "max", "step", "position", "unit", "precision",
+    "osc_address", "osc_normalized",
 )  # fmt: skip
 
 
 @dataclass(frozen=True)
 class SliderChange:
-    """The stored state of a slider after a set; `changed` is False when nothing was written."""
+    """The stored state of a slider after a set; `changed` is False when nothing was written.
+
+    A written change also says who made it and how, for the bridges (sliders.notices): `source`
+    (an `AuditEntry.Source` value), `actor` (the user's name, "" if anonymous), `at` (when it
+    was written, ISO 8601 in UTC) and `bridge` (the bridge target it came in from, or "").
+    """
 
     board: str
     id: str
     value: float
     version: int
     changed: bool
+    source: str = ""
+    actor: str = ""
+    at: str = ""
+    bridge: str = ""
 
     def as_update(self) -> dict[str, Any]:
         """The `slider:update` payload: `{"id", "value", "version"}`."""
@@ -246,15 +258,28 @@ def write(
     if written != 1:
         raise RuntimeError(f"Slider {stored.pk} changed under a held lock.")
     slider.value, slider.version = new_value, version
-    change = change_of(slider, changed=changed)
+    change = change_of(slider, changed=changed, actor=actor)
     if changed:
         audit.record(change, actor, old_value=old_value, old_version=old_version)
     return change
 
 
-def change_of(slider: Slider, *, changed: bool) -> SliderChange:
-    """`slider`'s state as a SliderChange (its board must be loaded or loadable)."""
-    return SliderChange(slider.board.slug, slider.slug, slider.value, slider.version, changed)
+def change_of(slider: Slider, *, changed: bool, actor: Actor | None = None) -> SliderChange:
+    """`slider`'s state as a SliderChange (its board must be loaded or loadable), made now by
+    `actor` if given."""
+    if actor is None:
+        return SliderChange(slider.board.slug, slider.slug, slider.value, slider.version, changed)
+    return SliderChange(
+        slider.board.slug,
+        slider.slug,
+        slider.value,
+        slider.version,
+        changed,
+        source=str(actor.source),
+        actor=actor.name,
+        at=timezone.now().isoformat(),
+        bridge=actor.bridge,
+    )
 
 
 def broadcast_after_commit(change: SliderChange, sender: str | None) -> SliderChange:

@@ -1,10 +1,12 @@
 """Helpers the tests share; fixtures stay in tests/conftest.py.
 
-- `servers`: live uvicorn processes serving the real ASGI app (`LiveServer`, `ProductionServer`).
+- `servers`: live uvicorn processes serving the real ASGI app (`LiveServer`, `ProductionServer`),
+  and `manage.py run_bridges` as a process (`BridgeRunner`).
 - `clients`: Socket.IO clients that record what they receive (`BoardClient`), a client loop for
   sync tests (`ClientLoop`).
 - `proxies`: TCP in-betweens: a controllable fault proxy (`TcpProxy`) and a load balancer
   (`Balancer`).
+- `osc`: OSC desks on real UDP sockets that record what they get and send (`OscPeer`).
 - `http`: a browser-like admin session on a live server (`AdminSession`).
 - `services`: fresh PostgreSQL databases and Redis prefixes for multi-process tests.
 - `accounts`: the test password, users who may sign in to a live server, session cookies.

@@ -125,3 +125,35 @@ class ProductionServer(LiveServer):
     redirects to https, which this test server does not speak."""
 
     ready_path = "/healthz"
+
+
+class BridgeRunner:
+    """`manage.py run_bridges` as a process (it needs REDIS_URL in `env`), logging to a file."""
+
+    def __init__(self, *, env: dict[str, str]) -> None:
+        self.env = {**os.environ, **env, "DJANGO_SETTINGS_MODULE": LIVE_SETTINGS}
+        self.env.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
+        self.log_path = Path(os.environ["SLIDERSYNC_TEST_DIR"]) / f"bridges-{free_port()}.log"
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def start(self, timeout: float = 20.0) -> BridgeRunner:
+        log = self.log_path.open("ab")
+        self.process = subprocess.Popen(
+            [sys.executable, "manage.py", "run_bridges"],
+            cwd=PROJECT_DIR, env=self.env, stdout=log, stderr=subprocess.STDOUT,
+        )  # fmt: skip
+        wait_for_start(
+            self.process,
+            lambda: "run_bridges is running" in self.log(),
+            timeout=timeout,
+            name="run_bridges",
+            log=self.log,
+        )
+        return self
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+
+    def stop(self) -> None:
+        if self.process:
+            stop_process(self.process)
