@@ -395,6 +395,7 @@ def test_presets_are_saved_and_recalled_from_the_page(make_board, page_on):
     a.locator("#preset-name").fill("Quiet")
     a.locator("#preset-save button").click()
     expect(a.locator("#message")).to_have_text("Saved the preset “Quiet”.")
+    expect(a.locator("#message")).to_have_attribute("data-kind", "success")
     quiet_on_b = b.locator('button.preset[data-preset="Quiet"]')
     expect(quiet_on_b).to_be_visible()
     expect(b.locator("#no-presets")).to_be_hidden()
@@ -408,6 +409,7 @@ def test_presets_are_saved_and_recalled_from_the_page(make_board, page_on):
     expect(a.locator("#slider-s1")).not_to_have_value("100")  # on its way
     shows(a, "0", timeout=4000)
     expect(a.locator("#message")).to_have_text("Recalled “Quiet”.")
+    expect(a.locator("#message")).to_have_attribute("data-kind", "success")
     shows(b, "0")
 
 

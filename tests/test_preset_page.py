@@ -69,6 +69,7 @@ def test_a_recall_on_the_page_says_what_it_skipped_or_fitted(make_board, page_on
         "Fitted to the sliders as they are now: Slider 1 250 → 100.",
         timeout=5000,
     )
+    expect(page.locator("#message")).to_have_attribute("data-kind", "warning")
 
 
 def test_preset_actions_offline_are_refused_visibly_and_never_sent_later(make_board, page_on):

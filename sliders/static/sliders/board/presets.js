@@ -111,7 +111,9 @@ function sendSave(name, overwrite) {
       showMessage("The server did not answer; the preset may not have been saved.");
     } else if (ack?.ok === true) {
       presetNameEl.value = "";
-      showMessage(ack.created === false ? `Replaced the preset “${ack.name}”.` : `Saved the preset “${ack.name}”.`);
+      showMessage(ack.created === false ? `Replaced the preset “${ack.name}”.` : `Saved the preset “${ack.name}”.`, {
+        kind: "success",
+      });
     } else if (ack?.error === "preset_exists" && !overwrite) {
       askToReplace(name, typeof ack.name === "string" ? ack.name : name);
     } else {
@@ -157,6 +159,6 @@ export function onFade(fade) {
   const note = fadeNote?.preset === fade.preset ? ` ${fadeNote.text}` : "";
   fadeNote = null;
   fadeShown = null;
-  if (fade.state === "done") showMessage(`Recalled “${fade.preset}”.${note}`);
+  if (fade.state === "done") showMessage(`Recalled “${fade.preset}”.${note}`, { kind: note ? "warning" : "success" });
   else showMessage(`The fade to “${fade.preset}” stopped: someone moved a slider.`);
 }
