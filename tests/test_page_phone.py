@@ -88,3 +88,37 @@ def test_a_horizontal_drag_on_a_phone_moves_the_thumb(make_board, page_on):
     assert 80 <= tapped <= 95, tapped
     shows(other, f"{tapped:g}", slider="s2", timeout=3000)
     wait_until_blocking(lambda: slider_row(board, "s2").value == tapped, what="the tap stored")
+
+
+def test_a_second_finger_on_another_slider_is_decided_like_the_first(make_board, page_on):
+    """Two fingers swiping up (or pinching), the second landing on another slider: nothing
+    changes. Only the first finger used to be followed; the second moved its slider's thumb
+    to where it landed (50 to 94 here), stored and sent to everyone."""
+    board = make_board(sliders=TALL)
+    phone = page_on(board.slug, device=PHONE)
+    other = page_on(board.slug)
+    first, second = point_on(phone, "s3", 0.15), point_on(phone, "s4", 0.9)
+    cdp = phone.context.new_cdp_session(phone)
+
+    def touch(kind: str, *points: tuple[int, tuple[float, float]]) -> None:
+        touch_points = [{"x": x, "y": y, "id": finger} for finger, (x, y) in points]
+        cdp.send("Input.dispatchTouchEvent", {"type": kind, "touchPoints": touch_points})
+
+    try:
+        touch("touchStart", (1, first))
+        phone.wait_for_timeout(50)
+        touch("touchStart", (1, first), (2, second))
+        for step in range(1, 13):
+            up = 15 * step
+            touch("touchMove", (1, (first[0], first[1] - up)), (2, (second[0], second[1] - up)))
+            phone.wait_for_timeout(16)
+        touch("touchEnd")
+    finally:
+        cdp.detach()
+
+    time.sleep(0.3)  # anything the fingers sent has arrived by now
+    for slider in ("s3", "s4"):
+        shows(phone, "50", slider=slider)
+        shows(other, "50", slider=slider)
+        row = slider_row(board, slider)
+        assert (row.value, row.version) == (50, 0), f"{slider} moved: {row.value} v{row.version}"

@@ -23,7 +23,11 @@ const TOUCH_SLOP_PX = 10; // how far a finger moves before its direction counts 
 export function followTouches(entry, hooks) {
   const { input } = entry;
   input.addEventListener("pointerdown", (event) => {
-    if (event.pointerType !== "touch" || !event.isPrimary || input.disabled) return;
+    if (event.pointerType !== "touch" || input.disabled) return;
+    // Every finger is followed, not only the first: a second finger that lands on another
+    // slider (two faders at once, or two fingers scrolling) is decided the same way. A finger
+    // that lands on a slider another finger already holds changes nothing.
+    if (entry.touch && entry.touch.state !== "ended") return;
     entry.touch = {
       pointerId: event.pointerId,
       x: event.clientX,
