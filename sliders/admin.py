@@ -220,7 +220,8 @@ class PresetForm(ModelForm[Preset]):
 
     def validate_unique(self) -> None:
         # The database's constraint compares names with SQL lower(); clean() has compared them
-        # with casefold() already, which is as strict, and says so in the words of the service.
+        # with the services' name_key already, which is as strict (it counts a dotted capital I
+        # as an i, as PostgreSQL's lower() does), and says so in the words of the service.
         pass
 
 

@@ -355,8 +355,9 @@ class Preset(models.Model):
     class Meta:
         ordering = ["board", "position", "name"]
         constraints = [
-            # "Start" and "start" are one preset. The services compare names with casefold(),
-            # which also covers letters beyond ASCII that SQLite's lower() leaves alone.
+            # "Start" and "start" are one preset. The services compare names more strictly
+            # (services/presets.py, name_key): letters beyond ASCII that SQLite's lower() leaves
+            # alone, and names that look the same but are spelled with combining accents.
             models.UniqueConstraint(
                 Lower("name"),
                 "board",

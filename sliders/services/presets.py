@@ -2,7 +2,7 @@
 
 The rules every way in keeps (page, API, admin):
 - A name is unique per board regardless of case: "Start" and "start" are one preset
-  (`name_key`, `str.casefold`). Recall finds a preset the same way.
+  (`name_key`: Unicode's canonical caseless match). Recall finds a preset the same way.
 - Saving never replaces a preset silently: a name that is taken is refused with `preset_exists`
   unless the request says to overwrite it (the socket's `overwrite`, the API's `If-Match` or
   `?overwrite=true`). A replaced preset takes the name as spelled in the save.
@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import unicodedata
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -45,8 +46,17 @@ NAMED_AT_MOST = 10  # sliders a refusal names one by one; the rest are counted
 
 
 def name_key(name: str) -> str:
-    """What two preset names are compared by: "Start" and "start" are one preset."""
-    return name.casefold()
+    """What two preset names are compared by: "Start" and "start" are one preset.
+
+    Unicode's canonical caseless match (NFD, casefold, NFD): "Straße" and "STRASSE" are one,
+    and so are "Café" typed as é and as e + a combining accent, which look the same. A dotted
+    capital I (U+0130, "İstanbul") counts as an i: casefold() keeps its dot as a combining
+    mark, but PostgreSQL's lower(), which the database's constraint compares with, makes it a
+    plain i, so the two would otherwise disagree. Spaces around a name do not count (a saved
+    name has none).
+    """
+    folded = unicodedata.normalize("NFD", unicodedata.normalize("NFD", name.strip()).casefold())
+    return folded.replace("i\u0307", "i")
 
 
 def checked_name(name: object) -> str:
