@@ -1,5 +1,5 @@
 """Inputs of the kinds users and attackers bring that the other tests did not try: preset names
-that fold to the same letters in Unicode."""
+that fold to the same letters in Unicode, numbers at the edge of what a float holds."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from django.db.migrations.executor import MigrationExecutor
 from django.test import Client
 
 from sliders import services
-from sliders.models import Preset
+from sliders.models import Preset, Slider
 
 SLIDERS = [{"slug": "s1", "name": "Master", "min": 0, "max": 100, "value": 10}]
 NFD_CAFE = unicodedata.normalize("NFD", "Café")  # e and a combining acute: looks like "Café"
@@ -101,3 +101,47 @@ def test_the_migration_renames_names_that_fold_to_the_same_letters(make_board) -
         "Café": {"s1": 3},
         f"{NFD_CAFE} (2)": {"s1": 2},
     }
+
+
+# --- Numbers at the edge of a float -------------------------------------------------------------
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    ("minimum", "maximum", "step"),
+    [(-1e308, 1e308, 1e307), (1e308, 1.7e308, 1e307), (-1.7e308, -1e308, 1)],
+)
+def test_a_range_too_wide_for_a_float_is_refused(
+    make_board, minimum: float, maximum: float, step: float
+) -> None:
+    """|min| + |max| beyond the largest float: PostgreSQL's step constraint overflowed on it
+    (a 500 in the admin), and max - min is infinite on the page."""
+    board = make_board(sliders=SLIDERS)
+    slider = Slider(board=board, slug="wide", name="Wide", min=minimum, max=maximum, step=step)
+    with pytest.raises(services.Refusal) as error:
+        services.save_slider(slider=slider)
+    assert error.value.code == "invalid_value"
+    assert "too large" in error.value.message
+    assert not Slider.objects.filter(board=board, slug="wide").exists()
+    # The largest range that still fits is fine.
+    services.save_slider(
+        slider=Slider(board=board, slug="big", name="Big", min=-8e307, max=8e307, step=1e307)
+    )
+
+
+@pytest.mark.django_db
+def test_the_admin_refuses_a_range_too_wide_for_a_float(make_board) -> None:
+    board = make_board(sliders=SLIDERS)
+    admin = Client()
+    admin.force_login(User.objects.create_superuser("ops"))
+    response = admin.post(
+        "/admin/sliders/slider/add/",
+        {
+            "board": board.pk, "slug": "wide", "name": "Wide", "min": "-1e308", "max": "1e308",
+            "step": "1e307", "value": "0", "position": "", "unit": "", "precision": "",
+            "osc_address": "",
+        },
+    )  # fmt: skip
+    assert response.status_code == 200
+    assert "too large" in response.content.decode()
+    assert not Slider.objects.filter(board=board, slug="wide").exists()

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 import math
+import sys
 from collections.abc import Callable
 from decimal import Decimal
 from typing import Any
@@ -37,7 +38,9 @@ def check_range(*, minimum: object, maximum: object, step: object) -> None:
     `minimum` < `maximum`, both finite numbers; `step` a finite number > 0 and at most the
     range (`maximum - minimum`), compared in decimal as `normalize_value` builds the grid (a
     step of 0.2 fits 0.1 to 0.3). A larger step would leave `minimum` the only value. A range
-    that is not a whole number of steps is allowed: its highest value is `highest_value`.
+    that is not a whole number of steps is allowed: its highest value is `highest_value`. And
+    |min| + |max| must be a finite float (not -1e308 to 1e308): the database's step constraint
+    computes it and the range, and the page and OSC's 0..1 scaling compute the range, in floats.
     Raises Refusal("invalid_value") saying which rule failed.
     """
     numbers = (minimum, maximum, step)
@@ -49,6 +52,12 @@ def check_range(*, minimum: object, maximum: object, step: object) -> None:
     low, high, increment = (Decimal(repr(float(n))) for n in numbers)  # type: ignore[arg-type]
     if low >= high:
         raise Refusal("invalid_value", "Max must be greater than min.")
+    # In floats, as the database's step constraint computes them (the sum bounds the range).
+    if not math.isfinite(abs(float(low)) + abs(float(high))):
+        raise Refusal(
+            "invalid_value",
+            f"Min and max are too large: |min| + |max| must be at most {sys.float_info.max:g}.",
+        )
     if increment <= 0:
         raise Refusal("invalid_value", "Step must be greater than zero.")
     if increment > high - low:
