@@ -1,13 +1,17 @@
 """Inputs of the kinds users and attackers bring that the other tests did not try: preset names
-that fold to the same letters in Unicode, numbers at the edge of what a float holds."""
+that fold to the same letters in Unicode, numbers at the edge of what a float holds, ages beyond
+the calendar."""
 
 from __future__ import annotations
 
 import unicodedata
+from io import StringIO
 from typing import Any
 
 import pytest
 from django.contrib.auth.models import User
+from django.core.management import call_command
+from django.core.management.base import CommandError
 from django.db import connection
 from django.db.migrations.executor import MigrationExecutor
 from django.test import Client
@@ -145,3 +149,14 @@ def test_the_admin_refuses_a_range_too_wide_for_a_float(make_board) -> None:
     assert response.status_code == 200
     assert "too large" in response.content.decode()
     assert not Slider.objects.filter(board=board, slug="wide").exists()
+
+
+# --- prune_audit's age --------------------------------------------------------------------------
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("age", ["999999d", "999999w"])
+def test_prune_audit_an_age_beyond_the_calendar_is_a_clear_error(age: str) -> None:
+    """Thousands of years back: said plainly, not an OverflowError's traceback."""
+    with pytest.raises(CommandError, match="before the year 1"):
+        call_command("prune_audit", "--older-than", age, "--dry-run", stdout=StringIO())

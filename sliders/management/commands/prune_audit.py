@@ -43,7 +43,13 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args: Any, **options: Any) -> None:
-        before = timezone.now() - age(options["older_than"])
+        try:
+            before = timezone.now() - age(options["older_than"])
+        except OverflowError:
+            raise CommandError(
+                f"--older-than {options['older_than']} reaches back before the year 1; "
+                "no entry is that old."
+            ) from None
         count = services.prune_audit_trail(before=before, dry_run=options["dry_run"])
         when = before.strftime("%Y-%m-%d %H:%M %Z")
         if options["dry_run"]:
