@@ -14,6 +14,7 @@ import stat
 from pathlib import Path
 
 import psutil
+from django.http.request import split_domain_port
 
 SECRET_KEY_FILE = "secret_key"
 
@@ -69,7 +70,9 @@ def machine_addresses() -> list[str]:
 def machine_names() -> list[str]:
     """The machine's host names: its name, that name on mDNS (`name.local`) and its FQDN.
 
-    Without `localhost` (the loopback names are added by `allowed_hosts`).
+    Without `localhost` (the loopback names are added by `allowed_hosts`), and without names
+    that Django refuses in a `Host` header (`stage_pc`: an underscore, or letters beyond ASCII),
+    whose URLs would only ever answer 400 Bad Request.
     """
     hostname = socket.gethostname()
     names = [hostname]
@@ -78,7 +81,7 @@ def machine_names() -> list[str]:
     fqdn = socket.getfqdn()
     if fqdn and not fqdn.startswith("localhost"):
         names.append(fqdn)
-    return [name.lower() for name in dict.fromkeys(names) if name]
+    return [name.lower() for name in dict.fromkeys(names) if name and split_domain_port(name)[0]]
 
 
 def allowed_hosts(addresses: list[str], names: list[str], configured: list[str]) -> list[str]:

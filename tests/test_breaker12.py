@@ -1,9 +1,10 @@
 """Inputs of the kinds users and attackers bring that the other tests did not try: preset names
 that fold to the same letters in Unicode, numbers at the edge of what a float holds, ages beyond
-the calendar."""
+the calendar, machine names that are not host names."""
 
 from __future__ import annotations
 
+import socket
 import unicodedata
 from io import StringIO
 from typing import Any
@@ -14,9 +15,10 @@ from django.core.management import call_command
 from django.core.management.base import CommandError
 from django.db import connection
 from django.db.migrations.executor import MigrationExecutor
+from django.http.request import split_domain_port
 from django.test import Client
 
-from sliders import services
+from sliders import lan, services
 from sliders.models import Preset, Slider
 
 SLIDERS = [{"slug": "s1", "name": "Master", "min": 0, "max": 100, "value": 10}]
@@ -160,3 +162,20 @@ def test_prune_audit_an_age_beyond_the_calendar_is_a_clear_error(age: str) -> No
     """Thousands of years back: said plainly, not an OverflowError's traceback."""
     with pytest.raises(CommandError, match="before the year 1"):
         call_command("prune_audit", "--older-than", age, "--dry-run", stdout=StringIO())
+
+
+# --- serve_lan's host names ---------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("hostname", ["stage_pc", "Bühne", "stage_pc.example.org"])
+def test_serve_lan_offers_no_host_name_that_django_refuses(monkeypatch, hostname: str) -> None:
+    """A machine named with an underscore or a letter beyond ASCII: its URL (printed for phones,
+    `http://stage_pc.local:8000/`) was answered 400 Bad Request, since Django refuses such a
+    Host header. The machine's name is the one thing here a test cannot set, so it is faked."""
+    monkeypatch.setattr(socket, "gethostname", lambda: hostname)
+    monkeypatch.setattr(socket, "getfqdn", lambda: hostname)
+    for name in lan.machine_names():
+        assert split_domain_port(f"{name}:8000") == (name, "8000"), name
+    monkeypatch.setattr(socket, "gethostname", lambda: "Stage-PC")
+    monkeypatch.setattr(socket, "getfqdn", lambda: "Stage-PC.example.org")
+    assert lan.machine_names() == ["stage-pc", "stage-pc.local", "stage-pc.example.org"]
