@@ -115,7 +115,9 @@ def test_signing_in_is_suggested_only_where_it_can_help(make_board, page_on, asg
     assert hint not in read_only_note(editors.slug, cookie=somebody)  # signed in already
 
 
-def test_a_removed_board_says_it_was_removed_not_offline(make_board, page_on, asgi_server):
+def test_a_removed_board_says_it_was_removed_not_offline(
+    make_board, page_on, asgi_server, stable_content_types
+):
     from tests.support.accounts import live_superuser, session_cookie
 
     board = make_board()
