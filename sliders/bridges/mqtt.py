@@ -391,6 +391,5 @@ class MqttBridge(Bridge):
                 await link.configure(announce)
 
     async def close(self) -> None:
-        for link in self._links.values():
-            await link.close()
+        await asyncio.gather(*(link.close() for link in self._links.values()))  # each says offline
         self._links.clear()
