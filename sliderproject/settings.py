@@ -199,7 +199,7 @@ SOCKETIO_MAX_CONNECTIONS_PER_ADDRESS = env.int("SOCKETIO_MAX_CONNECTIONS_PER_ADD
 # Client addresses or networks that may read /metrics (board slugs and activity are in there).
 METRICS_ALLOWED_IPS = env.list("METRICS_ALLOWED_IPS", default=["127.0.0.1", "::1"])
 
-# --- Bridges (OSC, ...: sliders/bridges/) ---------------------------------------------------------
+# --- Bridges (OSC, MQTT, ...: sliders/bridges/) ---------------------------------------------------
 # Without REDIS_URL the web process runs the bridges (with it, `manage.py run_bridges` does).
 # Off for a process that must not send although it has no Redis: a second process on the same
 # database (both would send every change), the test suite's servers.
@@ -210,6 +210,11 @@ OSC_LISTEN_HOST = env.str("OSC_LISTEN_HOST", default="0.0.0.0")
 # Seconds between two cheap checks of the bridge settings (a reload when they changed without a
 # notice, e.g. from a shell without Redis; admin edits reload at once).
 BRIDGES_CHECK_INTERVAL = env.float("BRIDGES_CHECK_INTERVAL", default=5.0)
+# Seconds of silence after which an MQTT broker and the bridges consider each other gone: the
+# broker then publishes the bridges' last will ("offline") about 1.5 times this after a
+# bridge process vanished without closing its connection (a power cut; a killed process's
+# connection is closed by its kernel, and the will goes out at once).
+MQTT_KEEPALIVE = env.int("MQTT_KEEPALIVE", default=30)
 
 LOGGING = {
     "version": 1,

@@ -19,7 +19,7 @@ from sliders import (
     services,
 )
 from sliders.admin_text import StorableTextAdmin
-from sliders.models import AuditEntry, Board, OscTarget, Preset, Slider
+from sliders.models import AuditEntry, Board, MqttBroker, OscTarget, Preset, Slider
 
 
 class SliderForm(ModelForm[Slider]):
@@ -82,13 +82,25 @@ class OscTargetInline(StorableTextAdmin, admin.TabularInline[OscTarget, Board]):
     readonly_fields = TARGET_STATE_FIELDS
 
 
+class MqttBrokerInline(StorableTextAdmin, admin.TabularInline[MqttBroker, Board]):
+    """Where the board's values go over MQTT (docs/integrations.md); the state is read-only."""
+
+    model = MqttBroker
+    extra = 0
+    fields = (
+        "url", "topic_prefix", "rate", "discovery", "discovery_prefix", "enabled",
+        *TARGET_STATE_FIELDS,
+    )  # fmt: skip
+    readonly_fields = TARGET_STATE_FIELDS
+
+
 @admin.register(Board)
 class BoardAdmin(StorableTextAdmin, admin.ModelAdmin[Board]):
     list_display = ("name", "slug", "view_access", "edit_access", "slider_count", "position")
     list_editable = ("position",)
     prepopulated_fields = {"slug": ("name",)}
     search_fields = ("name", "slug")
-    inlines = [SliderInline, OscTargetInline]
+    inlines = [SliderInline, OscTargetInline, MqttBrokerInline]
     fields = (
         "name", "slug", "view_access", "edit_access", "editors_group", "position", "osc_port",
     )  # fmt: skip
@@ -125,6 +137,13 @@ class BoardAdmin(StorableTextAdmin, admin.ModelAdmin[Board]):
                 services.delete_osc_target(target=target)
             for target in formset.new_objects + [t for t, _ in formset.changed_objects]:
                 services.save_osc_target(target=target)
+            return
+        if formset.model is MqttBroker:
+            formset.save(commit=False)
+            for broker in formset.deleted_objects:
+                services.delete_mqtt_broker(broker=broker)
+            for broker in formset.new_objects + [b for b, _ in formset.changed_objects]:
+                services.save_mqtt_broker(broker=broker)
             return
         if formset.model is not Slider:
             super().save_formset(request, form, formset, change)
@@ -185,6 +204,34 @@ class OscTargetAdmin(StorableTextAdmin, admin.ModelAdmin[OscTarget]):
     def delete_queryset(self, request: HttpRequest, queryset: QuerySet[OscTarget]) -> None:
         for target in queryset.select_related("board"):
             services.delete_osc_target(target=target)
+
+
+@admin.register(MqttBroker)
+class MqttBrokerAdmin(StorableTextAdmin, admin.ModelAdmin[MqttBroker]):
+    """Every board's MQTT brokers and how each is doing (the state is the bridge runner's)."""
+
+    list_display = (
+        "__str__", "board", "topic_prefix", "discovery", "enabled", *TARGET_STATE_FIELDS,
+    )  # fmt: skip
+    list_filter = ("state", "enabled", "discovery", "board")
+    list_select_related = ("board",)
+    fields = (
+        "board", "url", "topic_prefix", "rate", "discovery", "discovery_prefix", "enabled",
+        *TARGET_STATE_FIELDS,
+    )  # fmt: skip
+    readonly_fields = TARGET_STATE_FIELDS
+
+    def save_model(
+        self, request: HttpRequest, obj: MqttBroker, form: ModelForm[MqttBroker], change: bool
+    ) -> None:
+        services.save_mqtt_broker(broker=obj)
+
+    def delete_model(self, request: HttpRequest, obj: MqttBroker) -> None:
+        services.delete_mqtt_broker(broker=obj)
+
+    def delete_queryset(self, request: HttpRequest, queryset: QuerySet[MqttBroker]) -> None:
+        for broker in queryset.select_related("board"):
+            services.delete_mqtt_broker(broker=broker)
 
 
 class PresetForm(ModelForm[Preset]):

@@ -416,6 +416,7 @@ class AuditEntry(models.Model):
         PRESET = "preset", "Preset recall"
         API = "api", "HTTP API"
         OSC = "osc", "OSC"
+        MQTT = "mqtt", "MQTT"
 
     board = models.SlugField()
     slider = models.SlugField()
@@ -452,9 +453,9 @@ class AuditEntry(models.Model):
 
 
 # The bridges' models live with the bridges; Django finds them through this import.
-from sliders.bridges.models import OscTarget, TargetState  # noqa: E402
+from sliders.bridges.models import MqttBroker, OscTarget, TargetState  # noqa: E402
 
 __all__ = [
-    "ApiToken", "AuditEntry", "Board", "OscTarget", "Preset", "RetiredSlider", "ShareLink",
-    "Slider", "TargetState",
+    "ApiToken", "AuditEntry", "Board", "MqttBroker", "OscTarget", "Preset", "RetiredSlider",
+    "ShareLink", "Slider", "TargetState",
 ]  # fmt: skip

@@ -13,7 +13,7 @@ from __future__ import annotations
 import logging
 import time
 from abc import ABC, abstractmethod
-from collections.abc import Hashable, Sequence
+from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
@@ -84,6 +84,15 @@ class Target(ABC):
 
     async def close(self) -> None:
         """Release what the target holds (sockets); it is not used again."""
+        return None
+
+    def watch(self, report: Callable[[Exception | None], None]) -> None:
+        """Take the outbox's `report`, for a target that learns of its state between sends.
+
+        A target with a connection of its own (MQTT) calls `report(error)` when it loses it and
+        `report(None)` when it has it again: the target's state (logs, admin, metrics) follows
+        at once instead of at the next send. Others ignore it (the default).
+        """
         return None
 
 
@@ -162,3 +171,22 @@ class ThrottledLog:
         if held:
             message += f" ({held} more held back before this one)"
         self.logger.warning(message, *args)
+
+
+class ThrottledFilter(logging.Filter):
+    """A logging filter that lets each message through at most once per `interval` seconds.
+
+    For a library's logger that can be made to log per message received (a flood).
+    """
+
+    def __init__(self, interval: float = 10.0) -> None:
+        super().__init__()
+        self.interval = interval
+        self._next: dict[str, float] = {}
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        now = time.monotonic()
+        if now < self._next.get(str(record.msg), 0.0):
+            return False
+        self._next[str(record.msg)] = now + self.interval
+        return True

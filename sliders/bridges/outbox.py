@@ -45,6 +45,7 @@ class Outbox:
         self._waiting: dict[str, Change] = {}  # slider -> its latest change not yet sent
         self._versions: dict[str, int] = {}  # slider -> the newest version the target has or gets
         self._wake = asyncio.Event()
+        self._resume = asyncio.Event()  # cuts a retry's wait short: the target works again
         self._last_batch: list[Change] = []
         self._stored_success = 0.0
         self._store_lock = asyncio.Lock()  # FIFO: states are stored in the order they happened
@@ -58,6 +59,7 @@ class Outbox:
 
     def start(self) -> None:
         self._task = asyncio.create_task(self._run(), name=f"bridge-{self.target.key}")
+        self.target.watch(self.report)
 
     async def stop(self) -> None:
         """Stop sending (what waits is dropped) and close the target."""
@@ -90,7 +92,18 @@ class Outbox:
     def replace_target(self, target: Target) -> Target:
         """Send to `target` from now on (same key, new settings); returns the old one."""
         old, self.target = self.target, target
+        target.watch(self.report)
         return old
+
+    def report(self, error: Exception | None) -> None:
+        """The target says how it is doing between sends (`Target.watch`): failing with `error`,
+        or working (None). Sets the state as a send's outcome would (counting no failure); a
+        target working again is sent what waits at once, not after the retry's back-off."""
+        if error is not None:
+            self._failed(error)
+        else:
+            self._succeeded()
+            self._resume.set()
 
     @property
     def waiting(self) -> int:
@@ -121,7 +134,9 @@ class Outbox:
                 self._last_batch = []
                 self._failed(error)
                 self._wake.set()
-                await asyncio.sleep(retry)
+                self._resume.clear()
+                with contextlib.suppress(asyncio.TimeoutError):
+                    await asyncio.wait_for(self._resume.wait(), retry)
                 retry = min(RETRY_MAX, retry * 2)
                 continue
             self._counters[0].inc(len(batch))

@@ -27,6 +27,7 @@ from typing import Any
 from django.conf import settings
 
 from sliders.bridges.base import Bridge, Change, Target, changes_of_notice
+from sliders.bridges.mqtt import MqttBridge
 from sliders.bridges.osc import OscBridge
 from sliders.bridges.outbox import Outbox, store_state_now
 from sliders.db import run_in_db_thread, run_in_read_thread
@@ -37,7 +38,7 @@ logger = logging.getLogger(__name__)
 
 def bridge_kinds() -> list[Bridge]:
     """One of each kind of bridge: adding a kind is adding it here."""
-    return [OscBridge()]
+    return [OscBridge(), MqttBridge()]
 
 
 class Runner:

@@ -25,7 +25,13 @@ from __future__ import annotations
 
 from sliders.services.access import Actor, check_can_edit, current_user
 from sliders.services.audit import prune as prune_audit_trail
-from sliders.services.bridges import delete_osc_target, record_target_state, save_osc_target
+from sliders.services.bridges import (
+    delete_mqtt_broker,
+    delete_osc_target,
+    record_target_state,
+    save_mqtt_broker,
+    save_osc_target,
+)
 from sliders.services.errors import Refusal
 from sliders.services.presets import (
     Recall,
@@ -89,6 +95,7 @@ __all__ = [
     "check_text",
     "current_user",
     "delete_board",
+    "delete_mqtt_broker",
     "delete_osc_target",
     "delete_preset",
     "delete_share_link",
@@ -110,6 +117,7 @@ __all__ = [
     "record_api_token_use",
     "record_target_state",
     "save_board",
+    "save_mqtt_broker",
     "save_osc_target",
     "save_preset",
     "save_preset_from_admin",

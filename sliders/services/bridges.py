@@ -1,7 +1,7 @@
 """Bridge settings and the state of bridge targets (sliders.bridges sends to them).
 
-The admin saves and deletes OSC targets here; the bridge runner hears of it (a "bridges"
-notice after commit) and reloads without a restart. The runner records how each target is
+The admin saves and deletes OSC targets and MQTT brokers here; the bridge runner hears of it (a
+"bridges" notice after commit) and reloads without a restart. The runner records how each target is
 doing (`record_target_state`), shown read-only in the admin.
 """
 
@@ -10,7 +10,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from sliders import notices
-from sliders.models import OscTarget, TargetState
+from sliders.models import MqttBroker, OscTarget, TargetState
 from sliders.services.structure import change_structure
 
 
@@ -22,6 +22,17 @@ def save_osc_target(*, target: OscTarget) -> None:
 def delete_osc_target(*, target: OscTarget) -> None:
     """Delete an OSC target (admin); the bridge runner stops sending to it after commit."""
     change_structure(target.board.slug, target.delete, notice=notices.bridges_changed)
+
+
+def save_mqtt_broker(*, broker: MqttBroker) -> None:
+    """Create or update an MQTT broker of a board (admin); the bridge runner reloads after
+    commit (reconnecting only if the URL or topic prefix changed)."""
+    change_structure(broker.board.slug, broker.save, notice=notices.bridges_changed)
+
+
+def delete_mqtt_broker(*, broker: MqttBroker) -> None:
+    """Delete an MQTT broker of a board (admin); the bridge runner disconnects after commit."""
+    change_structure(broker.board.slug, broker.delete, notice=notices.bridges_changed)
 
 
 def record_target_state(
