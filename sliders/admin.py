@@ -1,7 +1,11 @@
 """The admin, wired to the services so an edit here reaches every open page after it commits.
 
-Boards, sliders, presets and the audit trail; share links and API tokens are in
-sliders/admin_access.py, the forms' shared text rules in sliders/admin_text.py.
+Boards, sliders, presets, the bridges (OSC targets, webhooks and their delivery logs) and the
+audit trail; share links and API tokens are in sliders/admin_access.py, the forms' shared text
+rules in sliders/admin_text.py.
+
+Longer than 400 lines because each kind of bridge's admin sits next to the board's, whose page
+holds it inline: one place to read how a board's settings are saved.
 """
 
 from __future__ import annotations
@@ -19,7 +23,7 @@ from sliders import (
     services,
 )
 from sliders.admin_text import StorableTextAdmin
-from sliders.models import AuditEntry, Board, OscTarget, Preset, Slider
+from sliders.models import AuditEntry, Board, OscTarget, Preset, Slider, Webhook, WebhookDelivery
 
 
 class SliderForm(ModelForm[Slider]):
@@ -82,13 +86,27 @@ class OscTargetInline(StorableTextAdmin, admin.TabularInline[OscTarget, Board]):
     readonly_fields = TARGET_STATE_FIELDS
 
 
+class WebhookInline(StorableTextAdmin, admin.TabularInline[Webhook, Board]):
+    """Where the board's events are POSTed (docs/integrations.md); the state is read-only, the
+    delivery log is on each webhook's own page."""
+
+    model = Webhook
+    extra = 0
+    fields = (
+        "url", "secret", "value_changed", "preset_recalled", "board_changed", "rate", "enabled",
+        *TARGET_STATE_FIELDS,
+    )  # fmt: skip
+    readonly_fields = TARGET_STATE_FIELDS
+    show_change_link = True
+
+
 @admin.register(Board)
 class BoardAdmin(StorableTextAdmin, admin.ModelAdmin[Board]):
     list_display = ("name", "slug", "view_access", "edit_access", "slider_count", "position")
     list_editable = ("position",)
     prepopulated_fields = {"slug": ("name",)}
     search_fields = ("name", "slug")
-    inlines = [SliderInline, OscTargetInline]
+    inlines = [SliderInline, OscTargetInline, WebhookInline]
     fields = (
         "name", "slug", "view_access", "edit_access", "editors_group", "position", "osc_port",
     )  # fmt: skip
@@ -103,7 +121,8 @@ class BoardAdmin(StorableTextAdmin, admin.ModelAdmin[Board]):
     def save_model(
         self, request: HttpRequest, obj: Board, form: ModelForm[Board], change: bool
     ) -> None:
-        services.save_board(board=obj)
+        changed = not change or form.has_changed()
+        services.save_board(board=obj, changed=changed, actor=_admin_actor(request))
 
     def delete_model(self, request: HttpRequest, obj: Board) -> None:
         services.delete_board(board=obj)
@@ -125,6 +144,9 @@ class BoardAdmin(StorableTextAdmin, admin.ModelAdmin[Board]):
                 services.delete_osc_target(target=target)
             for target in formset.new_objects + [t for t, _ in formset.changed_objects]:
                 services.save_osc_target(target=target)
+            return
+        if formset.model is Webhook:
+            _save_webhooks(formset)
             return
         if formset.model is not Slider:
             super().save_formset(request, form, formset, change)
@@ -185,6 +207,67 @@ class OscTargetAdmin(StorableTextAdmin, admin.ModelAdmin[OscTarget]):
     def delete_queryset(self, request: HttpRequest, queryset: QuerySet[OscTarget]) -> None:
         for target in queryset.select_related("board"):
             services.delete_osc_target(target=target)
+
+
+def _save_webhooks(formset: BaseInlineFormSet[Any, Any, Any]) -> None:
+    formset.save(commit=False)
+    for webhook in formset.deleted_objects:
+        services.delete_webhook(webhook=webhook)
+    for webhook in formset.new_objects + [w for w, _ in formset.changed_objects]:
+        services.save_webhook(webhook=webhook)
+
+
+class WebhookDeliveryInline(admin.TabularInline[WebhookDelivery, Webhook]):
+    """The webhook's delivery log: its newest attempts, written by the bridge runner."""
+
+    model = WebhookDelivery
+    fields = ("at", "event", "delivery", "attempt", "result", "status", "error", "duration_ms")
+    readonly_fields = fields
+    ordering = ("-id",)
+    extra = 0
+    can_delete = False
+
+    def has_add_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return False
+
+
+@admin.register(Webhook)
+class WebhookAdmin(StorableTextAdmin, admin.ModelAdmin[Webhook]):
+    """Every board's webhooks, how each is doing and its delivery log (the runner's)."""
+
+    list_display = ("__str__", "board", "enabled", *TARGET_STATE_FIELDS)
+    list_filter = ("state", "enabled", "board")
+    list_select_related = ("board",)
+    fields = (
+        "board", "url", "secret", "value_changed", "preset_recalled", "board_changed", "rate",
+        "enabled", *TARGET_STATE_FIELDS,
+    )  # fmt: skip
+    readonly_fields = TARGET_STATE_FIELDS
+    inlines = [WebhookDeliveryInline]
+
+    def save_model(
+        self, request: HttpRequest, obj: Webhook, form: ModelForm[Webhook], change: bool
+    ) -> None:
+        services.save_webhook(webhook=obj)
+
+    def save_formset(
+        self,
+        request: HttpRequest,
+        form: ModelForm[Webhook],
+        formset: BaseInlineFormSet[Any, Webhook, Any],
+        change: bool,
+    ) -> None:
+        pass  # the delivery log is read-only
+
+    def delete_model(self, request: HttpRequest, obj: Webhook) -> None:
+        services.delete_webhook(webhook=obj)
+
+    def delete_queryset(self, request: HttpRequest, queryset: QuerySet[Webhook]) -> None:
+        for webhook in queryset.select_related("board"):
+            services.delete_webhook(webhook=webhook)
 
 
 class PresetForm(ModelForm[Preset]):

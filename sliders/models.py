@@ -451,9 +451,10 @@ class AuditEntry(models.Model):
 
 
 # The bridges' models live with the bridges; Django finds them through this import.
-from sliders.bridges.models import OscTarget, TargetState  # noqa: E402
+from sliders.bridges.models import OscTarget, TargetState, Webhook, WebhookDelivery  # noqa: E402  # noqa: E402
 
 __all__ = [
     "ApiToken", "AuditEntry", "Board", "OscTarget", "Preset", "RetiredSlider", "ShareLink",
     "Slider", "TargetState",
 ]  # fmt: skip
+__all__ += ["Webhook", "WebhookDelivery"]

@@ -16,16 +16,23 @@ commits (`sliders.notices`). A refusal is a `Refusal` whose `code` is the wire p
 
 Split by sub-domain: `values` (normalising and setting values), `structure` (boards, sliders,
 share links), `presets`, `access` (who acts, and whether they may), `audit` (the trail, its
-merging and pruning), `tokens` (API tokens), `bridges` (bridge targets and their state), `text`
-(the unstorable-text rule), `errors`. Callers use `from sliders import services` and the names
-below.
+merging and pruning), `tokens` (API tokens), `bridges` (bridge targets, their state, webhooks'
+delivery logs), `text` (the unstorable-text rule), `errors`. Callers use
+`from sliders import services` and the names below.
 """
 
 from __future__ import annotations
 
 from sliders.services.access import Actor, check_can_edit, current_user
 from sliders.services.audit import prune as prune_audit_trail
-from sliders.services.bridges import delete_osc_target, record_target_state, save_osc_target
+from sliders.services.bridges import (
+    delete_osc_target,
+    delete_webhook,
+    record_target_state,
+    record_webhook_deliveries,
+    save_osc_target,
+    save_webhook,
+)
 from sliders.services.errors import Refusal
 from sliders.services.presets import (
     Recall,
@@ -93,6 +100,7 @@ __all__ = [
     "delete_preset",
     "delete_share_link",
     "delete_slider",
+    "delete_webhook",
     "find_api_token",
     "find_preset",
     "highest_value",
@@ -109,12 +117,14 @@ __all__ = [
     "recall_preset",
     "record_api_token_use",
     "record_target_state",
+    "record_webhook_deliveries",
     "save_board",
     "save_osc_target",
     "save_preset",
     "save_preset_from_admin",
     "save_share_link",
     "save_slider",
+    "save_webhook",
     "set_slider_value",
     "set_slider_values",
     "token_use_is_due",
