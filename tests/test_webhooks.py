@@ -465,3 +465,56 @@ async def test_private_addresses_are_refused_when_the_setting_says_so(
 
     errors = WebhookDelivery.objects.filter(webhook__board=board).values_list("error", flat=True)
     assert all("not a public address" in error for error in errors), list(errors)
+
+
+@pytest.mark.scaleout
+async def test_two_web_processes_and_one_bridge_runner_post_each_event_once(
+    cluster, services_env, clients, receivers
+):
+    from tests.support.clients import connect
+    from tests.support.servers import BridgeRunner
+    from tests.support.services import manage
+
+    receiver = await receivers()
+    runner = BridgeRunner(env={**services_env, "WEBHOOK_RETRY_FIRST": "0.1"}).start()
+    try:
+        manage(
+            "shell",
+            "-c",
+            "from sliders import services; from sliders.models import Board, Webhook;"
+            "board = Board.objects.get(slug='main');"
+            f"services.save_webhook(webhook=Webhook(board=board, url={receiver.url!r}, "
+            "secret='shared'))",
+            env=services_env,
+        )
+        on_a = await connect(cluster[0].url, clients)
+        on_b = await connect(cluster[1].url, clients)
+        # The runner has the webhook once a set reaches it (its first values are not sent).
+        started = time.monotonic()
+        for probe in itertools.count(1):
+            assert (await on_a.set("s2", probe % 2 * 10))["ok"] is True
+            await asyncio.sleep(0.2)
+            if receiver.posts:
+                break
+            assert time.monotonic() - started < 10, "the runner never posted"
+
+        values = [float(v) for v in range(21, 31)]
+        for index, value in enumerate(values):
+            setter = (on_a, on_b)[index % 2]
+            assert (await setter.set("s1", value))["ok"] is True
+            await receiver.wait_for(lambda p, v=value: p.json.get("value") == v)
+            await asyncio.sleep(0.05)  # past the webhook's 30 Hz interval
+        assert (await on_b.call("preset:save", {"name": "Both"}))["ok"] is True
+        assert (await on_a.set("s1", 5))["ok"] is True
+        assert (await on_b.call("preset:recall", {"name": "Both"}))["ok"] is True
+        await receiver.wait_for(lambda p: p.json["event"] == "preset_recalled")
+        await asyncio.sleep(0.5)  # duplicates would have arrived by now
+
+        sent = [p.json["value"] for p in receiver.of("value_changed") if p.json["slider"] == "s1"]
+        assert sent == [*values, 5.0, 30.0]  # each change once, in order, from the one runner
+        assert [p.json["change"] for p in receiver.of("board_changed")] == ["preset_saved"]
+        assert len(receiver.of("preset_recalled")) == 1
+        assert all(p.signed_with("shared") for p in receiver.posts)
+    finally:
+        runner.stop()
+    assert "Traceback" not in runner.log()
