@@ -178,11 +178,13 @@ class WebhookSender(Target):
         self.settings: Hashable = (url, secret, events, rate)
 
     def delivery_of_change(self, change: Change) -> Delivery:
+        """A new delivery (its own id) of a `value_changed` for `change`."""
         delivery = str(uuid.uuid4())
         body = _encode(value_body(change, delivery))
         return Delivery(delivery, "value_changed", body, change.slider)
 
     def delivery_of_event(self, event: Event) -> Delivery:
+        """A new delivery (its own id) of `event` (`preset_recalled`, `board_changed`)."""
         delivery = str(uuid.uuid4())
         return Delivery(delivery, event.kind, _encode(event_body(event, delivery)))
 
