@@ -215,6 +215,18 @@ BRIDGES_CHECK_INTERVAL = env.float("BRIDGES_CHECK_INTERVAL", default=5.0)
 # bridge process vanished without closing its connection (a power cut; a killed process's
 # connection is closed by its kernel, and the will goes out at once).
 MQTT_KEEPALIVE = env.int("MQTT_KEEPALIVE", default=30)
+# Webhooks (sliders/bridges/webhooks.py): seconds a POST may take in all; attempts per event
+# before giving up; the first wait between attempts (doubling), and the longest (a receiver's
+# Retry-After too is honoured up to it); events other than values waiting per webhook; attempts
+# kept per webhook in the delivery log; and whether to refuse receivers at private, loopback
+# and link-local addresses (docs/security.md: off by default, as staff may mean a LAN service).
+WEBHOOK_TIMEOUT = env.float("WEBHOOK_TIMEOUT", default=10.0)
+WEBHOOK_ATTEMPTS = env.int("WEBHOOK_ATTEMPTS", default=5)
+WEBHOOK_RETRY_FIRST = env.float("WEBHOOK_RETRY_FIRST", default=1.0)
+WEBHOOK_RETRY_MAX = env.float("WEBHOOK_RETRY_MAX", default=60.0)
+WEBHOOK_QUEUE_SIZE = env.int("WEBHOOK_QUEUE_SIZE", default=100)
+WEBHOOK_LOG_SIZE = env.int("WEBHOOK_LOG_SIZE", default=50)
+WEBHOOK_BLOCK_PRIVATE_ADDRESSES = env.bool("WEBHOOK_BLOCK_PRIVATE_ADDRESSES", default=False)
 
 LOGGING = {
     "version": 1,

@@ -1,7 +1,8 @@
 """The admin, wired to the services so an edit here reaches every open page after it commits.
 
-Boards, sliders, presets and the audit trail; share links and API tokens are in
-sliders/admin_access.py, the forms' shared text rules in sliders/admin_text.py.
+Boards, sliders, presets and the audit trail; the bridges (OSC targets, MQTT brokers, webhooks)
+are in sliders/admin_bridges.py, share links and API tokens in sliders/admin_access.py, the
+forms' shared text rules in sliders/admin_text.py.
 """
 
 from __future__ import annotations
@@ -16,10 +17,11 @@ from django.http import HttpRequest
 from sliders import (
     addresses,
     admin_access,  # noqa: F401  (registers share links and API tokens)
+    admin_bridges,
     services,
 )
 from sliders.admin_text import StorableTextAdmin
-from sliders.models import AuditEntry, Board, MqttBroker, OscTarget, Preset, Slider
+from sliders.models import AuditEntry, Board, Preset, Slider
 
 
 class SliderForm(ModelForm[Slider]):
@@ -70,37 +72,13 @@ class SliderInline(StorableTextAdmin, admin.TabularInline[Slider, Board]):
     ordering = ("position", "id")
 
 
-TARGET_STATE_FIELDS = ("state", "last_success_at", "last_error", "last_error_at")
-
-
-class OscTargetInline(StorableTextAdmin, admin.TabularInline[OscTarget, Board]):
-    """Where the board's values go over OSC (docs/integrations.md); the state is read-only."""
-
-    model = OscTarget
-    extra = 0
-    fields = ("host", "port", "rate", "enabled", *TARGET_STATE_FIELDS)
-    readonly_fields = TARGET_STATE_FIELDS
-
-
-class MqttBrokerInline(StorableTextAdmin, admin.TabularInline[MqttBroker, Board]):
-    """Where the board's values go over MQTT (docs/integrations.md); the state is read-only."""
-
-    model = MqttBroker
-    extra = 0
-    fields = (
-        "url", "topic_prefix", "rate", "discovery", "discovery_prefix", "enabled",
-        *TARGET_STATE_FIELDS,
-    )  # fmt: skip
-    readonly_fields = TARGET_STATE_FIELDS
-
-
 @admin.register(Board)
 class BoardAdmin(StorableTextAdmin, admin.ModelAdmin[Board]):
     list_display = ("name", "slug", "view_access", "edit_access", "slider_count", "position")
     list_editable = ("position",)
     prepopulated_fields = {"slug": ("name",)}
     search_fields = ("name", "slug")
-    inlines = [SliderInline, OscTargetInline, MqttBrokerInline]
+    inlines = [SliderInline, *admin_bridges.BRIDGE_INLINES]
     fields = (
         "name", "slug", "view_access", "edit_access", "editors_group", "position", "osc_port",
     )  # fmt: skip
@@ -115,7 +93,8 @@ class BoardAdmin(StorableTextAdmin, admin.ModelAdmin[Board]):
     def save_model(
         self, request: HttpRequest, obj: Board, form: ModelForm[Board], change: bool
     ) -> None:
-        services.save_board(board=obj)
+        changed = not change or form.has_changed()
+        services.save_board(board=obj, changed=changed, actor=_admin_actor(request))
 
     def delete_model(self, request: HttpRequest, obj: Board) -> None:
         services.delete_board(board=obj)
@@ -131,19 +110,7 @@ class BoardAdmin(StorableTextAdmin, admin.ModelAdmin[Board]):
         formset: BaseInlineFormSet[Any, Board, Any],
         change: bool,
     ) -> None:
-        if formset.model is OscTarget:
-            formset.save(commit=False)
-            for target in formset.deleted_objects:
-                services.delete_osc_target(target=target)
-            for target in formset.new_objects + [t for t, _ in formset.changed_objects]:
-                services.save_osc_target(target=target)
-            return
-        if formset.model is MqttBroker:
-            formset.save(commit=False)
-            for broker in formset.deleted_objects:
-                services.delete_mqtt_broker(broker=broker)
-            for broker in formset.new_objects + [b for b, _ in formset.changed_objects]:
-                services.save_mqtt_broker(broker=broker)
+        if admin_bridges.save_bridge_formset(formset):
             return
         if formset.model is not Slider:
             super().save_formset(request, form, formset, change)
@@ -181,57 +148,6 @@ class SliderAdmin(StorableTextAdmin, admin.ModelAdmin[Slider]):
     def delete_queryset(self, request: HttpRequest, queryset: QuerySet[Slider]) -> None:
         for slider in queryset.select_related("board"):
             services.delete_slider(slider=slider)
-
-
-@admin.register(OscTarget)
-class OscTargetAdmin(StorableTextAdmin, admin.ModelAdmin[OscTarget]):
-    """Every board's OSC targets and how each is doing (the state is the bridge runner's)."""
-
-    list_display = ("__str__", "board", "rate", "enabled", *TARGET_STATE_FIELDS)
-    list_filter = ("state", "enabled", "board")
-    list_select_related = ("board",)
-    fields = ("board", "host", "port", "rate", "enabled", *TARGET_STATE_FIELDS)
-    readonly_fields = TARGET_STATE_FIELDS
-
-    def save_model(
-        self, request: HttpRequest, obj: OscTarget, form: ModelForm[OscTarget], change: bool
-    ) -> None:
-        services.save_osc_target(target=obj)
-
-    def delete_model(self, request: HttpRequest, obj: OscTarget) -> None:
-        services.delete_osc_target(target=obj)
-
-    def delete_queryset(self, request: HttpRequest, queryset: QuerySet[OscTarget]) -> None:
-        for target in queryset.select_related("board"):
-            services.delete_osc_target(target=target)
-
-
-@admin.register(MqttBroker)
-class MqttBrokerAdmin(StorableTextAdmin, admin.ModelAdmin[MqttBroker]):
-    """Every board's MQTT brokers and how each is doing (the state is the bridge runner's)."""
-
-    list_display = (
-        "__str__", "board", "topic_prefix", "discovery", "enabled", *TARGET_STATE_FIELDS,
-    )  # fmt: skip
-    list_filter = ("state", "enabled", "discovery", "board")
-    list_select_related = ("board",)
-    fields = (
-        "board", "url", "topic_prefix", "rate", "discovery", "discovery_prefix", "enabled",
-        *TARGET_STATE_FIELDS,
-    )  # fmt: skip
-    readonly_fields = TARGET_STATE_FIELDS
-
-    def save_model(
-        self, request: HttpRequest, obj: MqttBroker, form: ModelForm[MqttBroker], change: bool
-    ) -> None:
-        services.save_mqtt_broker(broker=obj)
-
-    def delete_model(self, request: HttpRequest, obj: MqttBroker) -> None:
-        services.delete_mqtt_broker(broker=obj)
-
-    def delete_queryset(self, request: HttpRequest, queryset: QuerySet[MqttBroker]) -> None:
-        for broker in queryset.select_related("board"):
-            services.delete_mqtt_broker(broker=broker)
 
 
 class PresetForm(ModelForm[Preset]):

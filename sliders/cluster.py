@@ -33,7 +33,9 @@ logger = logging.getLogger(__name__)
 # (kind, board, data). Kinds: "update" (data: {"updates": [{id, value, version}], "origin": the
 # change's sender, see sliders.notices; "origin" is the name on the wire between processes;
 # "source", "actor", "at" and "bridge": who made the changes, how, when, for the bridges),
-# "board" (its structure changed), "bridges" (its bridge settings changed; only the bridge
+# "board" (its structure changed; data None, or what changed for the bridges: see
+# notices.board_changed), "bridges" (its bridge settings changed; only the bridge runner
+# listens), "preset" (a preset was recalled, see notices.preset_recalled; only the bridge
 # runner listens), "presence", "recount", "hand" (data: {id, hand, by, held}),
 # "fade" (data: {preset, seconds, state, id}) and "resync" (notices may have been lost: re-send
 # board:state to every client).

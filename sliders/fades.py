@@ -18,7 +18,7 @@ from typing import Any
 
 from django.db import DatabaseError
 
-from sliders import db, selectors, services
+from sliders import db, notices, selectors, services
 from sliders.cluster import get_cluster
 from sliders.db import run_in_db_thread
 
@@ -75,13 +75,15 @@ async def _run_fade(
 
     Each frame is one transaction (services.set_slider_values): versions bump per frame and
     clients see every frame whole. Someone grabbing or moving a slider of the board cancels
-    the fade; the sliders stay where the last frame put them.
+    the fade; the sliders stay where the last frame put them. A fade that ends is announced as
+    a preset recall (for the bridges: webhooks); a cancelled one is not.
     """
     loop = asyncio.get_running_loop()
     cluster = get_cluster()
     notice = {"preset": fade.preset, "seconds": seconds, "id": fade.sender}
     await cluster.notify("fade", board_slug, {**notice, "state": "running"})
     state = "cancelled"
+    moved: dict[str, services.SliderChange] = {}  # slider -> the fade's last change of it
     try:
         start, versions = await run_in_db_thread(
             selectors.values_and_versions, board_slug, list(targets)
@@ -120,7 +122,16 @@ async def _run_fade(
                     await frame_write
                 raise
             versions.update({change.id: change.version for change in changes})
+            moved.update({change.id: change for change in changes})
         state = "done"
+        notices.preset_recalled(
+            board_slug,
+            preset=fade.preset,
+            changes=list(moved.values()),
+            fade=seconds,
+            source=str(actor.source),
+            actor=actor.name,
+        )
     except services.Refusal as error:
         log = logger.info if error.code == "conflict" else logger.warning
         log("Fade to %r on board %s stopped: %s", fade.preset, board_slug, error.message)

@@ -46,6 +46,12 @@ BRIDGE_FAILURES = Counter(
     "Sends to a bridge target that failed (each is retried with back-off).",
     ["target"],
 )
+WEBHOOK_DROPPED = Counter(
+    "slidersync_webhook_deliveries_dropped",
+    "Webhook events never delivered: gave_up (its attempts all failed, or the receiver refused"
+    " it) or queue_full (the oldest waiting event made room for a new one).",
+    ["target", "reason"],
+)
 BRIDGE_UP = Gauge(
     "slidersync_bridge_target_up",
     "1 while a bridge target's last send worked, 0 while it fails; absent before its first.",

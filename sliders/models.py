@@ -453,9 +453,16 @@ class AuditEntry(models.Model):
 
 
 # The bridges' models live with the bridges; Django finds them through this import.
-from sliders.bridges.models import MqttBroker, OscTarget, TargetState  # noqa: E402
+from sliders.bridges.models import (  # noqa: E402
+    MqttBroker,
+    OscTarget,
+    TargetState,
+    Webhook,
+    WebhookDelivery,
+)
 
 __all__ = [
     "ApiToken", "AuditEntry", "Board", "MqttBroker", "OscTarget", "Preset", "RetiredSlider",
     "ShareLink", "Slider", "TargetState",
 ]  # fmt: skip
+__all__ += ["Webhook", "WebhookDelivery"]

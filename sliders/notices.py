@@ -20,7 +20,9 @@ An update notice's data is `{"updates": [{"id", "value", "version"}, ...], "orig
 "source", "actor", "at", "bridge"}`: the changes (committed together, so made by one actor at
 one time) and who made them, how, when, and the bridge target they came in from ("" if none;
 see `SliderChange`). The socket side reads only "updates" and "origin"; the bridges
-(sliders.bridges) read the rest.
+(sliders.bridges) read the rest. A board notice may say what changed, and a "preset" notice
+says a preset was recalled: both for the bridges (webhooks), whose data the socket side never
+reads, so nothing a browser gets changes.
 """
 
 from __future__ import annotations
@@ -34,6 +36,7 @@ from collections.abc import Coroutine
 from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
+from django.utils import timezone
 
 from sliders import redis_sync
 from sliders.cluster import channel, encode_notice, get_cluster
@@ -78,9 +81,44 @@ def sliders_updated(changes: list[SliderChange], *, sender: str | None = None) -
     )
 
 
-def board_changed(board_slug: str) -> None:
-    """A board's structure changed (sliders added, removed, renamed, ...): re-send its state."""
-    _notify("board", board_slug)
+def board_changed(board_slug: str, change: str = "", **details: str) -> None:
+    """A board's structure changed (sliders added, removed, renamed, ...): re-send its state.
+
+    `change` says what, for the bridges (webhooks' `board_changed`): "board_saved",
+    "board_deleted", "slider_saved", "slider_deleted", "preset_saved", "preset_deleted",
+    "share_link_saved", "share_link_deleted" ("" if the caller did not say); `details` name
+    the thing (`slider`, `preset`) and who did it (`actor`, `source`). The notice's data is
+    then `{"change", ...details, "at"}`; the socket side ignores it.
+    """
+    data = {"change": change, **details, "at": timezone.now().isoformat()} if change else None
+    _notify("board", board_slug, data)
+
+
+def preset_recalled(
+    board_slug: str,
+    *,
+    preset: str,
+    changes: list[SliderChange],
+    fade: float = 0,
+    source: str = "",
+    actor: str = "",
+) -> None:
+    """A preset was recalled: at once (`fade` 0, after its commit) or by a fade that ended.
+
+    `changes` are the sliders the recall moved (their last stored value and version). The
+    notice's kind is "preset", its data `{"preset", "fade", "sliders": [{"id", "value",
+    "version"}], "source", "actor", "at"}`; only the bridges read it (webhooks'
+    `preset_recalled`), the socket side ignores the kind.
+    """
+    data = {
+        "preset": preset,
+        "fade": fade,
+        "sliders": [change.as_update() for change in changes],
+        "source": source,
+        "actor": actor,
+        "at": timezone.now().isoformat(),
+    }
+    _notify("preset", board_slug, data)
 
 
 def bridges_changed(board_slug: str) -> None:

@@ -688,6 +688,12 @@ def test_the_board_page_fits_the_window(make_board, browser, asgi_server, width:
             {"slug": "s2", "name": "Pan", "min": -1, "max": 1, "step": 0.01, "value": 0},
         ],
     )  # fmt: skip
+    from sliders import services
+    from sliders.models import Webhook
+
+    services.save_webhook(
+        webhook=Webhook(board=board, url="https://hooks.example.com/a/rather/long/path?token=x")
+    )
     admin = live_superuser(f"wide-{width}", "wide@example.com")
     page = admin_page(browser, asgi_server, admin, board_url(board), width=width)
     try:

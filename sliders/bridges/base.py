@@ -55,6 +55,40 @@ def changes_of_notice(board: str, data: Any) -> list[Change]:
     ]
 
 
+@dataclass(frozen=True)
+class Event:
+    """Something that happened to a board other than a value change, for the targets that
+    report events (webhooks); other kinds of target are not given them.
+
+    `kind`: "preset_recalled" (from a "preset" notice) or "board_changed" (a "board" notice
+    that says what changed); `details`: the notice's data without `source`, `actor` and `at`
+    (see sliders.notices.preset_recalled and .board_changed), which are fields here as on
+    `Change`. Unlike a change, an event is never superseded by a newer one.
+    """
+
+    board: str
+    kind: str
+    details: dict[str, Any]
+    source: str = ""
+    actor: str = ""
+    at: str = ""
+
+
+def event_of_notice(kind: str, board: str, data: Any) -> Event | None:
+    """The event a "preset" or "board" notice stands for; None for a board notice that does
+    not say what changed (or any other kind). Raises AttributeError or TypeError for a
+    malformed notice."""
+    if kind == "preset":
+        name = "preset_recalled"
+    elif kind == "board" and data and data.get("change"):
+        name = "board_changed"
+    else:
+        return None
+    about = {key: str(data.get(key) or "") for key in ("source", "actor", "at")}
+    details = {key: value for key, value in data.items() if key not in about}
+    return Event(board, name, details, **about)
+
+
 class Target(ABC):
     """One place a bridge sends a board's changes to (an OSC host:port, ...).
 
@@ -71,6 +105,8 @@ class Target(ABC):
     pk: int
     settings: Hashable
     label: str  # how people know it: "10.0.0.5:8000"
+    # The outbox class it needs (an Outbox subclass), if not sliders.bridges.outbox.Outbox.
+    outbox_class: ClassVar[type[Any] | None] = None
 
     @abstractmethod
     async def send(self, changes: Sequence[Change]) -> None:

@@ -1,5 +1,5 @@
-"""The bridges' settings and state: where a board's values are sent (OSC targets, MQTT brokers),
-and how it goes.
+"""The bridges' settings and state: where a board's values are sent (OSC targets, MQTT brokers,
+webhooks), and how it goes (a target's state, a webhook's delivery log).
 
 Models of the `sliders` app (imported by sliders/models.py). A board's OSC listening port and a
 slider's OSC address are fields of `Board` and `Slider` there.
@@ -7,11 +7,12 @@ slider's OSC address are fields of `Board` and `Slider` there.
 
 from __future__ import annotations
 
+import secrets
 from dataclasses import dataclass
 from urllib.parse import unquote, urlsplit
 
 from django.core.exceptions import ValidationError
-from django.core.validators import MaxValueValidator, MinValueValidator
+from django.core.validators import MaxValueValidator, MinValueValidator, URLValidator
 from django.db import models
 from django.db.models import Q
 
@@ -21,7 +22,7 @@ class TargetState(models.Model):
 
     Written only by the bridge runner (sliders/bridges/outbox.py, through
     `services.record_target_state`): when the state changes, and while it is "ok" at most every
-    few seconds (`last_success_at`). Each kind of target (OSC, MQTT, ...) inherits it.
+    few seconds (`last_success_at`). Each kind of target (OSC, MQTT, webhooks) inherits it.
     """
 
     class State(models.TextChoices):
@@ -200,3 +201,112 @@ class MqttBroker(TargetState):
     def key(self) -> str:
         """The broker's name in the bridges: `mqtt:<id>` (metrics, logs)."""
         return f"mqtt:{self.pk}"
+
+
+# --- Webhooks (sliders/bridges/webhooks.py) -------------------------------------------------------
+
+
+def new_webhook_secret() -> str:
+    """A fresh webhook secret: 64 hex digits (256 random bits)."""
+    return secrets.token_hex(32)
+
+
+class Webhook(TargetState):
+    """Where the bridges POST a board's events as signed JSON: any service that takes a webhook.
+
+    Each event it wants (`value_changed`, `preset_recalled`, `board_changed`) is one POST to
+    `url`, its body signed with HMAC-SHA256 under `secret`; at most `rate` POSTs a second,
+    a value superseded while waiting is not sent. Configured by staff in the admin; the
+    last attempts are kept in `WebhookDelivery`. See docs/integrations.md.
+    """
+
+    board = models.ForeignKey("sliders.Board", on_delete=models.CASCADE, related_name="webhooks")
+    url = models.URLField(
+        "URL",
+        max_length=2000,
+        validators=[URLValidator(schemes=["http", "https"])],
+        help_text="Where the events are POSTed (http or https).",
+    )
+    secret = models.CharField(
+        max_length=200,
+        default=new_webhook_secret,
+        help_text="Signs every body (X-SliderSync-Signature); the receiver checks it with this.",
+    )
+    value_changed = models.BooleanField(
+        "value changed", default=True, help_text="A slider's value changed."
+    )
+    preset_recalled = models.BooleanField(
+        "preset recalled", default=True, help_text="A preset was recalled (at once or faded)."
+    )
+    board_changed = models.BooleanField(
+        "board changed",
+        default=True,
+        help_text="The board, a slider, a preset or a share link was saved or deleted.",
+    )
+    rate = models.FloatField(
+        "rate (Hz)",
+        default=30.0,
+        validators=[MinValueValidator(0.1), MaxValueValidator(1000)],
+        help_text="At most this many POSTs a second; the last value is always sent.",
+    )
+    enabled = models.BooleanField(default=True)
+
+    class Meta:
+        verbose_name = "webhook"
+        constraints = [
+            models.CheckConstraint(condition=Q(rate__gt=0), name="webhook_rate_positive"),
+        ]
+
+    def __str__(self) -> str:
+        return self.url
+
+    @property
+    def key(self) -> str:
+        """The webhook's name in the bridges: `webhook:<id>` (metrics, logs)."""
+        return f"webhook:{self.pk}"
+
+    @property
+    def events(self) -> frozenset[str]:
+        """The events it wants, by name: "value_changed", "preset_recalled", "board_changed"."""
+        return frozenset(name for name in WEBHOOK_EVENTS if getattr(self, name))
+
+
+WEBHOOK_EVENTS = ("value_changed", "preset_recalled", "board_changed")  # Webhook's fields too
+
+
+class WebhookDelivery(models.Model):
+    """One attempt to deliver an event to a webhook: the delivery log, read-only in the admin.
+
+    Written only by the bridge runner, in batches off the send path, and pruned to the newest
+    `WEBHOOK_LOG_SIZE` per webhook (`services.record_webhook_deliveries`). All attempts of one
+    event share its `delivery` id (the X-SliderSync-Delivery header). A value whose next
+    attempt was not made because a newer value replaced it gets a row of its own for that
+    attempt ("superseded": no status, no duration).
+    """
+
+    class Result(models.TextChoices):
+        DELIVERED = "delivered", "Delivered"
+        RETRYING = "retrying", "Failed, will retry"
+        GAVE_UP = "gave_up", "Failed, gave up"
+        SUPERSEDED = "superseded", "Not tried again: a newer value replaced it"
+
+    webhook = models.ForeignKey(Webhook, on_delete=models.CASCADE, related_name="deliveries")
+    at = models.DateTimeField(help_text="When the attempt started.")
+    delivery = models.CharField(max_length=36, help_text="The event's delivery id.")
+    event = models.CharField(max_length=32)
+    attempt = models.PositiveSmallIntegerField(help_text="1 for the first try.")
+    status = models.PositiveSmallIntegerField(
+        null=True, blank=True, help_text="The HTTP status code; empty if there was no answer."
+    )
+    error = models.TextField(blank=True, help_text="Why it failed (no answer, or the status).")
+    duration_ms = models.FloatField("duration (ms)")
+    result = models.CharField(max_length=16, choices=Result.choices)
+
+    class Meta:
+        verbose_name = "webhook delivery"
+        verbose_name_plural = "webhook deliveries"
+        ordering = ["-id"]
+        indexes = [models.Index(fields=["webhook", "-id"], name="webhook_delivery_newest")]
+
+    def __str__(self) -> str:
+        return f"{self.event} {self.delivery} #{self.attempt}"

@@ -22,7 +22,7 @@ from collections.abc import Awaitable, Callable
 from django.utils import timezone
 
 from sliders import metrics, services
-from sliders.bridges.base import Change, Target
+from sliders.bridges.base import Change, Event, Target
 from sliders.models import TargetState
 
 logger = logging.getLogger(__name__)
@@ -80,6 +80,11 @@ class Outbox:
         self._waiting[change.slider] = change
         self._versions[change.slider] = change.version
         self._wake.set()
+
+    def put_event(self, event: Event) -> None:
+        """An event other than a value change: only outboxes of targets that report events
+        (webhooks) take it; this one ignores it."""
+        return None
 
     def came_from_target(self, change: Change) -> None:
         """`change` came in from this target: it has that value, so nothing older is sent."""

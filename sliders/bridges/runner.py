@@ -7,6 +7,8 @@ processes never do, so each change is sent once per target however many web proc
 - "update": each change goes to the outbox (sliders/bridges/outbox.py) of every target of its
   board, except the target it came in from (`Change.bridge`), whose outbox only learns that
   the target has that value (nothing older is sent there).
+- "preset" (a preset recalled) and "board" notices that say what changed: an `Event` to the
+  outbox of every target of the board (only webhooks' outboxes take events).
 - "board", "bridges" (settings changed), "resync" (notices may have been lost): reload. A
   reload reads every kind's targets and the current values of their boards: new targets are
   sent every slider's value, and a value newer than what a target has or gets is sent (a
@@ -26,10 +28,18 @@ from typing import Any
 
 from django.conf import settings
 
-from sliders.bridges.base import Bridge, Change, Target, changes_of_notice
+from sliders.bridges.base import (
+    Bridge,
+    Change,
+    Event,
+    Target,
+    changes_of_notice,
+    event_of_notice,
+)
 from sliders.bridges.mqtt import MqttBridge
 from sliders.bridges.osc import OscBridge
 from sliders.bridges.outbox import Outbox, store_state_now
+from sliders.bridges.webhooks import WebhookBridge
 from sliders.db import run_in_db_thread, run_in_read_thread
 from sliders.models import Slider
 
@@ -38,7 +48,7 @@ logger = logging.getLogger(__name__)
 
 def bridge_kinds() -> list[Bridge]:
     """One of each kind of bridge: adding a kind is adding it here."""
-    return [OscBridge(), MqttBridge()]
+    return [OscBridge(), MqttBridge(), WebhookBridge()]
 
 
 class Runner:
@@ -90,7 +100,11 @@ class Runner:
         try:
             if kind == "update":
                 self.route(changes_of_notice(board, data))
-            elif kind in ("board", "bridges", "resync"):
+            elif kind in ("preset", "board"):
+                event = event_of_notice(kind, board, data)
+                if event is not None:
+                    self.route_event(event)
+            if kind in ("board", "bridges", "resync"):
                 self._reload_wanted.set()
         except Exception:
             logger.exception("The bridges could not handle the notice %s for board %s", kind, board)
@@ -103,6 +117,11 @@ class Runner:
                     outbox.came_from_target(change)
                 else:
                     outbox.put(change)
+
+    def route_event(self, event: Event) -> None:
+        """Hand an event (a preset recalled, a board changed) to its board's targets' outboxes."""
+        for outbox in self._by_board.get(event.board, ()):
+            outbox.put_event(event)
 
     async def _reload_when_wanted(self) -> None:
         while True:
@@ -151,7 +170,8 @@ class Runner:
                 await self.outboxes.pop(key).stop()  # moved to another board: start afresh
                 outbox = None
             if outbox is None:
-                self.outboxes[key] = outbox = Outbox(target, self._store_state)
+                outbox_class = target.outbox_class or Outbox
+                self.outboxes[key] = outbox = outbox_class(target, self._store_state)
                 outbox.start()
             elif outbox.target.settings != target.settings:
                 await outbox.replace_target(target).close()

@@ -16,9 +16,9 @@ commits (`sliders.notices`). A refusal is a `Refusal` whose `code` is the wire p
 
 Split by sub-domain: `values` (normalising and setting values), `structure` (boards, sliders,
 share links), `presets`, `access` (who acts, and whether they may), `audit` (the trail, its
-merging and pruning), `tokens` (API tokens), `bridges` (bridge targets and their state), `text`
-(the unstorable-text rule), `errors`. Callers use `from sliders import services` and the names
-below.
+merging and pruning), `tokens` (API tokens), `bridges` (bridge targets, their state, webhooks'
+delivery logs), `text` (the unstorable-text rule), `errors`. Callers use
+`from sliders import services` and the names below.
 """
 
 from __future__ import annotations
@@ -28,9 +28,12 @@ from sliders.services.audit import prune as prune_audit_trail
 from sliders.services.bridges import (
     delete_mqtt_broker,
     delete_osc_target,
+    delete_webhook,
     record_target_state,
+    record_webhook_deliveries,
     save_mqtt_broker,
     save_osc_target,
+    save_webhook,
 )
 from sliders.services.errors import Refusal
 from sliders.services.presets import (
@@ -100,6 +103,7 @@ __all__ = [
     "delete_preset",
     "delete_share_link",
     "delete_slider",
+    "delete_webhook",
     "find_api_token",
     "find_preset",
     "highest_value",
@@ -116,6 +120,7 @@ __all__ = [
     "recall_preset",
     "record_api_token_use",
     "record_target_state",
+    "record_webhook_deliveries",
     "save_board",
     "save_mqtt_broker",
     "save_osc_target",
@@ -123,6 +128,7 @@ __all__ = [
     "save_preset_from_admin",
     "save_share_link",
     "save_slider",
+    "save_webhook",
     "set_slider_value",
     "set_slider_values",
     "token_use_is_due",

@@ -17,6 +17,7 @@ frames do too (the fade itself runs on the realtime server).
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import unicodedata
@@ -195,7 +196,11 @@ def save_preset(
         if position is not None:
             preset.position = position
         preset.save()
-        transaction.on_commit(lambda: notices.board_changed(board_slug))
+        who = {} if actor is None else {"actor": actor.name, "source": str(actor.source)}
+        saved = functools.partial(
+            notices.board_changed, board_slug, "preset_saved", preset=preset.name, **who
+        )
+        transaction.on_commit(saved)
     return preset, created
 
 
@@ -232,6 +237,16 @@ def recall_preset(
         preset = _checked_preset(board, name)
         changes = set_slider_values(board=board, values=preset.values, actor=actor, sender=sender)
         plan = _fit(preset)
+        who = actor or Actor()
+        recalled = functools.partial(
+            notices.preset_recalled,
+            preset.board.slug,
+            preset=preset.name,
+            changes=changes,
+            source=str(who.source),
+            actor=who.name,
+        )
+        transaction.on_commit(recalled)
     return Recall(plan.name, plan.targets, plan.skipped, plan.adjusted, changes)
 
 
@@ -289,7 +304,8 @@ def save_preset_from_admin(*, preset: Preset) -> None:
     with transaction.atomic():
         access.board_row(preset.board, lock=True)
         check_admin_preset(preset)
-        change_structure(preset.board.slug, preset.save)
+        notice = functools.partial(notices.board_changed, change="preset_saved", preset=preset.name)
+        change_structure(preset.board.slug, preset.save, notice=notice)
 
 
 def check_admin_preset(preset: Preset) -> None:
@@ -311,4 +327,5 @@ def check_admin_preset(preset: Preset) -> None:
 
 def delete_preset(*, preset: Preset) -> None:
     """Delete a preset; open pages of its board get the new list."""
-    change_structure(preset.board.slug, preset.delete)
+    notice = functools.partial(notices.board_changed, change="preset_deleted", preset=preset.name)
+    change_structure(preset.board.slug, preset.delete, notice=notice)

@@ -118,10 +118,23 @@ def save_slider(
                 slider, stored=stored, new_value=new_value, actor=actor or Actor(), structure=True
             )
             if stored.board_id != slider.board_id:
-                old_board = stored.board.slug
-                transaction.on_commit(lambda: notices.board_changed(old_board))
+                gone = functools.partial(
+                    notices.board_changed,
+                    stored.board.slug,
+                    "slider_deleted",
+                    slider=stored.slug,
+                    **_who(actor),
+                )
+                transaction.on_commit(gone)
         if structure_changed:
-            transaction.on_commit(lambda: notices.board_changed(change.board))
+            saved = functools.partial(
+                notices.board_changed,
+                change.board,
+                "slider_saved",
+                slider=slider.slug,
+                **_who(actor),
+            )
+            transaction.on_commit(saved)
 
     if structure_changed:
         return change
@@ -148,16 +161,23 @@ def _take_new_key(stored: Slider, *, board_id: int, slug: str) -> None:
 
 def delete_board(*, board: Board) -> None:
     """Delete a board; its open pages are disconnected (they cannot rejoin a missing board)."""
-    change_structure(board.slug, board.delete)
+    change_structure(board.slug, board.delete, notice=_board_change("board_deleted"))
 
 
 def delete_slider(*, slider: Slider) -> None:
     """Delete a slider; open pages of its board get the new `board:state`."""
-    change_structure(slider.board.slug, slider.delete)
+    notice = _board_change("slider_deleted", slider=slider.slug)
+    change_structure(slider.board.slug, slider.delete, notice=notice)
 
 
-def save_board(*, board: Board) -> None:
-    """Create or update a board (name, access); its open pages get the new `board:state`."""
+def save_board(*, board: Board, changed: bool = True, actor: Actor | None = None) -> None:
+    """Create or update a board (name, access); its open pages get the new `board:state`.
+
+    `changed` False: the caller knows nothing of the board's own fields changed (the admin
+    saving its page for an inline): the pages still get their state, but the bridges are not
+    told of a "board_saved" change. `actor`: who saved it, for the bridges.
+    """
+    change = "board_saved" if changed else ""
     with transaction.atomic():
         old_slug = (
             Board.objects.filter(pk=board.pk).values_list("slug", flat=True).first()
@@ -166,7 +186,8 @@ def save_board(*, board: Board) -> None:
         )
         board.save()
         for slug in {s for s in (board.slug, old_slug) if s is not None}:
-            transaction.on_commit(functools.partial(notices.board_changed, slug))
+            announce = functools.partial(notices.board_changed, slug, change, **_who(actor))
+            transaction.on_commit(announce)
 
 
 def save_share_link(*, link: ShareLink) -> None:
@@ -177,12 +198,12 @@ def save_share_link(*, link: ShareLink) -> None:
         link.revoked_at = None
     elif link.revoked_at is None:
         link.revoked_at = timezone.now()
-    change_structure(link.board.slug, link.save)
+    change_structure(link.board.slug, link.save, notice=_board_change("share_link_saved"))
 
 
 def delete_share_link(*, link: ShareLink) -> None:
     """Delete a share link; open pages of its board get their rights again."""
-    change_structure(link.board.slug, link.delete)
+    change_structure(link.board.slug, link.delete, notice=_board_change("share_link_deleted"))
 
 
 def change_structure(
@@ -196,3 +217,13 @@ def change_structure(
     with transaction.atomic():
         save_or_delete()
         transaction.on_commit(lambda: notice(board_slug))
+
+
+def _board_change(change: str, **details: str) -> Callable[[str], None]:
+    """A `change_structure` notice that says what changed (see notices.board_changed)."""
+    return functools.partial(notices.board_changed, change=change, **details)
+
+
+def _who(actor: Actor | None) -> dict[str, str]:
+    """Who made a board change, for its notice: `actor` and `source` when known."""
+    return {} if actor is None else {"actor": actor.name, "source": str(actor.source)}
