@@ -165,7 +165,7 @@ class Board(models.Model):
 
 class Slider(models.Model):
     board = models.ForeignKey(Board, on_delete=models.CASCADE, related_name="sliders")
-    slug = models.SlugField(help_text="The slider's id on the wire; unique within its board.")
+    slug = models.SlugField("id", help_text="The slider's id on the wire; unique within its board.")
     name = models.CharField(max_length=120)
     min = models.FloatField(default=0)
     max = models.FloatField(default=100)

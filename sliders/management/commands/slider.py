@@ -45,7 +45,9 @@ class Command(BaseCommand):
         )
         watch.add_argument("board", help="The board's slug, e.g. main")
         watch.add_argument(
-            "--url", default="http://127.0.0.1:8000", help="The running server's address."
+            "--url",
+            default="http://127.0.0.1:8000",
+            help="The running server's address (default: http://127.0.0.1:8000).",
         )
         watch.add_argument(
             "--token",

@@ -23,7 +23,7 @@ import {
   presetNameEl,
   sliders,
 } from "./page.js";
-import { showMessage } from "./status.js";
+import { clearMessage, showMessage } from "./status.js";
 
 const confirmEl = document.getElementById("preset-confirm");
 const confirmTextEl = document.getElementById("preset-confirm-text");
@@ -65,8 +65,10 @@ export function recallPreset(name) {
       if (fade > 0) {
         fadeNote = note ? { preset: recalled, text: note } : null;
         if (note && fadeShown === recalled) showFading(recalled);
-      } else if (note) {
-        showMessage(`Recalled “${recalled}”. ${note}`);
+      } else {
+        showMessage(note ? `Recalled “${recalled}”. ${note}` : `Recalled “${recalled}”.`, {
+          kind: note ? "warning" : "success",
+        });
       }
     }
   });
@@ -124,6 +126,7 @@ function sendSave(name, overwrite) {
 
 /** The in-page question before replacing the preset `existing` with a save named `name`. */
 function askToReplace(name, existing) {
+  clearMessage(); // an earlier "Saved …" would read as if this save had happened
   confirmTextEl.textContent = `There is a preset “${existing}” already. Replace it with the current values?`;
   replaceEl.textContent = `Replace “${existing}”`;
   replaceEl.onclick = () => sendSave(name, true);
