@@ -1,0 +1,88 @@
+"""OSC bridges against inputs their first tests did not try: hostile address patterns, targets
+moved to another desk, values a float32 cannot hold, addresses that are not OSC addresses.
+
+Live: a real uvicorn running the bridges in-process (checking the settings every 0.2 s, which is
+how it learns of what these tests save), real UDP sockets for the desks.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Iterator
+from typing import Any
+
+import pytest
+
+from tests.support.database import stored
+from tests.support.osc import OscPeer, free_udp_port
+from tests.support.servers import LiveServer
+from tests.support.waiting import wait_until
+
+pytestmark = pytest.mark.live
+
+BRIDGES_ENV = {
+    "BRIDGES_IN_PROCESS": "true",
+    "OSC_LISTEN_HOST": "127.0.0.1",
+    "BRIDGES_CHECK_INTERVAL": "0.2",
+}
+
+
+@pytest.fixture(scope="module")
+def osc_server(django_db_setup: None) -> Iterator[LiveServer]:
+    server = LiveServer(env=BRIDGES_ENV)
+    yield server.start()
+    server.stop()
+
+
+@pytest.fixture
+async def peers() -> AsyncIterator[Any]:
+    """`await peers()` opens an OscPeer (a desk); all are closed afterwards."""
+    opened: list[OscPeer] = []
+
+    async def open_peer(port: int = 0) -> OscPeer:
+        peer = await OscPeer().open(port)
+        opened.append(peer)
+        return peer
+
+    yield open_peer
+    for peer in opened:
+        peer.close()
+
+
+def add_target(board: Any, port: int, **fields: Any) -> Any:
+    from sliders import services
+    from sliders.models import OscTarget
+
+    target = OscTarget(board=board, host="127.0.0.1", port=port, **fields)
+    services.save_osc_target(target=target)
+    return target
+
+
+async def test_an_address_pattern_full_of_wildcards_does_not_stall_the_server(
+    make_board, connect_client, peers
+):
+    """OSC patterns are matched against every slider address; a pattern whose matching
+    backtracks exponentially (`/b/**********...x`) must not hold the event loop."""
+    server = LiveServer(env=BRIDGES_ENV).start()  # its own: a stalled loop would stay stalled
+    try:
+        port = free_udp_port()
+        board = make_board(
+            sliders=[{"slug": "brightness-of-the-left-wash", "min": 0, "max": 100, "value": 5}],
+            osc_port=port,
+        )
+        desk = await peers()
+        add_target(board, desk.port)
+        address = f"/{board.slug}/brightness-of-the-left-wash"
+        await desk.wait_for(address, 5.0)
+        client = await connect_client(board.slug, server=server)
+
+        for stars in (30, 200):
+            desk.send(f"/{board.slug}/" + "*" * stars + "x", 1.0, to=port)
+            desk.send(f"/{board.slug}/*a*a*a*a*a*a*a*a*a*a*a*a*a*a*a*a*a*a*q", 1.0, to=port)
+        ack = await asyncio.wait_for(client.set("brightness-of-the-left-wash", 7), 5)
+        assert ack["ok"] is True
+        # Patterns still work: one that matches sets the slider.
+        desk.send(f"/{board.slug}/*left*", 9.0, to=port)
+        await wait_until(lambda: stored(board, "brightness-of-the-left-wash")[0] == 9.0, 5)
+    finally:
+        server.stop()
