@@ -86,3 +86,52 @@ async def test_an_address_pattern_full_of_wildcards_does_not_stall_the_server(
         await wait_until(lambda: stored(board, "brightness-of-the-left-wash")[0] == 9.0, 5)
     finally:
         server.stop()
+
+
+async def test_a_target_pointed_at_another_desk_is_first_sent_every_value(
+    make_board, osc_server, peers
+):
+    """Changing a target's host or port in the admin is a new desk: like a new target, it gets
+    every slider's current value, not only the next change."""
+    from sliders import services
+
+    board = make_board(
+        sliders=[
+            {"slug": "s1", "min": 0, "max": 100, "value": 50},
+            {"slug": "s2", "min": 0, "max": 100, "value": 20, "osc_address": "/desk/fader/2"},
+        ]
+    )
+    old_desk, new_desk = await peers(), await peers()
+    target = add_target(board, old_desk.port)
+    await old_desk.wait_for(f"/{board.slug}/s1", 50.0)
+    await old_desk.wait_for("/desk/fader/2", 20.0)
+
+    target.port = new_desk.port
+    services.save_osc_target(target=target)
+    await new_desk.wait_for(f"/{board.slug}/s1", 50.0)
+    await new_desk.wait_for("/desk/fader/2", 20.0)
+
+
+async def test_a_slider_given_another_osc_address_is_sent_there(
+    make_board, osc_server, peers, stable_content_types
+):
+    """The desk listens at the new address: it gets the slider's value there at once."""
+    import aiohttp
+
+    from tests.support.accounts import PASSWORD, live_superuser
+    from tests.support.http import AdminSession
+
+    board = make_board(sliders=[{"slug": "s1", "min": 0, "max": 100, "value": 50}])
+    desk = await peers()
+    add_target(board, desk.port)
+    await desk.wait_for(f"/{board.slug}/s1", 50.0)
+
+    live_superuser("osc-admin", "osc@example.com")
+    async with aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as http:
+        admin = AdminSession(osc_server.url, http)
+        await admin.login("osc-admin", PASSWORD)
+        page = f"/admin/sliders/board/{board.pk}/change/"
+        await admin.submit(page, "board_form", **{"sliders-0-osc_address": "/mixer/1/fader"})
+        await desk.wait_for("/mixer/1/fader", 50.0)
+        await admin.submit(page, "board_form", **{"sliders-0-osc_normalized": "on"})
+        await desk.wait_for("/mixer/1/fader", 0.5)
