@@ -135,3 +135,28 @@ async def test_a_slider_given_another_osc_address_is_sent_there(
         await desk.wait_for("/mixer/1/fader", 50.0)
         await admin.submit(page, "board_form", **{"sliders-0-osc_normalized": "on"})
         await desk.wait_for("/mixer/1/fader", 0.5)
+
+
+async def test_a_value_a_float32_cannot_hold_is_sent_and_the_target_keeps_working(
+    make_board, connect_client, osc_server, peers
+):
+    """A float32 goes up to about 3.4e38; a slider may range further. Such a value goes out as
+    a double instead of failing every send to the target (and the other sliders' with it)."""
+    from sliders.models import OscTarget
+
+    board = make_board(
+        sliders=[
+            {"slug": "far", "min": -1e39, "max": 1e39, "step": 1e36, "value": 1e39},
+            {"slug": "s1", "min": 0, "max": 100, "value": 50},
+        ]
+    )
+    desk = await peers()
+    target = add_target(board, desk.port)
+    await desk.wait_for(f"/{board.slug}/s1", 50.0)
+    await desk.wait_for(f"/{board.slug}/far", 1e39)
+    client = await connect_client(board.slug, server=osc_server)
+    assert (await client.set("s1", 60))["ok"] is True
+    assert (await client.set("far", -1e39))["ok"] is True
+    await desk.wait_for(f"/{board.slug}/s1", 60.0)
+    await desk.wait_for(f"/{board.slug}/far", -1e39)
+    await wait_until(lambda: OscTarget.objects.get(pk=target.pk).state == "ok", 5)

@@ -2,12 +2,12 @@
 
 Out: each `OscTarget` of a board gets, for every changed slider, one message at the slider's
 address (`Slider.osc_path`, by default `/<board>/<slider>`) with one float32 argument: the raw
-value, or 0..1 over min..max (`Slider.osc_normalized`). Messages are built with python-osc and
-sent on a *connected* asyncio datagram socket rather than python-osc's UDPClient: on Linux an
-unconnected UDP socket never hears the ICMP "port unreachable" a dead target answers with, so a
-dead target would look healthy forever. Such a refusal is reported one send late (it arrives
-after the datagram left); while a target is failing, each send waits `SETTLE` seconds for one
-before it counts as working again.
+value, or 0..1 over min..max (`Slider.osc_normalized`); a double beyond float32's range.
+Messages are built with python-osc and sent on a *connected* asyncio datagram socket rather than
+python-osc's UDPClient: on Linux an unconnected UDP socket never hears the ICMP "port
+unreachable" a dead target answers with, so a dead target would look healthy forever. Such a
+refusal is reported one send late (it arrives after the datagram left); while a target is
+failing, each send waits `SETTLE` seconds for one before it counts as working again.
 
 In: a board with an `osc_port` listens on it (`OSC_LISTEN_HOST`, every interface by default).
 Messages to a slider's address (OSC address patterns such as `/main/*` match too, see
@@ -50,6 +50,7 @@ from sliders.models import AuditEntry, Board, OscTarget, Slider
 
 logger = logging.getLogger(__name__)
 
+FLOAT32_MAX = 3.4028234663852886e38  # the largest finite float32
 SETTLE = 0.1  # seconds a failing target's send waits for a refusal before it counts as working
 
 
@@ -80,6 +81,14 @@ class Route:
 
 def route_of(slider: Slider) -> Route:
     return Route(slider.slug, slider.osc_path, slider.osc_normalized, slider.min, slider.max)
+
+
+def _arg_type(number: float) -> str:
+    """float32 ("f"), what desks take; a double ("d") for a number beyond float32's range,
+    which cannot be packed as one (it would fail every send to the target)."""
+    if abs(number) <= FLOAT32_MAX:
+        return OscMessageBuilder.ARG_TYPE_FLOAT
+    return OscMessageBuilder.ARG_TYPE_DOUBLE
 
 
 class _Refusals(asyncio.DatagramProtocol):
@@ -116,7 +125,8 @@ class OscSender(Target):
                 if route is None:  # a slider made since the last reload: its default address
                     route = Route(change.slider, f"/{self.board}/{change.slider}", False, 0, 1)
                 message = OscMessageBuilder(address=route.address)
-                message.add_arg(route.to_wire(change.value), OscMessageBuilder.ARG_TYPE_FLOAT)
+                number = route.to_wire(change.value)
+                message.add_arg(number, _arg_type(number))
                 transport.sendto(message.build().dgram)
             if self._suspect:
                 await asyncio.sleep(SETTLE)
