@@ -160,3 +160,26 @@ async def test_a_value_a_float32_cannot_hold_is_sent_and_the_target_keeps_workin
     await desk.wait_for(f"/{board.slug}/s1", 60.0)
     await desk.wait_for(f"/{board.slug}/far", -1e39)
     await wait_until(lambda: OscTarget.objects.get(pk=target.pk).state == "ok", 5)
+
+
+@pytest.mark.parametrize(
+    "address",
+    ["main/s1", "/main/*", "/main/s?", "/main/{s1,s2}", "/main/[12]", "/main/s 1", "/a#b",
+     "/a,b", "/main//s1", "/main/", "/", "/main/gr\u00fcn", "/main/\x07"],
+)  # fmt: skip
+def test_an_osc_address_that_is_not_a_plain_osc_address_is_refused(make_board, address):
+    """A slider's OSC address is where it is sent and what matches incoming patterns: one with
+    pattern characters would move every fader the pattern matches at the desk, and one without
+    a leading slash no desk takes. The admin's form says so instead of saving it."""
+    from django.core.exceptions import ValidationError
+
+    from sliders.models import Slider
+
+    board = make_board(sliders=[{"slug": "s1"}])
+    slider = Slider.objects.get(board=board, slug="s1")
+    slider.osc_address = address
+    with pytest.raises(ValidationError) as refused:
+        slider.full_clean()
+    assert list(refused.value.message_dict) == ["osc_address"]
+    slider.osc_address = "/mixer/1/fader-left_2.gain"
+    slider.full_clean()

@@ -9,14 +9,28 @@ minutes. Here each part is matched by tracking the set of positions of the addre
 pattern read so far can reach (a bit mask), one pattern character at a time: no backtracking.
 Patterns longer than `MAX_PATTERN` characters match nothing (no slider address is that long).
 OSC 1.1's `//` (any number of parts) is not supported: it matches nothing.
+
+A slider's own address is a plain one (`plain_osc_address`, the admin's check): parts of
+printable ASCII without spaces or pattern characters, so it only ever matches itself.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
+
+from django.core.validators import RegexValidator
 
 MAX_PATTERN = 1024  # characters; a slider's address is at most a few hundred
 PATTERN_CHARACTERS = frozenset("*?[]{}")
+# OSC 1.0: an address part is printable ASCII but for space # * , / ? [ ] { }.
+_PART_CHARACTERS = "".join(chr(c) for c in range(0x21, 0x7F) if chr(c) not in "#*,/?[]{}")
+
+plain_osc_address = RegexValidator(
+    rf"\A(?:/[{re.escape(_PART_CHARACTERS)}]+)+\Z",
+    "An OSC address is /part/part...: each part printable ASCII letters, digits and signs, "
+    "without spaces or the characters # * , ? [ ] { } (which are for patterns).",
+)
 
 
 def is_pattern(address: str) -> bool:
