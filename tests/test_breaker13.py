@@ -183,3 +183,43 @@ def test_an_osc_address_that_is_not_a_plain_osc_address_is_refused(make_board, a
     assert list(refused.value.message_dict) == ["osc_address"]
     slider.osc_address = "/mixer/1/fader-left_2.gain"
     slider.full_clean()
+
+
+# --- The Python client ----------------------------------------------------------------------
+
+
+async def test_a_url_without_http_is_refused_with_the_clients_own_error():
+    """`127.0.0.1:8000` (no scheme) or `ftp://...` is a mistake the client names, not an
+    aiohttp exception from deep inside python-socketio."""
+    from slidersync_client import Board, ConnectionFailedError
+
+    for url in ("127.0.0.1:8000", "ftp://127.0.0.1:8000", "localhost"):
+        with pytest.raises(ConnectionFailedError) as refused:
+            await Board.connect(url, "main", timeout=2)
+        assert "http://" in refused.value.message
+
+
+async def test_a_connection_that_fails_leaves_nothing_open(asgi_server, make_board):
+    """A script that retries connecting must not leak an HTTP session per attempt (aiohttp
+    reports each one as "Unclosed client session" when it is collected)."""
+    import gc
+
+    from slidersync_client import Board, ConnectionFailedError, UnknownBoardError
+
+    from tests.support.servers import free_port
+
+    make_board()
+    leaks: list[str] = []
+    loop = asyncio.get_running_loop()
+    loop.set_exception_handler(lambda _, context: leaks.append(context["message"]))
+    try:
+        for _ in range(3):
+            with pytest.raises(ConnectionFailedError):
+                await Board.connect(f"http://127.0.0.1:{free_port()}", "main", timeout=2)
+            with pytest.raises(UnknownBoardError):
+                await Board.connect(asgi_server.url, "no-such-board")
+        gc.collect()
+        await asyncio.sleep(0)
+    finally:
+        loop.set_exception_handler(None)
+    assert leaks == []
