@@ -24,6 +24,8 @@ from django.db.models import F, Q
 from django.db.models.functions import Abs, Lower
 from django.urls import reverse
 
+from sliders.bridges.osc_patterns import plain_osc_address
+
 if TYPE_CHECKING:
     # The project's user model is Django's own (AUTH_USER_MODEL unset): with permissions and groups.
     from django.contrib.auth.models import AbstractUser, AnonymousUser
@@ -193,6 +195,7 @@ class Slider(models.Model):
         "OSC address",
         max_length=200,
         blank=True,
+        validators=[plain_osc_address],
         help_text="Where OSC sends and takes this slider's value. Empty: /<board>/<slider>.",
     )
     osc_normalized = models.BooleanField(

@@ -2,24 +2,25 @@
 
 Out: each `OscTarget` of a board gets, for every changed slider, one message at the slider's
 address (`Slider.osc_path`, by default `/<board>/<slider>`) with one float32 argument: the raw
-value, or 0..1 over min..max (`Slider.osc_normalized`). Messages are built with python-osc and
-sent on a *connected* asyncio datagram socket rather than python-osc's UDPClient: on Linux an
-unconnected UDP socket never hears the ICMP "port unreachable" a dead target answers with, so a
-dead target would look healthy forever. Such a refusal is reported one send late (it arrives
-after the datagram left); while a target is failing, each send waits `SETTLE` seconds for one
-before it counts as working again.
+value, or 0..1 over min..max (`Slider.osc_normalized`); a double beyond float32's range.
+Messages are built with python-osc and sent on a *connected* asyncio datagram socket rather than
+python-osc's UDPClient: on Linux an unconnected UDP socket never hears the ICMP "port
+unreachable" a dead target answers with, so a dead target would look healthy forever. Such a
+refusal is reported one send late (it arrives after the datagram left); while a target is
+failing, each send waits `SETTLE` seconds for one before it counts as working again.
 
 In: a board with an `osc_port` listens on it (`OSC_LISTEN_HOST`, every interface by default).
-Messages to a slider's address (python-osc's Dispatcher: OSC address patterns such as
-`/main/*` match too) with one int or float argument set that slider through the one write path
-(`set_from_outside`: audited as "osc", as an operator). A value out of range (min..max, or
-0..1), of another type, not finite, to an unknown address, or a packet that is not OSC changes
-nothing and is logged at most every 10 s. The values that arrive while one is being stored are
-coalesced per slider (latest wins), so a flood costs one slot per slider. Datagrams are read by
-our own small asyncio protocol around python-osc's parser and Dispatcher rather than its
+Messages to a slider's address (OSC address patterns such as `/main/*` match too, see
+sliders/bridges/osc_patterns.py) with one int or float argument set that slider through the one
+write path (`set_from_outside`: audited as "osc", as an operator). A value out of range
+(min..max, or 0..1), of another type, not finite, to an unknown address, or a packet that is not
+OSC changes nothing and is logged at most every 10 s. The values that arrive while one is being
+stored are coalesced per slider (latest wins), so a flood costs one slot per slider. Datagrams
+are read by our own small asyncio protocol around python-osc's parser rather than its
 AsyncIOOSCUDPServer, whose protocol lets a malformed datagram (one whose address is not UTF-8)
-raise out of the event loop's callback and whose Dispatcher sleeps on the loop for a bundle's
-future time tag (we dispatch without timing).
+raise out of the event loop's callback, and whose Dispatcher sleeps on the loop for a bundle's
+future time tag and matches patterns with a regular expression that can backtrack for minutes
+(we dispatch without timing, matching in linear time).
 
 A message comes *from* target T when its sender's address and port are T's host and port, or
 failing that when T is the board's only target at the sender's address. That target is not
@@ -39,16 +40,17 @@ from typing import Any
 
 from django.conf import settings
 from django.db.models import Count, Max
-from pythonosc.dispatcher import Dispatcher
 from pythonosc.osc_message_builder import OscMessageBuilder
 from pythonosc.osc_packet import OscPacket
 
 from sliders import services
 from sliders.bridges.base import Bridge, Change, Target, ThrottledLog, set_from_outside
+from sliders.bridges.osc_patterns import is_pattern, matches
 from sliders.models import AuditEntry, Board, OscTarget, Slider
 
 logger = logging.getLogger(__name__)
 
+FLOAT32_MAX = 3.4028234663852886e38  # the largest finite float32
 SETTLE = 0.1  # seconds a failing target's send waits for a refusal before it counts as working
 
 
@@ -79,6 +81,14 @@ class Route:
 
 def route_of(slider: Slider) -> Route:
     return Route(slider.slug, slider.osc_path, slider.osc_normalized, slider.min, slider.max)
+
+
+def _arg_type(number: float) -> str:
+    """float32 ("f"), what desks take; a double ("d") for a number beyond float32's range,
+    which cannot be packed as one (it would fail every send to the target)."""
+    if abs(number) <= FLOAT32_MAX:
+        return OscMessageBuilder.ARG_TYPE_FLOAT
+    return OscMessageBuilder.ARG_TYPE_DOUBLE
 
 
 class _Refusals(asyncio.DatagramProtocol):
@@ -115,7 +125,8 @@ class OscSender(Target):
                 if route is None:  # a slider made since the last reload: its default address
                     route = Route(change.slider, f"/{self.board}/{change.slider}", False, 0, 1)
                 message = OscMessageBuilder(address=route.address)
-                message.add_arg(route.to_wire(change.value), OscMessageBuilder.ARG_TYPE_FLOAT)
+                number = route.to_wire(change.value)
+                message.add_arg(number, _arg_type(number))
                 transport.sendto(message.build().dgram)
             if self._suspect:
                 await asyncio.sleep(SETTLE)
@@ -173,8 +184,8 @@ class OscListener:
 
     port: int
     board: str = ""
-    dispatcher: Dispatcher = field(default_factory=lambda: Dispatcher(strict_timing=False))
-    _mapped: list[tuple[str, Any]] = field(default_factory=list)
+    _routes: list[Route] = field(default_factory=list)
+    _by_path: dict[str, list[Route]] = field(default_factory=dict)  # address -> its routes
     _by_endpoint: dict[tuple[str, int], str] = field(default_factory=dict)
     _by_address: dict[str, list[str]] = field(default_factory=dict)
     _waiting: dict[str, tuple[float, str, str]] = field(default_factory=dict)
@@ -186,7 +197,6 @@ class OscListener:
     async def start(self, host: str) -> None:
         """Listen on host:port; raises OSError if the port cannot be had."""
         _quiet_python_osc()
-        self.dispatcher.set_default_handler(self._unknown_address, needs_reply_address=True)
         loop = asyncio.get_running_loop()
         self._transport, _ = await loop.create_datagram_endpoint(
             lambda: _Datagrams(self), local_addr=(host, self.port)
@@ -203,13 +213,12 @@ class OscListener:
 
     async def configure(self, wanted: ListenSettings) -> None:
         """Take the board's current routes and targets (their hosts resolved here)."""
-        for address, handler in self._mapped:
-            self.dispatcher.unmap(address, handler)
         self.board = wanted.board
-        self._mapped = [
-            (r.address, self.dispatcher.map(r.address, self._message, r, needs_reply_address=True))
-            for r in wanted.routes
-        ]
+        self._routes = list(wanted.routes)
+        by_path: dict[str, list[Route]] = {}
+        for route in self._routes:
+            by_path.setdefault(route.address, []).append(route)
+        self._by_path = by_path
         by_endpoint: dict[tuple[str, int], str] = {}
         by_address: dict[str, list[str]] = {}
         loop = asyncio.get_running_loop()
@@ -239,15 +248,19 @@ class OscListener:
                               _text(sender), error)  # fmt: skip
             return
         for message in messages:
-            try:
-                for handler in self.dispatcher.handlers_for_address(message.address):
-                    handler.invoke(sender, message)
-            except Exception as error:  # an address pattern python-osc cannot compile, ...
-                self._bad.warning("Ignored OSC %r from %s: %s", message.address[:200],
-                                  _text(sender), error)  # fmt: skip
+            address = message.address
+            if is_pattern(address):
+                routes = [route for route in self._routes if matches(address, route.address)]
+            else:
+                routes = self._by_path.get(address, [])
+            if not routes:
+                self._unknown_address(sender, address)
+            for route in routes:
+                self._message(sender, address, route, message.params)
 
-    def _message(self, sender: tuple[str, int], address: str, fixed: list[Route], *args: Any):  # type: ignore[no-untyped-def]
-        route = fixed[0]
+    def _message(
+        self, sender: tuple[str, int], address: str, route: Route, args: list[Any]
+    ) -> None:
         number = args[0] if len(args) == 1 else None
         if (
             isinstance(number, bool)
@@ -265,7 +278,7 @@ class OscListener:
         self._waiting[route.slider] = (value, self.sender_target(sender), _text(sender))
         self._wake.set()
 
-    def _unknown_address(self, sender: tuple[str, int], address: str, *args: Any) -> None:
+    def _unknown_address(self, sender: tuple[str, int], address: str) -> None:
         self._bad.warning("Ignored OSC %s from %s: no slider of board %s has that address",
                           address[:200], _text(sender), self.board)  # fmt: skip
 

@@ -17,7 +17,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Collection
 
 from django.utils import timezone
 
@@ -43,7 +43,7 @@ class Outbox:
         self.state = TargetState.State.UNKNOWN.value
         self._store_state = store_state
         self._waiting: dict[str, Change] = {}  # slider -> its latest change not yet sent
-        self._versions: dict[str, int] = {}  # slider -> the newest version the target has or gets
+        self._latest: dict[str, Change] = {}  # slider -> the newest change the target has or gets
         self._wake = asyncio.Event()
         self._resume = asyncio.Event()  # cuts a retry's wait short: the target works again
         self._last_batch: list[Change] = []
@@ -73,12 +73,12 @@ class Outbox:
 
     def put(self, change: Change) -> None:
         """Send `change` soon, unless the target has or gets a newer version of the slider."""
-        if change.version <= self._versions.get(change.slider, -1):
+        if change.version <= self._version(change.slider):
             return
         if self._waiting.pop(change.slider, None) is not None:
             self._counters[1].inc()
         self._waiting[change.slider] = change
-        self._versions[change.slider] = change.version
+        self._latest[change.slider] = change
         self._wake.set()
 
     def put_event(self, event: Event) -> None:
@@ -88,16 +88,33 @@ class Outbox:
 
     def came_from_target(self, change: Change) -> None:
         """`change` came in from this target: it has that value, so nothing older is sent."""
-        if change.version > self._versions.get(change.slider, -1):
+        if change.version > self._version(change.slider):
             waiting = self._waiting.pop(change.slider, None)
             if waiting is not None:
                 self._counters[1].inc()
-            self._versions[change.slider] = change.version
+            self._latest[change.slider] = change
 
-    def replace_target(self, target: Target) -> Target:
-        """Send to `target` from now on (same key, new settings); returns the old one."""
+    # A target whose settings change is sent the newest value of every slider again (a desk moved
+    # to another address has none of them); an outbox of events (webhooks) sends only what
+    # happens from then on, and says so by setting this False.
+    resend_on_new_settings = True
+
+    def replace_target(self, target: Target, sliders: Collection[str]) -> Target:
+        """Send to `target` from now on (same key, new settings); returns the old one.
+
+        New settings may be a new place (another host or port, another address for a slider):
+        like a new target, it is sent the newest value of each of `sliders` (the board's
+        sliders now; others are forgotten), not only the next change.
+        """
         old, self.target = self.target, target
         target.watch(self.report)
+        if not self.resend_on_new_settings:
+            return old
+        self._latest = {s: c for s, c in self._latest.items() if s in sliders}
+        for slider, change in self._latest.items():
+            self._waiting.setdefault(slider, change)
+        self._waiting = {s: c for s, c in self._waiting.items() if s in sliders}
+        self._wake.set()
         return old
 
     def report(self, error: Exception | None) -> None:
@@ -109,6 +126,10 @@ class Outbox:
         else:
             self._succeeded()
             self._resume.set()
+
+    def _version(self, slider: str) -> int:
+        latest = self._latest.get(slider)
+        return -1 if latest is None else latest.version
 
     @property
     def waiting(self) -> int:

@@ -11,8 +11,9 @@ processes never do, so each change is sent once per target however many web proc
   outbox of every target of the board (only webhooks' outboxes take events).
 - "board", "bridges" (settings changed), "resync" (notices may have been lost): reload. A
   reload reads every kind's targets and the current values of their boards: new targets are
-  sent every slider's value, and a value newer than what a target has or gets is sent (a
-  change whose notice was lost, an admin edit that changed a slider's range and value at once).
+  sent every slider's value, and so are targets whose settings changed (another host, port or
+  slider address); a value newer than what a target has or gets is sent (a change whose notice
+  was lost, an admin edit that changed a slider's range and value at once).
 - Every `BRIDGES_CHECK_INTERVAL` seconds it reads each kind's `fingerprint()` and reloads when
   one changed (settings edited where no notice reaches the runner), and lets each kind retry
   what failed (a listening port that was taken).
@@ -173,8 +174,9 @@ class Runner:
                 outbox_class = target.outbox_class or Outbox
                 self.outboxes[key] = outbox = outbox_class(target, self._store_state)
                 outbox.start()
-            elif outbox.target.settings != target.settings:
-                await outbox.replace_target(target).close()
+            elif outbox.target.settings != target.settings:  # sent every value again
+                sliders = {change.slider for change in values if change.board == target.board}
+                await outbox.replace_target(target, sliders).close()
             else:
                 await target.close()  # unchanged: the running one stays
         self._by_board = {}

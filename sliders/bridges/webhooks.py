@@ -261,6 +261,7 @@ class WebhookOutbox(Outbox):
     """A webhook's waiting events and the task that POSTs them (see the module's docstring)."""
 
     target: WebhookSender
+    resend_on_new_settings = False  # a receiver gets what happens from then on, not the values
 
     def __init__(self, target: Target, store_state: StateStore) -> None:
         super().__init__(target, store_state)
@@ -278,10 +279,10 @@ class WebhookOutbox(Outbox):
     def put(self, change: Change) -> None:
         if "value_changed" not in self.target.events:
             return
-        if not change.source and change.slider not in self._versions:
+        if not change.source and change.slider not in self._latest:
             # The value the board has when the webhook starts (the runner's first values): not
             # an event. A value found later by a reload (a lost notice) is one.
-            self._versions[change.slider] = change.version
+            self._latest[change.slider] = change
             return
         super().put(change)
         if self._waiting.get(change.slider) is change:

@@ -25,6 +25,7 @@ from collections import OrderedDict
 from collections.abc import Generator
 from types import TracebackType
 from typing import Any
+from urllib.parse import urlsplit
 
 import socketio
 
@@ -116,17 +117,23 @@ class Board:
         it with `close()`), or use it with `async with` to close it on the way out. Connecting
         waits up to `timeout` seconds for the board's state. Raises `UnknownBoardError`,
         `UnauthorizedError`, `ForbiddenError`, ... when the server refuses, and
-        `ConnectionFailedError` when it cannot be reached.
+        `ConnectionFailedError` when it cannot be reached (or `url` is not http:// or https://).
         """
         return Connecting(cls(url, board, token=token, timeout=timeout, transports=transports))
 
     async def open(self) -> None:
         """Connect and wait for the board's state (what `connect()` does); see `connect`."""
+        if urlsplit(self.url).scheme.lower() not in ("http", "https"):
+            raise ConnectionFailedError(
+                f"{self.url!r} is not a server's address: it starts with http:// or https://, "
+                "e.g. http://127.0.0.1:8000."
+            )
         try:
             await self._sio.connect(
                 self.url, auth=self._auth, transports=self._transports, wait_timeout=self.timeout
             )
         except socketio.exceptions.ConnectionError as error:
+            await self._sio.disconnect()  # closes the HTTP session the attempt opened
             refusal, self._refusal = self._refusal, None
             raise refusal or ConnectionFailedError(
                 f"Cannot connect to {self.url}: {error}"
@@ -148,6 +155,7 @@ class Board:
         if self._ending is not None:
             await self._ending
         await self._sio.shutdown()
+        await self._sio.disconnect()  # also closes the HTTP session when not connected
 
     async def __aenter__(self) -> Board:
         return self

@@ -104,7 +104,8 @@ class TooManyConnectionsError(SliderSyncError):
 
 
 class ConnectionFailedError(SliderSyncError):
-    """The server could not be reached (or did not send the board in time). Not a protocol code."""
+    """The server could not be reached, did not send the board in time, or the URL is not
+    http:// or https://. Not a protocol code."""
 
     code = "connection_failed"
 
