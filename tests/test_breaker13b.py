@@ -72,3 +72,47 @@ def test_webhooks_added_in_one_save_each_get_a_secret_of_their_own(admin_client:
     now = {w.secret for w in Webhook.objects.filter(board=board)}
     assert emptied not in now and len(now) == 2
     assert all(re.fullmatch(r"[0-9a-f]{64}", s) for s in now), now
+
+
+# --- Webhooks: receivers that answer oddly ---------------------------------------------------
+
+
+async def _outbox_to(receiver_url: str, board: str, **fields: Any) -> Any:
+    """A webhook's outbox POSTing to `receiver_url`, started (stop it after)."""
+    from sliders.bridges.webhooks import WebhookOutbox, WebhookSender
+
+    async def store(target: Any, state: str, error: str | None) -> None:
+        pass  # the state in the database is not what these tests check
+
+    sender = WebhookSender(
+        pk=0, board=board, url=receiver_url, secret="s", rate=1000.0,
+        events=frozenset({"value_changed", "board_changed", "preset_recalled"}), **fields,
+    )  # fmt: skip
+    outbox = WebhookOutbox(sender, store)
+    outbox.start()
+    return outbox
+
+
+@pytest.mark.parametrize("header", ["²", "1²", "٣", "1.5", "-1", "9" * 400])
+async def test_a_retry_after_of_odd_digits_is_only_a_hint_and_the_webhook_keeps_sending(
+    db: None, settings: Any, header: str
+) -> None:
+    from sliders.bridges.base import Change
+    from tests.support.webhooks import Receiver
+
+    settings.WEBHOOK_RETRY_FIRST, settings.WEBHOOK_RETRY_MAX = 0.05, 0.2
+    settings.WEBHOOK_ATTEMPTS = 3
+    receiver = await Receiver(answers=[(503, {"Retry-After": header})]).start()
+    outbox = await _outbox_to(receiver.url, "b")
+    try:
+        outbox.put(Change("b", "s1", 1.0, 1, source="socket"))
+        await receiver.wait_for(lambda p: True, what="the first attempt")
+        second = await receiver.wait_for(
+            lambda p: p is not receiver.posts[0], timeout=3, what="the retry"
+        )
+        assert second.json["value"] == 1.0
+        outbox.put(Change("b", "s1", 2.0, 2, source="socket"))  # and it goes on
+        await receiver.wait_for(lambda p: p.json["value"] == 2.0, timeout=3, what="the next value")
+    finally:
+        await outbox.stop()
+        await receiver.close()

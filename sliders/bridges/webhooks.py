@@ -36,6 +36,7 @@ import ipaddress
 import itertools
 import json
 import logging
+import re
 import socket
 import time
 import uuid
@@ -66,6 +67,7 @@ SIGNATURE_HEADER = "X-SliderSync-Signature"
 USER_AGENT = "SliderSync-Webhook/1"
 LOG_FLUSH_INTERVAL = 0.25  # seconds the delivery log gathers attempts before one write
 LOG_BUFFER = 1000  # attempts waiting to be written at most (the oldest go when the database lags)
+DELAY_SECONDS = re.compile(r"[0-9]+")  # a Retry-After in seconds
 RESPONSE_READ = 64 * 1024  # bytes of an answer read (and ignored) so the connection is reused
 
 
@@ -235,10 +237,14 @@ def _is_address(host: str) -> bool:
 
 
 def retry_after(header: str | None) -> float | None:
-    """Seconds a Retry-After header asks for (delay-seconds or an HTTP-date); None if unusable."""
+    """Seconds a Retry-After header asks for (delay-seconds or an HTTP-date); None if unusable.
+
+    delay-seconds are ASCII digits only (RFC 9110): "²" or "٣" are digits to `str.isdigit`,
+    not to `float`, and a receiver's header must never raise here.
+    """
     if not header:
         return None
-    if header.strip().isdigit():
+    if DELAY_SECONDS.fullmatch(header.strip()):
         return float(header.strip())
     try:
         when = parsedate_to_datetime(header)
