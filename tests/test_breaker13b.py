@@ -116,3 +116,58 @@ async def test_a_retry_after_of_odd_digits_is_only_a_hint_and_the_webhook_keeps_
     finally:
         await outbox.stop()
         await receiver.close()
+
+
+@pytest.mark.parametrize(
+    "host", ["2130706433", "0x7f000001", "0177.0.0.1", "127.1", "localhost", "[::ffff:127.0.0.1]"]
+)
+async def test_loopback_written_in_any_form_is_refused_when_private_addresses_are_blocked(
+    settings: Any, host: str
+) -> None:
+    import aiohttp
+
+    from sliders.bridges.base import Change
+    from sliders.bridges.webhooks import PrivateAddress, PublicOnlyResolver, WebhookSender
+    from tests.support.webhooks import Receiver
+
+    settings.WEBHOOK_BLOCK_PRIVATE_ADDRESSES = True
+    receiver = await Receiver().start()
+    sender = WebhookSender(
+        pk=0, board="b", url=f"http://{host}:{receiver.port}/hook", secret="s",
+        events=frozenset({"value_changed"}), rate=1.0,
+    )  # fmt: skip
+    connector = aiohttp.TCPConnector(resolver=PublicOnlyResolver())
+    try:
+        async with aiohttp.ClientSession(connector=connector) as session:
+            # aiohttp itself refuses IPv4 in a form other than dotted quads (InvalidURL).
+            with pytest.raises((PrivateAddress, aiohttp.InvalidURL)):
+                await sender.post(session, sender.delivery_of_change(Change("b", "s1", 1.0, 1)))
+        assert receiver.posts == []
+    finally:
+        await receiver.close()
+
+
+@pytest.mark.parametrize(
+    "address",
+    [
+        "64:ff9b::7f00:1",  # NAT64 (RFC 6052) of 127.0.0.1
+        "64:ff9b::a00:5",  # NAT64 of 10.0.0.5: a NAT64 gateway reaches the LAN with it
+        "64:ff9b::a9fe:a9fe",  # NAT64 of 169.254.169.254 (cloud metadata)
+        "2002:a00:5::1",  # 6to4 of 10.0.0.5
+        "2002:7f00:1::1",  # 6to4 of 127.0.0.1
+        "::a00:5",  # IPv4-compatible (deprecated) 10.0.0.5
+    ],
+)
+def test_an_ipv6_address_that_carries_a_private_ipv4_one_is_not_public(address: str) -> None:
+    from sliders.bridges.webhooks import is_public
+
+    assert is_public(address) is False
+
+
+def test_ipv6_addresses_that_carry_a_public_ipv4_one_stay_public() -> None:
+    from sliders.bridges.webhooks import is_public
+
+    assert is_public("64:ff9b::5db8:d70e")  # NAT64 of 93.184.215.14
+    assert is_public("::ffff:93.184.215.14")  # IPv4-mapped
+    assert is_public("2002:5db8:d70e::1")  # 6to4
+    assert is_public("2606:2800:21f:cb07:6820:80da:af6b:8b2c")
