@@ -3,6 +3,7 @@ secrets, odd payloads, topics and broker URLs, receivers that misbehave, address
 
 from __future__ import annotations
 
+import asyncio
 import re
 from typing import Any
 
@@ -171,3 +172,120 @@ def test_ipv6_addresses_that_carry_a_public_ipv4_one_stay_public() -> None:
     assert is_public("::ffff:93.184.215.14")  # IPv4-mapped
     assert is_public("2002:5db8:d70e::1")  # 6to4
     assert is_public("2606:2800:21f:cb07:6820:80da:af6b:8b2c")
+
+
+# --- MQTT against a real broker --------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def bridge_server(django_db_setup: None) -> Any:
+    from tests.support.mqtt import require_broker
+    from tests.support.servers import LiveServer
+
+    require_broker()
+    server = LiveServer(env={"BRIDGES_IN_PROCESS": "true", "BRIDGES_CHECK_INTERVAL": "0.2"})
+    yield server.start()
+    server.stop()
+
+
+def _retained_now(*topics: str) -> dict[str, bytes]:
+    """What a subscriber arriving now is given, retained, on `topics` (empty payloads left out)."""
+    import time
+
+    from tests.support.mqtt import BROKER_PORT, MqttWatcher
+
+    watcher = MqttWatcher(BROKER_PORT, topics).open()
+    time.sleep(0.5)
+    watcher.close()
+    return {m.topic: m.payload for m in watcher.received if m.retain and m.payload}
+
+
+def _clear_retained(*topics: str) -> None:
+    from tests.support.mqtt import BROKER_PORT, MqttWatcher
+
+    left = _retained_now(*topics)
+    watcher = MqttWatcher(BROKER_PORT, ()).open()
+    for topic in left:
+        watcher.publish(topic, b"", retain=True)
+    watcher.close()
+
+
+@pytest.mark.live
+async def test_a_board_given_a_new_slug_leaves_nothing_retained_under_the_old_one(
+    make_board: Any, bridge_server: Any, stable_content_types: None
+) -> None:
+    import uuid
+
+    import aiohttp
+
+    from sliders import services
+    from sliders.models import MqttBroker
+    from tests.support.accounts import PASSWORD, live_superuser
+    from tests.support.http import AdminSession
+    from tests.support.mqtt import BROKER_HOST, BROKER_PORT, MqttWatcher
+
+    prefix = f"slidersync-test-{uuid.uuid4().hex[:8]}"
+    topics = (f"{prefix}/#", f"{prefix}-ha/#")
+    board = make_board(sliders=[{"slug": "s1", "min": 0, "max": 100, "value": 50}])
+    old, new = board.slug, f"{board.slug}-renamed"
+    watcher = MqttWatcher(BROKER_PORT, topics).open()
+    try:
+        broker = MqttBroker(
+            board=board, url=f"mqtt://{BROKER_HOST}:{BROKER_PORT}", topic_prefix=prefix,
+            discovery=True, discovery_prefix=f"{prefix}-ha",
+        )  # fmt: skip
+        services.save_mqtt_broker(broker=broker)
+        await watcher.wait_for(f"{prefix}/{old}/availability", "online")
+        await watcher.wait_for(f"{prefix}/{old}/s1/state", "50")
+
+        live_superuser("slug-admin", "slug@example.com")
+        async with aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as http:
+            admin = AdminSession(bridge_server.url, http)
+            await admin.login("slug-admin", PASSWORD)
+            await admin.submit(f"/admin/sliders/board/{board.pk}/change/", "board_form", slug=new)
+        await watcher.wait_for(f"{prefix}/{new}/availability", "online")
+        await watcher.wait_for(f"{prefix}/{new}/s1/state", "50")
+        await asyncio.sleep(0.5)
+
+        retained = await asyncio.to_thread(_retained_now, *topics)
+        assert not [topic for topic in retained if topic.startswith(f"{prefix}/{old}/")]
+        assert {t for t in retained if t.startswith(f"{prefix}/")} == {
+            f"{prefix}/{new}/availability", f"{prefix}/{new}/s1/state",
+        }  # fmt: skip
+        assert len([t for t in retained if t.endswith("/config")]) == 1
+    finally:
+        watcher.close()
+        await asyncio.to_thread(_clear_retained, *topics)
+
+
+@pytest.mark.live
+async def test_a_slider_deleted_leaves_no_retained_state_behind(
+    make_board: Any, bridge_server: Any
+) -> None:
+    import uuid
+
+    from sliders import services
+    from sliders.models import MqttBroker
+    from tests.support.mqtt import BROKER_HOST, BROKER_PORT, MqttWatcher
+
+    prefix = f"slidersync-test-{uuid.uuid4().hex[:8]}"
+    topics = (f"{prefix}/#", f"{prefix}-ha/#")
+    board = make_board(sliders=[{"slug": "s1", "value": 10}, {"slug": "s2", "value": 20}])
+    watcher = MqttWatcher(BROKER_PORT, topics).open()
+    try:
+        broker = MqttBroker(
+            board=board, url=f"mqtt://{BROKER_HOST}:{BROKER_PORT}", topic_prefix=prefix,
+            discovery=True, discovery_prefix=f"{prefix}-ha",
+        )  # fmt: skip
+        services.save_mqtt_broker(broker=broker)
+        await watcher.wait_for(f"{prefix}/{board.slug}/s2/state", "20")
+        services.delete_slider(slider=board.sliders.get(slug="s2"))
+        config = f"{prefix}-ha/number/{prefix}_{board.slug}/s2/config"
+        await watcher.wait_for(config, "")  # the bridges took the deletion
+        await asyncio.sleep(0.5)
+        retained = await asyncio.to_thread(_retained_now, *topics)
+        assert f"{prefix}/{board.slug}/s1/state" in retained
+        assert f"{prefix}/{board.slug}/s2/state" not in retained
+    finally:
+        watcher.close()
+        await asyncio.to_thread(_clear_retained, *topics)
