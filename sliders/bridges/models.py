@@ -229,8 +229,9 @@ class Webhook(TargetState):
     )
     secret = models.CharField(
         max_length=200,
-        default=new_webhook_secret,
-        help_text="Signs every body (X-SliderSync-Signature); the receiver checks it with this.",
+        blank=True,
+        help_text="Signs every body (X-SliderSync-Signature); the receiver checks it with this. "
+        "Left empty, a new one is made when saved (shown here after saving).",
     )
     value_changed = models.BooleanField(
         "value changed", default=True, help_text="A slider's value changed."

@@ -13,6 +13,8 @@ For an `MqttBroker` with topic prefix P on board B (docs/integrations.md):
 - With discovery, `<discovery prefix>/number/<node id>/<slider>/config` (retained): see
   `discovery_config`. A slider removed (or discovery turned off) has its config cleared (an
   empty retained message); a slider renamed or given another range is announced again.
+- A slider removed has its state topic cleared too; a line deleted, disabled or moved (a new
+  board slug, prefix or broker) clears everything it left retained where it published before.
 
 No echo, no loop: nothing is ever published on a `set` topic. A value that came in on `set` is
 stored and then published on `state` like any change, since Home Assistant (and anyone) reads
@@ -24,6 +26,9 @@ to 30 s; on each (re)connect it announces the sliders again and republishes ever
 latest state (a broker restarted without persistence has lost them). While it is down a send
 fails at once (the outbox keeps the values and retries), and the target's state follows the
 connection (`Target.watch`). Sets never wait for any of this.
+
+Longer than 400 lines because a broker line's life (connect, announce, republish, take sets,
+clear what it left behind) is one state machine, read together.
 """
 
 from __future__ import annotations
@@ -102,14 +107,20 @@ class BrokerLink:
         ]
 
     async def close(self, *, forget: bool = False) -> None:
-        """Say "offline" (and with `forget`, clear the discovery configs), then disconnect."""
-        client = self._client
+        """Say "offline", then disconnect. With `forget` (the line is gone, or now publishes
+        elsewhere: another board slug, prefix or broker), clear what it left retained instead:
+        discovery configs, state topics and availability."""
+        client, connection = self._client, self.connection
         if client is not None:
             with contextlib.suppress(Exception):
                 async with self._lock:
                     if forget:
-                        await self._publish_all(client, {topic: "" for topic in self._configs})
-                    await self._publish(client, self.connection.availability_topic, OFFLINE)
+                        gone = {topic: "" for topic in self._configs}
+                        gone.update({connection.topic(s, "state"): "" for s in self._latest})
+                        await self._publish_all(client, gone)
+                    await self._publish(
+                        client, connection.availability_topic, "" if forget else OFFLINE
+                    )
         for task in self._tasks:
             task.cancel()
         for task in self._tasks:
@@ -132,12 +143,18 @@ class BrokerLink:
             await self._publish_all(client, self._states(changes))
 
     async def configure(self, announce: Announce) -> None:
-        """Take the sliders as they are now: announce what changed, clear what went."""
+        """Take the sliders as they are now: announce what changed, clear what went (its
+        discovery config and its retained state)."""
+        gone = {s.slug for s in self.announce.sliders} - {s.slug for s in announce.sliders}
         self.announce = announce
+        for slug in gone:
+            self._latest.pop(slug, None)
         client = self._client
         if client is not None:
             async with self._lock:
                 await self._announce(client)
+                cleared = {self.connection.topic(slug, "state"): "" for slug in gone}
+                await self._publish_all(client, cleared)
 
     def _states(self, changes: Sequence[Change]) -> dict[str, str]:
         return {self.connection.topic(c.slider, "state"): format_value(c.value) for c in changes}

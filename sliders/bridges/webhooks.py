@@ -36,6 +36,7 @@ import ipaddress
 import itertools
 import json
 import logging
+import re
 import socket
 import time
 import uuid
@@ -66,6 +67,12 @@ SIGNATURE_HEADER = "X-SliderSync-Signature"
 USER_AGENT = "SliderSync-Webhook/1"
 LOG_FLUSH_INTERVAL = 0.25  # seconds the delivery log gathers attempts before one write
 LOG_BUFFER = 1000  # attempts waiting to be written at most (the oldest go when the database lags)
+# IPv6 networks whose last 32 bits are an IPv4 address: IPv4-compatible (deprecated, ::/96),
+# IPv4-translated (SIIT, ::ffff:0:0:0/96) and NAT64's well-known and local-use prefixes.
+CARRY_IPV4 = tuple(
+    ipaddress.IPv6Network(n) for n in ("::/96", "::ffff:0:0:0/96", "64:ff9b::/96", "64:ff9b:1::/48")
+)
+DELAY_SECONDS = re.compile(r"[0-9]+")  # a Retry-After in seconds
 RESPONSE_READ = 64 * 1024  # bytes of an answer read (and ignored) so the connection is reused
 
 
@@ -79,10 +86,21 @@ class PrivateAddress(OSError):
 
 
 def is_public(address: str) -> bool:
-    """Whether an IP address is a public (globally routable, not multicast) one."""
+    """Whether an IP address is a public (globally routable, not multicast) one.
+
+    An IPv6 address that carries an IPv4 one (IPv4-mapped or -compatible, NAT64's
+    64:ff9b::/96, 6to4, Teredo's client) is as public as that IPv4 address: a NAT64 or 6to4
+    gateway delivers it there.
+    """
     ip = ipaddress.ip_address(address.split("%", 1)[0])
     if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
         ip = ip.ipv4_mapped
+    elif isinstance(ip, ipaddress.IPv6Address):
+        carried = ip.sixtofour or (ip.teredo[1] if ip.teredo else None)
+        if carried is None and any(ip in network for network in CARRY_IPV4):
+            carried = ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF)
+        if carried is not None and not carried.is_global:
+            return False
     return ip.is_global and not ip.is_multicast
 
 
@@ -235,10 +253,14 @@ def _is_address(host: str) -> bool:
 
 
 def retry_after(header: str | None) -> float | None:
-    """Seconds a Retry-After header asks for (delay-seconds or an HTTP-date); None if unusable."""
+    """Seconds a Retry-After header asks for (delay-seconds or an HTTP-date); None if unusable.
+
+    delay-seconds are ASCII digits only (RFC 9110): "²" or "٣" are digits to `str.isdigit`,
+    not to `float`, and a receiver's header must never raise here.
+    """
     if not header:
         return None
-    if header.strip().isdigit():
+    if DELAY_SECONDS.fullmatch(header.strip()):
         return float(header.strip())
     try:
         when = parsedate_to_datetime(header)

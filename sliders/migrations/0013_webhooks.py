@@ -2,7 +2,6 @@
 
 import django.core.validators
 import django.db.models.deletion
-import sliders.bridges.models
 from django.db import migrations, models
 
 
@@ -23,7 +22,7 @@ class Migration(migrations.Migration):
                 ('last_success_at', models.DateTimeField(blank=True, editable=False, null=True)),
                 ('updated_at', models.DateTimeField(auto_now=True, help_text='When its settings last changed.')),
                 ('url', models.URLField(help_text='Where the events are POSTed (http or https).', max_length=2000, validators=[django.core.validators.URLValidator(schemes=['http', 'https'])], verbose_name='URL')),
-                ('secret', models.CharField(default=sliders.bridges.models.new_webhook_secret, help_text='Signs every body (X-SliderSync-Signature); the receiver checks it with this.', max_length=200)),
+                ('secret', models.CharField(blank=True, help_text='Signs every body (X-SliderSync-Signature); the receiver checks it with this. Left empty, a new one is made when saved (shown here after saving).', max_length=200)),
                 ('value_changed', models.BooleanField(default=True, help_text="A slider's value changed.", verbose_name='value changed')),
                 ('preset_recalled', models.BooleanField(default=True, help_text='A preset was recalled (at once or faded).', verbose_name='preset recalled')),
                 ('board_changed', models.BooleanField(default=True, help_text='The board, a slider, a preset or a share link was saved or deleted.', verbose_name='board changed')),

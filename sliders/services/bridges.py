@@ -14,6 +14,7 @@ from typing import Any
 from django.db import transaction
 
 from sliders import notices
+from sliders.bridges.models import new_webhook_secret
 from sliders.models import MqttBroker, OscTarget, TargetState, Webhook, WebhookDelivery
 from sliders.services.structure import change_structure
 
@@ -65,7 +66,13 @@ def record_target_state(
 
 
 def save_webhook(*, webhook: Webhook) -> None:
-    """Create or update a webhook (admin); the bridge runner reloads after commit."""
+    """Create or update a webhook (admin); the bridge runner reloads after commit.
+
+    An empty `secret` gets a new one of its own (`new_webhook_secret`, set on `webhook`): a
+    secret is never a shared default, however many webhooks one admin page adds at once.
+    """
+    if not webhook.secret.strip():
+        webhook.secret = new_webhook_secret()
     change_structure(webhook.board.slug, webhook.save, notice=notices.bridges_changed)
 
 
