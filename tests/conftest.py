@@ -26,7 +26,10 @@ from tests.support.servers import LiveServer
 from tests.support.services import fresh_services, widen
 
 # The browser and page fixtures (a test that asks for them gets a Chromium; others never start one).
-pytest_plugins = ["tests.support.browser"]
+pytest_plugins = [
+    "tests.support.browser",
+    "tests.support.webhooks",
+]  # browser and page_on; receivers
 
 # --- Database -------------------------------------------------------------------------------
 

@@ -18,28 +18,17 @@ import re
 import statistics
 import sys
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 from tests.support.servers import PROJECT_DIR, LiveServer
 from tests.support.waiting import wait_until
-from tests.support.webhooks import Receiver, scrape, wait_until_running
+from tests.support.webhooks import ATTEMPTS, SERVER_ENV, add_webhook, deliveries, scrape
 
 pytestmark = pytest.mark.live
-
-ATTEMPTS = 3
-WEBHOOK_IDS = itertools.count(1_000_000 + os.getpid() % 1000 * 10_000)
-SERVER_ENV = {
-    "BRIDGES_IN_PROCESS": "true",
-    "BRIDGES_CHECK_INTERVAL": "0.2",
-    "WEBHOOK_RETRY_FIRST": "0.1",
-    "WEBHOOK_ATTEMPTS": str(ATTEMPTS),
-    "WEBHOOK_TIMEOUT": "10",
-}
 
 
 @pytest.fixture(scope="module")
@@ -47,43 +36,6 @@ def hook_server(django_db_setup: None) -> Iterator[LiveServer]:
     server = LiveServer(env=SERVER_ENV)
     yield server.start()
     server.stop()
-
-
-@pytest.fixture
-async def receivers() -> AsyncIterator[Any]:
-    """`await receivers(...)` starts a Receiver (its fields as keywords); all are closed after."""
-    started: list[Receiver] = []
-
-    async def start(**fields: Any) -> Receiver:
-        receiver = await Receiver(**fields).start()
-        started.append(receiver)
-        return receiver
-
-    yield start
-    for receiver in started:
-        await receiver.close()
-
-
-async def add_webhook(server: LiveServer, board: Any, url: str, **fields: Any) -> Any:
-    """A webhook saved through the service, once the server's bridges run it."""
-    from sliders import services
-    from sliders.models import Webhook
-
-    # A pk of its own: tests that flush with reset_sequences (the admin's) would otherwise
-    # reuse the key of an earlier test's webhook, whose metrics the server still has.
-    webhook = Webhook(pk=next(WEBHOOK_IDS), board=board, url=url, **fields)
-    services.save_webhook(webhook=webhook)
-    await wait_until_running(server.url, webhook.key)
-    await asyncio.sleep(0.1)  # the reload that made it hands it its board's notices
-    return webhook
-
-
-def deliveries(webhook: Any) -> list[tuple[int, str, int | None]]:
-    """The webhook's delivery log, oldest first: (attempt, result, status)."""
-    from sliders.models import WebhookDelivery
-
-    rows = WebhookDelivery.objects.filter(webhook=webhook).order_by("id")
-    return list(rows.values_list("attempt", "result", "status"))
 
 
 async def test_a_set_posts_one_signed_event_with_the_value(
@@ -444,27 +396,6 @@ async def test_the_documented_receiver_verifies_the_signature(
     finally:
         process.terminate()
         await process.wait()
-
-
-async def test_private_addresses_are_refused_when_the_setting_says_so(
-    make_board, connect_client, start_server, receivers
-):
-    server = start_server(env={**SERVER_ENV, "WEBHOOK_BLOCK_PRIVATE_ADDRESSES": "true"})
-    board = make_board(sliders=[{"slug": "s1", "min": 0, "max": 100, "value": 50}])
-    receiver = await receivers()
-    by_address = await add_webhook(server, board, receiver.url)
-    by_name = await add_webhook(server, board, f"http://localhost:{receiver.port}/")
-    client = await connect_client(board.slug, server=server)
-
-    assert (await client.set("s1", 12))["ok"] is True
-    for webhook in (by_address, by_name):
-        await wait_until(lambda w=webhook: deliveries(w), what="the refusal in the log")
-        assert deliveries(webhook) == [(1, "gave_up", None)]  # not tried again
-    assert receiver.posts == []
-    from sliders.models import WebhookDelivery
-
-    errors = WebhookDelivery.objects.filter(webhook__board=board).values_list("error", flat=True)
-    assert all("not a public address" in error for error in errors), list(errors)
 
 
 @pytest.mark.scaleout

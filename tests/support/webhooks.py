@@ -3,7 +3,11 @@
 `Receiver` listens on 127.0.0.1 on a free port, in the test's event loop: give its `url` to a
 `Webhook`. It records every POST (arrival time by `time.perf_counter()`, headers, raw body)
 and answers each from a script: `answers` (statuses, or (status, headers) pairs) taken in
-turn, then `default`; `delays` (seconds to wait before answering) likewise.
+turn, then `default`; `delays` (seconds to wait before answering) likewise. The `receivers`
+fixture starts them for a test and closes them after.
+
+A live server that runs webhooks takes `SERVER_ENV` (bridges in the process, quick retries);
+`add_webhook` saves one and waits until that server runs it; `deliveries` reads its log.
 """
 
 from __future__ import annotations
@@ -11,13 +15,18 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import hmac
+import itertools
 import json
+import os
 import time
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any
 
+import pytest
 from aiohttp import web
 
+from tests.support.servers import LiveServer
 from tests.support.waiting import wait_until
 
 
@@ -109,3 +118,53 @@ async def wait_until_running(url: str, key: str, timeout: float = 5) -> None:
         if time.monotonic() - started > timeout:
             raise AssertionError(f"Timed out after {timeout}s waiting for {key} to run")
         await asyncio.sleep(0.05)
+
+
+# --- Live servers that run webhooks ---------------------------------------------------------
+
+ATTEMPTS = 3  # attempts per event before giving up, on the servers below
+WEBHOOK_IDS = itertools.count(1_000_000 + os.getpid() % 1000 * 10_000)
+SERVER_ENV = {
+    "BRIDGES_IN_PROCESS": "true",
+    "BRIDGES_CHECK_INTERVAL": "0.2",
+    "WEBHOOK_RETRY_FIRST": "0.1",
+    "WEBHOOK_ATTEMPTS": str(ATTEMPTS),
+    "WEBHOOK_TIMEOUT": "10",
+}
+
+
+@pytest.fixture
+async def receivers() -> AsyncIterator[Any]:
+    """`await receivers(...)` starts a Receiver (its fields as keywords); all are closed after."""
+    started: list[Receiver] = []
+
+    async def start(**fields: Any) -> Receiver:
+        receiver = await Receiver(**fields).start()
+        started.append(receiver)
+        return receiver
+
+    yield start
+    for receiver in started:
+        await receiver.close()
+
+
+async def add_webhook(server: LiveServer, board: Any, url: str, **fields: Any) -> Any:
+    """A webhook saved through the service, once the server's bridges run it."""
+    from sliders import services
+    from sliders.models import Webhook
+
+    # A pk of its own: tests that flush with reset_sequences (the admin's) would otherwise
+    # reuse the key of an earlier test's webhook, whose metrics the server still has.
+    webhook = Webhook(pk=next(WEBHOOK_IDS), board=board, url=url, **fields)
+    services.save_webhook(webhook=webhook)
+    await wait_until_running(server.url, webhook.key)
+    await asyncio.sleep(0.1)  # the reload that made it hands it its board's notices
+    return webhook
+
+
+def deliveries(webhook: Any) -> list[tuple[int, str, int | None]]:
+    """The webhook's delivery log, oldest first: (attempt, result, status)."""
+    from sliders.models import WebhookDelivery
+
+    rows = WebhookDelivery.objects.filter(webhook=webhook).order_by("id")
+    return list(rows.values_list("attempt", "result", "status"))
