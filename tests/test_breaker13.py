@@ -226,11 +226,6 @@ async def test_a_connection_that_fails_leaves_nothing_open(asgi_server, make_boa
     assert leaks == []
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="a value from a desk is never sent back to it, even when it was stored snapped to "
-    "the step: the desk keeps showing a value the board does not hold",
-)
 async def test_a_desk_value_stored_snapped_is_sent_back_to_that_desk(make_board, osc_server, peers):
     port = free_udp_port()
     board = make_board(

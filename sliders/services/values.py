@@ -9,7 +9,7 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Collection, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from decimal import ROUND_FLOOR, ROUND_HALF_UP, Decimal, localcontext
 from typing import Any
 
@@ -191,6 +191,10 @@ def set_slider_value(
                 f"Someone else changed '{slider.name}' meanwhile; it is now at {slider.value:g}.",
                 change_of(slider, changed=False).as_update(),
             )
+        if actor.bridge and new_value != finite_float(value):
+            # Stored other than sent (clamped, snapped): the bridge target it came from must be
+            # told the value it now has, so the change is not marked as coming from it.
+            actor = replace(actor, bridge="")
         change = write(slider, stored=slider, new_value=new_value, actor=actor)
 
     return broadcast_after_commit(change, sender)
