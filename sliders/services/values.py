@@ -37,7 +37,8 @@ class SliderChange:
 
     A written change also says who made it and how, for the bridges (sliders.notices): `source`
     (an `AuditEntry.Source` value), `actor` (the user's name, "" if anonymous), `at` (when it
-    was written, ISO 8601 in UTC) and `bridge` (the bridge target it came in from, or "").
+    was written, ISO 8601 in UTC) and `bridge` (the bridge target it came in from, which is
+    not sent it back; "" if none, or if it was stored other than sent: clamped or snapped).
     """
 
     board: str
