@@ -45,6 +45,19 @@ def secret_key(var_dir: Path) -> str:
     return key
 
 
+def keep_private(var_dir: Path) -> None:
+    """Make what this process and its children write readable by this user only (umask 077),
+    and the SQLite files already in `var_dir` (the database, its -wal and -shm) so too.
+
+    The database holds password hashes, sessions and API token digests: as private as the key.
+    Raises OSError if a file cannot be changed.
+    """
+    os.umask(0o077)
+    for path in var_dir.glob("*.sqlite3*"):
+        if stat.S_IMODE(path.stat().st_mode) & 0o077:
+            path.chmod(0o600)
+
+
 def machine_addresses() -> list[str]:
     """The IPv4 addresses others on the network can reach this machine at, in interface order.
 

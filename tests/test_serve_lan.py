@@ -123,6 +123,10 @@ def test_serve_lan_serves_the_room_with_production_settings(private_network, tmp
     assert environment["DEBUG"] == "false"
     assert LAN_ADDRESS in environment["ALLOWED_HOSTS"].split(",")
     assert (var_dir / "db.sqlite3").exists()
+    # The database holds password hashes and token digests: as private as the key, and so are
+    # the files SQLite makes beside it (-wal, -shm).
+    readable = {f.name: oct(stat.S_IMODE(f.stat().st_mode)) for f in var_dir.glob("db.sqlite3*")}
+    assert all(mode == oct(0o600) for mode in readable.values()), readable
 
 
 def test_serve_lan_keeps_its_secret_key_across_restarts(private_network, tmp_path) -> None:

@@ -50,8 +50,9 @@ class Command(BaseCommand):
         self._check_free(host, port)
         try:
             key = lan.secret_key(settings.VAR_DIR)
+            lan.keep_private(settings.VAR_DIR)
         except (OSError, ValueError) as error:
-            raise CommandError(f"The secret key: {error}") from error
+            raise CommandError(f"The secret key and the database in var/: {error}") from error
 
         addresses = lan.machine_addresses() if host == "0.0.0.0" else [host]
         names = lan.machine_names()
