@@ -58,8 +58,23 @@ class Outbox:
         )
 
     def start(self) -> None:
-        self._task = asyncio.create_task(self._run(), name=f"bridge-{self.target.key}")
+        self._task = asyncio.create_task(self._supervised(), name=f"bridge-{self.target.key}")
         self.target.watch(self.report)
+
+    async def _supervised(self) -> None:
+        """Run the sending task, and run it again a second after it fails: a bug in one kind's
+        sending code (an exception no send is expected to raise) must not stop a target for
+        good, silently. What waits is kept."""
+        while True:
+            try:
+                await self._run()
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                logger.exception("Bridge target %s: its sending task failed; starting it again",
+                                 self.target.key)  # fmt: skip
+                await asyncio.sleep(1.0)
+                self._wake.set()
 
     async def stop(self) -> None:
         """Stop sending (what waits is dropped) and close the target."""
