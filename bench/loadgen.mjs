@@ -73,20 +73,30 @@ function marker(name) {
 
 const CHUNK = 1 << 16;
 
-/** An append-only list of float samples in fixed-size chunks (millions of samples fit). */
+/**
+ * An append-only list of float samples in chunks of up to CHUNK (millions of samples fit). The
+ * first chunk starts small and doubles, so the thousands of per-second lists of a long soak run
+ * (scripts/soak) do not each reserve a full chunk.
+ */
 class Samples {
   constructor() {
     this.chunks = [];
-    this.current = new Float32Array(CHUNK);
+    this.current = new Float32Array(1024);
     this.fill = 0;
     this.length = 0;
   }
 
   push(x) {
-    if (this.fill === CHUNK) {
-      this.chunks.push(this.current);
-      this.current = new Float32Array(CHUNK);
-      this.fill = 0;
+    if (this.fill === this.current.length) {
+      if (this.current.length < CHUNK) {
+        const bigger = new Float32Array(this.current.length * 2);
+        bigger.set(this.current);
+        this.current = bigger;
+      } else {
+        this.chunks.push(this.current);
+        this.current = new Float32Array(CHUNK);
+        this.fill = 0;
+      }
     }
     this.current[this.fill++] = x;
     this.length++;
@@ -96,7 +106,7 @@ class Samples {
   copyInto(out, offset) {
     for (const chunk of this.chunks) {
       out.set(chunk, offset);
-      offset += CHUNK;
+      offset += chunk.length;
     }
     out.set(this.current.subarray(0, this.fill), offset);
     return offset + this.fill;
@@ -546,6 +556,11 @@ async function main() {
   const fresh = summarize(freshBySecond, [0.5, 0.9, 0.99]);
   const first = summarize(freshBySecond[0], [0.99]);
   const last = summarize(freshBySecond[freshBySecond.length - 1], [0.99]);
+  // p99 of the values sent in each minute of the drag (the last minute may be partial).
+  const byMinute = [];
+  for (let s = 0; s < freshBySecond.length; s += 60) {
+    byMinute.push(summarize(freshBySecond.slice(s, s + 60), [0.99]).p99);
+  }
   const ack = summarize(ackLatency, [0.5, 0.9, 0.99]);
   const lag = summarize(sendLag, [0.99]);
   const result = {
@@ -569,6 +584,7 @@ async function main() {
       max: fresh.max,
       first_second_p99: first.p99,
       last_second_p99: last.p99,
+      p99_by_minute: byMinute,
     },
     stale,
     undelivered,

@@ -29,6 +29,7 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -311,9 +312,19 @@ class Mark:
 
 
 def run_generator(
-    server: Server, scenario: Scenario, duration: float, pin: bool, label: str, deflate: bool
+    server: Server,
+    scenario: Scenario,
+    duration: float,
+    pin: bool,
+    label: str,
+    deflate: bool,
+    on_marker: Callable[[str], None] | None = None,
 ) -> dict[str, Any]:
-    """Run loadgen.mjs against `server`; sample CPU counters at the generator's phase markers."""
+    """Run loadgen.mjs against `server`; sample CPU counters at the generator's phase markers.
+
+    `on_marker`, if given, is also called with each marker's name ("drag-start", ...) from the
+    thread that reads the generator's stderr (bench/soak.py times its memory samples by it).
+    """
     args = ["--url", server.url, "--board", BOARD, "--clients", str(scenario.clients)]
     if scenario.connect_only:
         args.append("--connect-only")
@@ -334,6 +345,8 @@ def run_generator(
         for line in generator.stderr:
             if line.startswith("@@BENCH "):
                 marks[line.split()[1]] = Mark.now(*pids)
+                if on_marker is not None:
+                    on_marker(line.split()[1])
             else:
                 sys.stderr.write(f"  {label} {line}")
 
