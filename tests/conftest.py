@@ -25,11 +25,10 @@ from tests.support.http import AdminSession
 from tests.support.servers import LiveServer
 from tests.support.services import fresh_services, widen
 
-# The browser and page fixtures (a test that asks for them gets a Chromium; others never start one).
-pytest_plugins = [
-    "tests.support.browser",
-    "tests.support.webhooks",
-]  # browser and page_on; receivers
+# Fixtures kept next to their helpers: `browser` and `page_on` (a test that asks for them gets a
+# Chromium; others never start one), `receivers` (HTTP receivers for webhooks), `osc_server` and
+# `peers` (OSC desks).
+pytest_plugins = ["tests.support.browser", "tests.support.webhooks", "tests.support.osc"]
 
 # --- Database -------------------------------------------------------------------------------
 

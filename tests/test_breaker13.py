@@ -9,54 +9,15 @@ how it learns of what these tests save), real UDP sockets for the desks.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Iterator
-from typing import Any
 
 import pytest
 
 from tests.support.database import stored
-from tests.support.osc import OscPeer, free_udp_port
+from tests.support.osc import OSC_SERVER_ENV, add_target, free_udp_port
 from tests.support.servers import LiveServer
 from tests.support.waiting import wait_until
 
 pytestmark = pytest.mark.live
-
-BRIDGES_ENV = {
-    "BRIDGES_IN_PROCESS": "true",
-    "OSC_LISTEN_HOST": "127.0.0.1",
-    "BRIDGES_CHECK_INTERVAL": "0.2",
-}
-
-
-@pytest.fixture(scope="module")
-def osc_server(django_db_setup: None) -> Iterator[LiveServer]:
-    server = LiveServer(env=BRIDGES_ENV)
-    yield server.start()
-    server.stop()
-
-
-@pytest.fixture
-async def peers() -> AsyncIterator[Any]:
-    """`await peers()` opens an OscPeer (a desk); all are closed afterwards."""
-    opened: list[OscPeer] = []
-
-    async def open_peer(port: int = 0) -> OscPeer:
-        peer = await OscPeer().open(port)
-        opened.append(peer)
-        return peer
-
-    yield open_peer
-    for peer in opened:
-        peer.close()
-
-
-def add_target(board: Any, port: int, **fields: Any) -> Any:
-    from sliders import services
-    from sliders.models import OscTarget
-
-    target = OscTarget(board=board, host="127.0.0.1", port=port, **fields)
-    services.save_osc_target(target=target)
-    return target
 
 
 async def test_an_address_pattern_full_of_wildcards_does_not_stall_the_server(
@@ -64,7 +25,7 @@ async def test_an_address_pattern_full_of_wildcards_does_not_stall_the_server(
 ):
     """OSC patterns are matched against every slider address; a pattern whose matching
     backtracks exponentially (`/b/**********...x`) must not hold the event loop."""
-    server = LiveServer(env=BRIDGES_ENV).start()  # its own: a stalled loop would stay stalled
+    server = LiveServer(env=OSC_SERVER_ENV).start()  # its own: a stalled loop would stay stalled
     try:
         port = free_udp_port()
         board = make_board(

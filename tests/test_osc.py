@@ -15,69 +15,18 @@ import statistics
 import subprocess
 import sys
 import time
-from collections.abc import AsyncIterator, Iterator
-from typing import Any
 
 import pytest
 
-from tests.support.clients import connect
+from tests.support.clients import connect, timed_sets
 from tests.support.database import stored
-from tests.support.osc import OscPeer, close_to, free_udp_port, message
-from tests.support.servers import PROJECT_DIR, BridgeRunner, LiveServer
+from tests.support.http import scrape
+from tests.support.osc import add_target, close_to, free_udp_port, message
+from tests.support.servers import PROJECT_DIR, BridgeRunner
 from tests.support.services import manage
 from tests.support.waiting import wait_until
 
 pytestmark = pytest.mark.live
-
-
-@pytest.fixture(scope="module")
-def osc_server(django_db_setup: None) -> Iterator[LiveServer]:
-    server = LiveServer(
-        env={
-            "BRIDGES_IN_PROCESS": "true",
-            "OSC_LISTEN_HOST": "127.0.0.1",
-            "BRIDGES_CHECK_INTERVAL": "0.2",
-        }
-    )
-    yield server.start()
-    server.stop()
-
-
-@pytest.fixture
-async def peers() -> AsyncIterator[Any]:
-    """`await peers()` opens an OscPeer (a desk); all are closed afterwards."""
-    opened: list[OscPeer] = []
-
-    async def open_peer(port: int = 0) -> OscPeer:
-        peer = await OscPeer().open(port)
-        opened.append(peer)
-        return peer
-
-    yield open_peer
-    for peer in opened:
-        peer.close()
-
-
-def add_target(board: Any, port: int, **fields: Any) -> Any:
-    from sliders import services
-    from sliders.models import OscTarget
-
-    target = OscTarget(board=board, host="127.0.0.1", port=port, **fields)
-    services.save_osc_target(target=target)
-    return target
-
-
-async def scrape(url: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
-    import aiohttp
-    from prometheus_client.parser import text_string_to_metric_families
-
-    async with aiohttp.ClientSession() as http, http.get(f"{url}/metrics") as response:
-        text = await response.text()
-    return {
-        (sample.name, tuple(sorted(sample.labels.items()))): sample.value
-        for family in text_string_to_metric_families(text)
-        for sample in family.samples
-    }
 
 
 async def test_a_set_reaches_the_osc_target_at_the_sliders_address(
@@ -261,12 +210,7 @@ async def test_a_dead_target_does_not_delay_sets_and_its_state_shows(
     client = await connect_client(board.slug, server=osc_server)
     await wait_until(lambda: OscTarget.objects.get(pk=target.pk).state != "unknown", 5)
 
-    acks = []
-    for value in range(1, 31):
-        sent = time.perf_counter()
-        assert (await client.set("s1", value))["ok"] is True
-        acks.append(time.perf_counter() - sent)
-        await asyncio.sleep(0.02)
+    acks = await timed_sets(client, "s1", range(1, 31))
     print(
         f"\nsets with a dead target: median ack {statistics.median(acks) * 1000:.1f} ms, "
         f"max {max(acks) * 1000:.1f} ms"

@@ -24,9 +24,11 @@ from pathlib import Path
 
 import pytest
 
+from tests.support.clients import timed_sets
+from tests.support.http import scrape
 from tests.support.servers import PROJECT_DIR, LiveServer
 from tests.support.waiting import wait_until
-from tests.support.webhooks import ATTEMPTS, SERVER_ENV, add_webhook, deliveries, scrape
+from tests.support.webhooks import ATTEMPTS, SERVER_ENV, add_webhook, deliveries
 
 pytestmark = pytest.mark.live
 
@@ -186,12 +188,7 @@ async def test_a_receiver_that_is_down_does_not_delay_sets_and_gets_events_once_
     webhook = await add_webhook(hook_server, board, f"http://127.0.0.1:{port}/hook")
     client = await connect_client(board.slug, server=hook_server)
 
-    acks = []
-    for value in range(1, 31):
-        sent = time.perf_counter()
-        assert (await client.set("s1", value))["ok"] is True
-        acks.append(time.perf_counter() - sent)
-        await asyncio.sleep(0.02)
+    acks = await timed_sets(client, "s1", range(1, 31))
     print(
         f"\nsets while the receiver is down: median ack {statistics.median(acks) * 1000:.1f} ms,"
         f" max {max(acks) * 1000:.1f} ms"
@@ -231,12 +228,7 @@ async def test_a_slow_receiver_does_not_delay_sets_and_the_latest_value_arrives(
     client = await connect_client(board.slug, server=hook_server)
     before = await scrape(hook_server.url)
 
-    acks = []
-    for value in range(1, 31):
-        sent = time.perf_counter()
-        assert (await client.set("s1", value))["ok"] is True
-        acks.append(time.perf_counter() - sent)
-        await asyncio.sleep(0.02)
+    acks = await timed_sets(client, "s1", range(1, 31))
     print(
         f"\nsets while the receiver takes 5 s: median ack {statistics.median(acks) * 1000:.1f} ms,"
         f" max {max(acks) * 1000:.1f} ms"

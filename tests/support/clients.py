@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from collections.abc import Callable
+import time
+from collections.abc import Callable, Iterable
 from typing import Any
 
 import socketio
@@ -159,3 +160,22 @@ def presence(client: BoardClient) -> int | None:
     """The latest `board:presence` count `client` received, None before any."""
     counts = client.of("board:presence")
     return counts[-1]["clients"] if counts else None
+
+
+async def timed_sets(
+    client: BoardClient, slider: str, values: Iterable[float], pause: float = 0.02
+) -> list[float]:
+    """Set `slider` to each of `values` in turn, `pause` s apart; each set's ack time in s.
+
+    Every set must be accepted (AssertionError otherwise). For tests that show a set does not
+    wait for something else (a target down, a slow receiver): they print the times and bound
+    them generously, never as a speed target.
+    """
+    times = []
+    for value in values:
+        sent = time.perf_counter()
+        ack = await client.set(slider, value)
+        assert ack["ok"] is True, ack
+        times.append(time.perf_counter() - sent)
+        await asyncio.sleep(pause)
+    return times

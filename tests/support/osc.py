@@ -10,12 +10,15 @@ from __future__ import annotations
 import socket
 import threading
 import time
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from typing import Any
 
+import pytest
 from pythonosc.osc_message_builder import OscMessageBuilder
 from pythonosc.osc_packet import OscPacket
 
+from tests.support.servers import LiveServer
 from tests.support.waiting import wait_until
 
 
@@ -110,3 +113,47 @@ def free_udp_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
         probe.bind(("127.0.0.1", 0))
         return probe.getsockname()[1]
+
+
+# --- Live servers that run OSC ------------------------------------------------------------------
+
+# A server that runs the bridges itself, its OSC ports on loopback, checking settings every 0.2 s
+# (how it learns of the targets the tests make).
+OSC_SERVER_ENV = {
+    "BRIDGES_IN_PROCESS": "true",
+    "OSC_LISTEN_HOST": "127.0.0.1",
+    "BRIDGES_CHECK_INTERVAL": "0.2",
+}
+
+
+@pytest.fixture(scope="module")
+def osc_server(django_db_setup: None) -> Iterator[LiveServer]:
+    """One server with OSC_SERVER_ENV per test module (the only one running bridges then)."""
+    server = LiveServer(env=OSC_SERVER_ENV)
+    yield server.start()
+    server.stop()
+
+
+@pytest.fixture
+async def peers() -> AsyncIterator[Any]:
+    """`await peers()` opens an OscPeer (a desk); all are closed afterwards."""
+    opened: list[OscPeer] = []
+
+    async def open_peer(port: int = 0) -> OscPeer:
+        peer = await OscPeer().open(port)
+        opened.append(peer)
+        return peer
+
+    yield open_peer
+    for peer in opened:
+        peer.close()
+
+
+def add_target(board: Any, port: int, **fields: Any) -> Any:
+    """An OSC target on 127.0.0.1:`port` for `board`, saved through the service."""
+    from sliders import services
+    from sliders.models import OscTarget
+
+    target = OscTarget(board=board, host="127.0.0.1", port=port, **fields)
+    services.save_osc_target(target=target)
+    return target

@@ -26,6 +26,7 @@ from typing import Any
 import pytest
 from aiohttp import web
 
+from tests.support.http import scrape
 from tests.support.servers import LiveServer
 from tests.support.waiting import wait_until
 
@@ -90,20 +91,6 @@ class Receiver:
         return await wait_until(
             lambda: next((p for p in self.posts if predicate(p)), None), timeout, what
         )
-
-
-async def scrape(url: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
-    """The server's /metrics as {(sample name, sorted labels): value}."""
-    import aiohttp
-    from prometheus_client.parser import text_string_to_metric_families
-
-    async with aiohttp.ClientSession() as http, http.get(f"{url}/metrics") as response:
-        text = await response.text()
-    return {
-        (sample.name, tuple(sorted(sample.labels.items()))): sample.value
-        for family in text_string_to_metric_families(text)
-        for sample in family.samples
-    }
 
 
 async def wait_until_running(url: str, key: str, timeout: float = 5) -> None:
