@@ -30,7 +30,8 @@ class Change:
     after a higher one); `source` an `AuditEntry.Source` value ("socket", "api", "osc", ...),
     or "" for values the runner sends on its own (a target's first values, a resync); `actor`
     the user's name ("" if anonymous); `at` when it was written (ISO 8601, UTC; "" if unknown);
-    `bridge` the target it came in from ("" if none): it is not sent back there.
+    `bridge` the target it came in from, which is not sent it back; "" if none, or if the value
+    was stored other than that target sent it (clamped, snapped: see services.SliderChange).
     """
 
     board: str
