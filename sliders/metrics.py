@@ -66,11 +66,12 @@ class RealtimeCollector(Collector):
         return iter(self._families())
 
     def collect(self) -> Iterator[Any]:
-        clients, messages, updates, published = families = self._families()
+        clients, messages, at_once, updates, published = families = self._families()
         process = get_cluster().process_id
         for board, count in sorted(clients_per_board().items()):
             clients.add_metric([board, process], count)
         messages.add_metric([process], totals.messages)
+        at_once.add_metric([process], totals.written_at_once)
         updates.add_metric([process], totals.updates)
         published.add_metric([process], totals.published)
         return iter(families)
@@ -86,6 +87,11 @@ class RealtimeCollector(Collector):
             CounterMetricFamily(
                 "slidersync_fanout_messages",
                 "slider:update(s) messages written to clients (the broadcast fan-out).",
+                labels=["process"],
+            ),
+            CounterMetricFamily(
+                "slidersync_fanout_messages_written_at_once",
+                "Of those, written straight to an idle websocket instead of queued for its writer.",
                 labels=["process"],
             ),
             CounterMetricFamily(

@@ -1,8 +1,9 @@
 """The fan-out of slider updates: latest value wins where messages wait (realtime/fanout.py).
 
 These drive a BoardFeed directly, with a list standing in for each client's Engine.IO send
-queue; the live tests (test_realtime, test_invariants, the benchmark's smoke run) cover it on a
-real server.
+queue and another for what is written straight to its websocket; the live tests
+(test_realtime, test_invariants, test_metrics, the benchmark's smoke run) cover it on a real
+server.
 """
 
 from __future__ import annotations
@@ -10,17 +11,37 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from sliders.realtime.fanout import BoardFeed, UpdateFrame
+from sliders.realtime.fanout import BoardFeed, Outlet
+from sliders.realtime.internals import LazyFrame, websocket_frame
+
+
+class FakeOutlet:
+    """One client: frames queued for its writer, and frames written at once when `open`."""
+
+    def __init__(self, queues: Queues, sid: str) -> None:
+        self.queues, self.sid = queues, sid
+        self.open = False  # whether the feed may write to it at once (an idle websocket)
+        self.written: list[bytes] = []
+
+    def queue_frame(self, frame: LazyFrame) -> None:
+        self.queues.waiting.setdefault(self.sid, []).append(frame)
+
+    def can_write_now(self) -> bool:
+        return self.open and not self.queues.waiting.get(self.sid)
+
+    def write_now(self, frame: bytes) -> None:
+        self.written.append(frame)
 
 
 class Queues:
     """Each client's send queue, as the feed fills it."""
 
     def __init__(self) -> None:
-        self.waiting: dict[str, list[UpdateFrame]] = {}
+        self.waiting: dict[str, list[LazyFrame]] = {}
+        self.outlets: dict[str, FakeOutlet] = {}
 
-    def enqueue(self, sid: str, frame: UpdateFrame) -> None:
-        self.waiting.setdefault(sid, []).append(frame)
+    def outlet_of(self, sid: str) -> Outlet:
+        return self.outlets.setdefault(sid, FakeOutlet(self, sid))
 
     def write(self, sid: str) -> list[Any]:
         """What the client's writer sends now: each waiting frame, decoded."""
@@ -39,7 +60,7 @@ def update(slider: str, value: float, version: int) -> dict[str, Any]:
 
 def make_feed(*sids: str) -> tuple[BoardFeed, Queues]:
     queues = Queues()
-    feed = BoardFeed(queues.enqueue)
+    feed = BoardFeed(queues.outlet_of)
     for sid in sids:
         feed.listen(sid, since_seq=feed.seq)
     return feed, queues
@@ -143,3 +164,24 @@ async def test_a_crowd_is_handed_its_frames_a_turn_at_a_time() -> None:
     assert all(len(queues.waiting[sid]) == 1 for sid in sids)  # one frame each, no more
     for sid in (sids[0], sids[-1]):  # written now, both carry the latest value
         assert queues.write(sid) == [["slider:update", update("s1", 2, 2)]]
+
+
+def test_an_idle_websocket_is_written_the_frame_at_once_and_shares_its_bytes() -> None:
+    feed, queues = make_feed("a", "b", "busy")
+    for sid in ("a", "b", "busy"):
+        queues.outlets[sid].open = True
+    queues.waiting["busy"] = [LazyFrame()]  # its writer has an ack to send first
+    feed.publish(update("s1", 1, 1))
+    a, b = queues.outlets["a"].written, queues.outlets["b"].written
+    expected = websocket_frame('42["slider:update",{"id":"s1","value":1,"version":1}]')
+    assert a == b == [expected]
+    assert a[0] is b[0]  # built once for both
+    # The busy one gets its frame behind what waits, as before: nothing overtakes an ack.
+    assert queues.outlets["busy"].written == []
+    assert len(queues.waiting["busy"]) == 2
+
+
+def test_a_client_gone_before_it_listens_is_not_listened_to() -> None:
+    feed = BoardFeed(lambda sid: None)
+    feed.listen("gone", since_seq=0)
+    assert len(feed) == 0

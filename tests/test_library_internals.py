@@ -19,7 +19,9 @@ import engineio.payload
 import pytest
 import socketio
 import uvicorn.server
+import websockets.server
 from django.db import connections
+from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
 
 from sliders.realtime import internals
 
@@ -131,3 +133,24 @@ def test_django_connection_errors_occurred() -> None:
     connection.ensure_connection()
     assert connection.errors_occurred is False
     assert parameters(connection.is_usable) == []
+
+
+def test_a_websocket_frame_is_what_uvicorns_websockets_would_write() -> None:
+    """`websocket_frame` builds the bytes uvicorn's protocol (websockets' ServerProtocol) sends."""
+    for text in ("42[]", "4" + "x" * 200, "4" + "é" * 40_000):  # each length encoding
+        protocol = websockets.server.ServerProtocol()
+        protocol.state = websockets.protocol.State.OPEN
+        protocol.send_text(text.encode())
+        assert internals.websocket_frame(text) == b"".join(protocol.data_to_send())
+
+
+def test_uvicorns_websocket_protocol_has_what_write_now_reads() -> None:
+    """uvicorn's default websocket protocol, and the attributes GuardedSocket.write_now reads."""
+    from uvicorn.protocols.websockets.auto import AutoWebSocketsProtocol
+
+    assert AutoWebSocketsProtocol is WebSocketsSansIOProtocol
+    source = inspect.getsource(WebSocketsSansIOProtocol)
+    for attribute in ("self.transport", "self.writable", "self.close_sent", "self.conn"):
+        assert attribute in source, attribute
+    assert "await self.app(self.scope, self.receive, self.send)" in source
+    assert hasattr(websockets.server.ServerProtocol(), "extensions")

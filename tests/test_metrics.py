@@ -55,6 +55,8 @@ async def test_the_counters_move_when_sets_happen(make_board, connect_client, as
     assert after[("slidersync_clients", (("board", board.slug),))] == 2
     assert moved("slidersync_changes_published_total") == 4
     assert moved("slidersync_fanout_messages_total") >= 1  # the watcher heard at least the last
+    # Its websocket was idle: the frames went straight to it (GuardedSocket.write_now).
+    assert moved("slidersync_fanout_messages_written_at_once_total") >= 1
     assert moved("slidersync_fanout_updates_total") >= 1
     assert moved("slidersync_set_to_broadcast_seconds_count") == 3
     assert moved("slidersync_set_to_broadcast_seconds_sum") > 0

@@ -16,10 +16,17 @@ that falls behind everyone) skips intermediate values instead of queueing stale 
 backlog never grows. The encoded frame is cached, so clients at the same point share one
 encoding. The wire format is in docs/protocol.md.
 
-Frames are handed to at most `FRAMES_PER_TURN` clients per turn of the event loop. Each one
-wakes that client's writer; waking a thousand at once would make one turn of the loop take tens
-of milliseconds, and a `slider:set`, which needs a few turns to be stored and acked, would wait
-behind every one of them.
+Most of the time a client's writer has nothing waiting, and then its frame does not wait
+either: it is written straight to the client's websocket, the same bytes for every client at
+the same point, built once (`Outlet.write_now`). No placeholder is queued and no writer task
+wakes, which was most of a broadcast's cost. The placeholder is for the rest: a client whose
+writer is busy (an ack, a `board:state` before it) or whose connection cannot take more yet,
+and clients on long-polling.
+
+Frames are handed to at most `FRAMES_PER_TURN` clients per turn of the event loop. Handing out a
+thousand at once would make one turn of the loop take milliseconds (tens when each woke a
+writer), and a `slider:set`, which needs a few turns to be stored and acked, would wait behind
+every one of them.
 """
 
 from __future__ import annotations
@@ -29,9 +36,9 @@ import json
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
-from sliders.realtime.internals import LazyFrame
+from sliders.realtime.internals import LazyFrame, websocket_frame
 
 
 @dataclass(slots=True)
@@ -57,15 +64,29 @@ class UpdateFrame(LazyFrame):
         return self.feed.take_frame(self.listener)
 
 
+class Outlet(Protocol):
+    """One client's way out (GuardedSocket in sliders.realtime.internals is the real one)."""
+
+    def queue_frame(self, frame: LazyFrame) -> None:
+        """Put `frame` in the client's send queue; its writer encodes and sends it in turn."""
+
+    def can_write_now(self) -> bool:
+        """Whether `write_now` would reach the client in order (its writer has nothing waiting)."""
+
+    def write_now(self, frame: bytes) -> None:
+        """Send a whole websocket frame to the client at once."""
+
+
 @dataclass(slots=True)
 class _Listener:
     sid: str
+    outlet: Outlet
     heard_seq: int  # the board's sequence number when this client's last frame was written
     frame: UpdateFrame | None = None
     frame_waiting: bool = False
 
 
-Enqueue = Callable[[str, UpdateFrame], None]
+OutletOf = Callable[[str], Outlet | None]
 
 
 @dataclass(slots=True)
@@ -74,6 +95,7 @@ class Totals:
 
     published: int = 0  # changes handed to a feed
     messages: int = 0  # frames written to clients
+    written_at_once: int = 0  # of those, written straight to an idle websocket (write_now)
     updates: int = 0  # slider updates inside them
 
 
@@ -90,15 +112,16 @@ def encode_event(event: str, data: Any) -> str:
 class BoardFeed:
     """The latest slider updates of one board, and who has heard them, in this process.
 
-    `enqueue(sid, frame)` puts a frame in that client's send queue (rooms.Feeds gives one).
+    `outlet_of(sid)` is how a client is reached, None once it is gone (rooms.Feeds gives one).
     """
 
-    def __init__(self, enqueue: Enqueue) -> None:
-        self.enqueue = enqueue
+    def __init__(self, outlet_of: OutletOf) -> None:
+        self.outlet_of = outlet_of
         self.seq = 0
         self._latest: dict[str, _Latest] = {}  # by slider id, oldest change first
         self._listeners: dict[str, _Listener] = {}
         self._cache: dict[int, str] = {}  # heard_seq -> frame, valid for the current seq
+        self._wire: dict[str, bytes] = {}  # frame -> its websocket frame, for the current seq
         self._due: deque[_Listener] = deque()  # clients with news and no frame queued yet
         self._flusher: asyncio.Task[None] | None = None
 
@@ -120,6 +143,7 @@ class BoardFeed:
         totals.published += 1
         self._latest[slider_id] = _Latest(self.seq, version, update, sender)
         self._cache.clear()
+        self._wire.clear()
         for listener in self._listeners.values():
             if not listener.frame_waiting and listener.sid != sender:
                 listener.frame_waiting = True
@@ -131,8 +155,12 @@ class BoardFeed:
 
         Call it once the client's `board:state` is queued, with `self.seq` as it was before that
         state was read: anything published since may be missing from the state and is sent.
+        A client that is gone already is not listened to.
         """
-        listener = _Listener(sid, since_seq)
+        outlet = self.outlet_of(sid)
+        if outlet is None:
+            return
+        listener = _Listener(sid, outlet, since_seq)
         self._listeners[sid] = listener
         if since_seq < self.seq:
             listener.frame_waiting = True
@@ -189,12 +217,22 @@ class BoardFeed:
             self._flusher = None
 
     def _queue_frames(self, count: int) -> None:
+        """Hand the next `count` due clients their frame: written now, or queued."""
         for _ in range(count):
             listener = self._due.popleft()
             if self._listeners.get(listener.sid) is not listener:
                 continue  # gone since
+            outlet = listener.outlet
+            if outlet.can_write_now():
+                text = self.take_frame(listener)
+                wire = self._wire.get(text)
+                if wire is None:
+                    wire = self._wire[text] = websocket_frame(text)
+                outlet.write_now(wire)
+                totals.written_at_once += 1
+                continue
             frame = listener.frame
             if frame is None:
                 frame = listener.frame = UpdateFrame(self, listener)
             frame.reset()
-            self.enqueue(listener.sid, frame)
+            outlet.queue_frame(frame)

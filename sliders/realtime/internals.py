@@ -16,8 +16,15 @@ when an upgrade removes or changes what it relies on:
   `Packet` subclass whose text is made when the writer calls `encode` (`LazyFrame`,
   `encode_cache`);
 - uvicorn: it installs its own SIGTERM/SIGINT handlers with `signal.signal`, which
-  `chain_exit_signals` chains;
+  `chain_exit_signals` chains; a broadcast frame is written straight to the transport of its
+  websocket protocol (`WebSocketsSansIOProtocol`: `transport`, `writable`, `close_sent`,
+  `conn.extensions`), found as the `__self__` of the ASGI `send` python-engineio holds
+  (`GuardedSocket.write_now`);
+- websockets: `Frame.serialize` builds that frame once for every recipient (`websocket_frame`);
 - Django: `connection.errors_occurred` (`drop_broken_connections`, used by sliders.db).
+
+Longer than 400 lines because it is the one place for every library internal: splitting it would
+spread them again.
 """
 
 from __future__ import annotations
@@ -33,8 +40,10 @@ import engineio.async_socket
 import engineio.exceptions
 import engineio.packet
 import socketio
+import websockets.frames
 from django.conf import settings
 from django.db import connections
+from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
 
 from sliders.realtime.acks import error_ack
 
@@ -195,9 +204,12 @@ class GuardedSocket(engineio.async_socket.AsyncSocket):  # type: ignore[misc]  #
     # Sockets become GuardedSockets after the library created them: no __init__ of ours runs.
     queued_bytes = 0  # bytes of packets in `queue` counted by send()
     websocket: Any = None  # python-engineio's ASGI websocket wrapper, once upgraded
+    wire: WebSocketsSansIOProtocol | None = None  # uvicorn's websocket under it (write_now)
+    writer_busy = False  # poll() handed the writer packets it may not have written yet
     _overflow: asyncio.Task[None] | None = None
 
     async def poll(self) -> list[Any]:
+        self.writer_busy = False  # the writer is back: what it took last time is written
         queue = self.queue
         try:
             if not queue.empty():
@@ -226,6 +238,7 @@ class GuardedSocket(engineio.async_socket.AsyncSocket):  # type: ignore[misc]  #
                 break
             packets.append(pkt)
         self.queued_bytes = max(0, self.queued_bytes - sum(map(_queued_size, packets)))
+        self.writer_busy = True
         return packets
 
     async def send(self, pkt: Any) -> None:
@@ -304,7 +317,51 @@ class GuardedSocket(engineio.async_socket.AsyncSocket):  # type: ignore[misc]  #
 
     async def _websocket_handler(self, ws: Any) -> Any:
         self.websocket = ws
+        protocol = getattr(
+            ws.asgi_send, "__self__", None
+        )  # uvicorn's, unless a middleware wraps it
+        if isinstance(protocol, WebSocketsSansIOProtocol) and not protocol.conn.extensions:
+            self.wire = protocol
         return await super()._websocket_handler(ws)
+
+    def can_write_now(self) -> bool:
+        """Whether a frame written now with `write_now` reaches the client in order.
+
+        True when the session is a websocket (upgraded, open) whose writer has nothing waiting:
+        its queue is empty and it is not in the middle of sending what it took from it, so a
+        frame written now cannot overtake an ack or a `board:state`. False too while the
+        transport's buffer is above its high-water mark (uvicorn clears `writable`): then the
+        frame waits in the queue like any other, behind the writer's own back-pressure.
+        """
+        wire = self.wire
+        return (
+            wire is not None
+            and self.upgraded
+            and not self.writer_busy
+            and not self.closing
+            and not self.closed
+            and self.queue.empty()
+            and wire.writable.is_set()
+            and not wire.close_sent
+            and not wire.transport.is_closing()
+        )
+
+    def write_now(self, frame: bytes) -> None:
+        """Write a whole websocket frame (`websocket_frame`) to the client's transport.
+
+        Only after `can_write_now()`. This is how one broadcast frame, built once, goes out to
+        a thousand clients without waking a thousand writer tasks: uWebSockets' publish and
+        socket.io's pre-encoded broadcast do the same. `transport.write` buffers whatever the
+        kernel does not take at once, whole frames only, so frames never interleave.
+        """
+        wire = self.wire
+        assert wire is not None
+        wire.transport.write(frame)
+
+    def queue_frame(self, frame: LazyFrame) -> None:
+        """Put a frame in the Engine.IO send queue, for the writer (unbounded: never waits)."""
+        if not self.closed:
+            self.queue.put_nowait(frame)
 
 
 class LazyFrame(engineio.packet.Packet):  # type: ignore[misc]  # untyped library
@@ -346,11 +403,22 @@ def is_open(sio: socketio.AsyncServer, eio_sid: str | None) -> bool:
     return socket is not None and not socket.closed
 
 
-def queue_frame(sio: socketio.AsyncServer, eio_sid: str, frame: LazyFrame) -> None:
-    """Put a frame in a client's Engine.IO send queue (unbounded: this never waits)."""
+def engineio_socket(sio: socketio.AsyncServer, eio_sid: str) -> GuardedSocket | None:
+    """Engine.IO session `eio_sid`'s socket, if it is open (a GuardedSocket: see GuardedServer)."""
     socket = sio.eio.sockets.get(eio_sid)
-    if socket is not None and not socket.closed:
-        socket.queue.put_nowait(frame)
+    if isinstance(socket, GuardedSocket) and not socket.closed:
+        return socket
+    return None
+
+
+def websocket_frame(text: str) -> bytes:
+    """A server-to-client websocket text frame holding `text`: unmasked, final, RFC 6455 §5.2.
+
+    Built by the websockets library (uvicorn's own framing), without extensions: only written
+    to connections that negotiated none (see GuardedSocket._websocket_handler).
+    """
+    frame = websockets.frames.Frame(websockets.frames.Opcode.TEXT, text.encode())
+    return frame.serialize(mask=False)
 
 
 async def abort_all(sio: socketio.AsyncServer) -> None:

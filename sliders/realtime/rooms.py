@@ -10,9 +10,9 @@ from django.conf import settings
 
 from sliders.cluster import get_cluster
 from sliders.realtime.connections import Connection, registry
-from sliders.realtime.fanout import BoardFeed, UpdateFrame
+from sliders.realtime.fanout import BoardFeed, Outlet
 from sliders.realtime.hands import Hands
-from sliders.realtime.internals import queue_frame
+from sliders.realtime.internals import engineio_socket
 from sliders.realtime.presence import Presence
 from sliders.realtime.server import board_room, sio
 
@@ -27,7 +27,7 @@ class Feeds:
         """A board's feed, made on first use."""
         feed = self._by_board.get(board_slug)
         if feed is None:
-            feed = self._by_board[board_slug] = BoardFeed(_enqueue_frame)
+            feed = self._by_board[board_slug] = BoardFeed(_outlet_of)
         return feed
 
     def get(self, board_slug: str) -> BoardFeed | None:
@@ -39,11 +39,10 @@ class Feeds:
         self._by_board.pop(board_slug, None)
 
 
-def _enqueue_frame(sid: str, frame: UpdateFrame) -> None:
-    """Put a frame in a client's Engine.IO send queue (unbounded: this never waits)."""
+def _outlet_of(sid: str) -> Outlet | None:
+    """How Socket.IO connection `sid` of this process is reached: its Engine.IO socket."""
     connection = registry.get(sid)
-    if connection is not None:
-        queue_frame(sio, connection.eio_sid, frame)
+    return engineio_socket(sio, connection.eio_sid) if connection is not None else None
 
 
 async def _emit_presence(board_slug: str, clients: int) -> None:

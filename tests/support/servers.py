@@ -90,6 +90,7 @@ class LiveServer:
             [
                 sys.executable, "-m", "uvicorn", "sliderproject.asgi:application",
                 "--host", "127.0.0.1", "--port", str(self.port), "--log-level", "warning",
+                "--ws-per-message-deflate", "false",  # as docs/deploy.md runs it
             ],
             cwd=PROJECT_DIR, env=env, stdout=log, stderr=subprocess.STDOUT,
         )  # fmt: skip
