@@ -18,15 +18,10 @@ import json
 import os
 import platform
 import resource
-import secrets
 import shlex
 import shutil
-import signal
-import socket
-import statistics
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 from collections.abc import Callable
@@ -34,50 +29,20 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-BENCH_DIR = Path(__file__).resolve().parent
-PROJECT_DIR = BENCH_DIR.parent
-PYTHON = sys.executable
-NODE = shutil.which("node") or "node"
-SERVER_CORE, GENERATOR_CORE = "0", "1"
-BOARD = "bench"
-
-
-def slidersync_command(port: int) -> list[str]:
-    """How Slider Sync is served in the benchmark (extra flags: BENCH_SLIDERSYNC_UVICORN_ARGS)."""
-    extra = shlex.split(os.environ.get("BENCH_SLIDERSYNC_UVICORN_ARGS", ""))
-    return [
-        PYTHON,
-        "-m",
-        "uvicorn",
-        "sliderproject.asgi:application",
-        "--host",
-        "127.0.0.1",
-        "--port",
-        str(port),
-        "--ws-per-message-deflate",  # as docs/deploy.md runs it
-        "false",
-        *extra,
-    ]
-
-
-# Creates the bench board through the service layer, as the admin would.
-CREATE_BOARD = f"""
-from sliders import services
-from sliders.models import Board, Slider
-board = Board.objects.create(slug={BOARD!r}, name="Bench")
-for i in range(1, 9):
-    services.save_slider(
-        slider=Slider(board=board, slug=f"s{{i}}", name=f"Slider {{i}}", min=0,
-                      max=1_000_000_000, step=1, position=i),
-        requested_value=0,
-    )
-"""
-
-# Above this much CPU used by other processes during a measurement, its table says so.
-NOISE_WARNING_PERCENT = 10
-
-SERVER_LABELS = {"slidersync": "Slider Sync", "python": "python-socketio", "node": "Node"}
-RATIO_LABELS = {"python": "py", "node": "Node"}
+from processes import (
+    BENCH_DIR,
+    BOARD,
+    GENERATOR_CORE,
+    NODE,
+    SERVER_CORE,
+    Server,
+    cpu_seconds,
+    machine_busy_seconds,
+    peak_rss_mb,
+    pinned,
+    slidersync_command,
+)
+from tables import SERVER_LABELS, medians, print_table, print_targets
 
 
 @dataclass(frozen=True)
@@ -86,6 +51,12 @@ class Scenario:
     draggers: int = 0
     rate: float = 30.0
     connect_only: bool = False
+
+    def describe(self) -> str:
+        """One line for the table's title."""
+        if self.connect_only:
+            return f"{self.clients} clients connecting at once"
+        return f"{self.clients} clients, {self.draggers} dragger(s) at {self.rate:g} Hz"
 
 
 SCENARIOS = {
@@ -100,196 +71,6 @@ QUICK_SCENARIOS = {
     "20x2": Scenario(20, 2),
     "connect50": Scenario(50, connect_only=True),
 }
-
-# (label, path into a run's result, format); the table shows the median over the runs.
-DRAG_ROWS = [
-    ("connect p50 ms", "connect.p50", "{:.1f}"),
-    ("connect p99 ms", "connect.p99", "{:.1f}"),
-    ("ack p50 ms", "ack.p50", "{:.2f}"),
-    ("ack p99 ms", "ack.p99", "{:.2f}"),
-    ("ack errors", "ack.error_count", "{:.0f}"),
-    ("fresh p50 ms", "freshness.p50", "{:.2f}"),
-    ("fresh p90 ms", "freshness.p90", "{:.2f}"),
-    ("fresh p99 ms", "freshness.p99", "{:.2f}"),
-    ("fresh max ms", "freshness.max", "{:.1f}"),
-    ("fresh p99 1st s", "freshness.first_second_p99", "{:.2f}"),
-    ("fresh p99 last s", "freshness.last_second_p99", "{:.2f}"),
-    ("fresh samples", "freshness.samples", "{:.0f}"),
-    ("stale pairs", "stale", "{:.0f}"),
-    ("never delivered", "undelivered", "{:.0f}"),
-    ("msgs/s delivered", "delivered.messages_per_s", "{:.0f}"),
-    ("updates/s", "delivered.updates_per_s", "{:.0f}"),
-    ("disconnects", "disconnects", "{:.0f}"),
-    ("server CPU %", "server.cpu_percent", "{:.0f}"),
-    ("server peak RSS MB", "server.peak_rss_mb", "{:.0f}"),
-    ("generator CPU %", "generator.cpu_percent", "{:.0f}"),
-    ("gen send lag p99 ms", "send_lag.p99", "{:.1f}"),
-    ("other CPU % (noise)", "other_cpu_percent", "{:.0f}"),
-]
-CONNECT_ROWS = [
-    ("connect p50 ms", "connect.p50", "{:.1f}"),
-    ("connect p99 ms", "connect.p99", "{:.1f}"),
-    ("connect max ms", "connect.max", "{:.1f}"),
-    ("connect failed", "connect.failed", "{:.0f}"),
-    ("disconnects", "disconnects", "{:.0f}"),
-    ("server CPU % (run)", "server.cpu_percent", "{:.0f}"),
-    ("server peak RSS MB", "server.peak_rss_mb", "{:.0f}"),
-    ("other CPU % (noise)", "other_cpu_percent", "{:.0f}"),
-]
-
-
-# --- Processes ----------------------------------------------------------------------------
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def wait_for_port(port: int, process: subprocess.Popen, timeout: float = 60.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"the server exited early with code {process.returncode}")
-        with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), 0.2):
-            return
-        time.sleep(0.05)
-    raise RuntimeError(f"the server did not accept connections on port {port} in {timeout} s")
-
-
-def process_tree(pid: int) -> list[int]:
-    """`pid` and its descendants (a server started with --workers has several processes)."""
-    children: dict[int, list[int]] = {}
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            ppid = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
-        except (OSError, IndexError, ValueError):
-            continue
-        children.setdefault(ppid, []).append(int(entry.name))
-    tree, todo = [], [pid]
-    while todo:
-        current = todo.pop()
-        tree.append(current)
-        todo.extend(children.get(current, []))
-    return tree
-
-
-CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
-
-
-def cpu_seconds(pid: int) -> float:
-    """utime + stime of a process tree, in seconds."""
-    total = 0
-    for p in process_tree(pid):
-        with contextlib.suppress(OSError, IndexError, ValueError):
-            fields = Path(f"/proc/{p}/stat").read_text().rsplit(")", 1)[1].split()
-            total += int(fields[11]) + int(fields[12])  # fields 14 and 15 of proc(5)
-    return total / CLOCK_TICKS
-
-
-def peak_rss_mb(pid: int) -> float:
-    """VmHWM (peak resident set) summed over the process tree, in MB."""
-    total_kb = 0
-    for p in process_tree(pid):
-        with contextlib.suppress(OSError):
-            for line in Path(f"/proc/{p}/status").read_text().splitlines():
-                if line.startswith("VmHWM:"):
-                    total_kb += int(line.split()[1])
-    return total_kb / 1024
-
-
-def stop(process: subprocess.Popen, grace: float = 5.0) -> None:
-    if process.poll() is None:
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(grace)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-
-
-def pinned(core: str, command: list[str], pin: bool) -> list[str]:
-    return ["taskset", "-c", core, *command] if pin else command
-
-
-class Server:
-    """One fresh server process on a free port, with its own log file."""
-
-    def __init__(self, kind: str, log_path: Path, pin: bool) -> None:
-        self.kind = kind
-        self.port = free_port()
-        self.tmp = tempfile.TemporaryDirectory(prefix=f"bench-{kind}-")
-        self.log = log_path.open("w")
-        try:
-            env, command, cwd = self._prepare(pin)
-        except Exception:
-            self.log.close()
-            self.tmp.cleanup()
-            raise
-        self.process = subprocess.Popen(
-            command, cwd=cwd, env=env, stdout=self.log, stderr=subprocess.STDOUT
-        )
-        try:
-            wait_for_port(self.port, self.process)
-        except Exception:
-            self.close()
-            raise
-
-    def _prepare(self, pin: bool) -> tuple[dict[str, str], list[str], Path]:
-        env = dict(os.environ)
-        if self.kind == "python":
-            command = [PYTHON, str(BENCH_DIR / "peer_python.py"), str(self.port)]
-        elif self.kind == "node":
-            command = [NODE, str(BENCH_DIR / "peer_node.mjs"), str(self.port)]
-        else:
-            env = slidersync_env(Path(self.tmp.name))
-            manage = [PYTHON, "manage.py"]
-            for args in (["migrate", "--noinput", "-v", "0"], ["shell", "-c", CREATE_BOARD]):
-                subprocess.run(
-                    [*manage, *args],
-                    cwd=PROJECT_DIR,
-                    env=env,
-                    check=True,
-                    stdout=self.log,
-                    stderr=subprocess.STDOUT,
-                )
-            command = slidersync_command(self.port)
-        return env, pinned(SERVER_CORE, command, pin), PROJECT_DIR
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    def close(self) -> None:
-        stop(self.process)
-        self.log.close()
-        self.tmp.cleanup()
-
-
-def slidersync_env(var_dir: Path) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "REDIS_URL")}
-    env.update(
-        DJANGO_SETTINGS_MODULE="sliderproject.settings",  # not a caller's (the tests')
-        VAR_DIR=str(var_dir),
-        DEBUG="false",
-        SECRET_KEY=secrets.token_urlsafe(50),
-        ALLOWED_HOSTS="127.0.0.1,localhost",
-        # Every bench client comes from 127.0.0.1; the default limit is 200 per address.
-        SOCKETIO_MAX_CONNECTIONS_PER_ADDRESS="10000",
-        SECURE_SSL_REDIRECT="false",
-        LOG_LEVEL="WARNING",
-    )
-    return env
-
-
-def machine_busy_seconds() -> float:
-    """CPU time spent by everything on the machine (all cores, steal included), from /proc/stat."""
-    fields = [int(x) for x in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:9]]
-    idle = fields[3] + fields[4]  # idle + iowait
-    return (sum(fields) - idle) / CLOCK_TICKS
 
 
 @dataclass(frozen=True)
@@ -389,29 +170,6 @@ def run_generator(
     return result
 
 
-# --- Results ------------------------------------------------------------------------------
-
-
-def flatten(data: dict[str, Any], prefix: str = "") -> dict[str, float]:
-    flat: dict[str, float] = {}
-    for key, value in data.items():
-        path = f"{prefix}{key}"
-        if isinstance(value, dict):
-            flat.update(flatten(value, f"{path}."))
-        elif isinstance(value, (int, float)) and not isinstance(value, bool):
-            flat[path] = value
-    return flat
-
-
-def medians(runs: list[dict[str, Any]]) -> dict[str, float]:
-    """The median of every numeric metric over the runs that produced it."""
-    values: dict[str, list[float]] = {}
-    for run in runs:
-        for path, value in flatten(run).items():
-            values.setdefault(path, []).append(value)
-    return {path: statistics.median(v) for path, v in values.items()}
-
-
 def machine_info(pin: bool) -> dict[str, Any]:
     model = "unknown"
     with contextlib.suppress(OSError):
@@ -438,112 +196,6 @@ def machine_info(pin: bool) -> dict[str, Any]:
         "pinned": pin,
         "slidersync_command": shlex.join(slidersync_command(0)).replace("--port 0", "--port N"),
     }
-
-
-def fmt(value: float | None, pattern: str) -> str:
-    return "-" if value is None else pattern.format(value)
-
-
-def print_table(
-    name: str, scenario: Scenario, per_server: dict[str, dict[str, Any]], servers: list[str]
-) -> None:
-    rows = CONNECT_ROWS if scenario.connect_only else DRAG_ROWS
-    what = (
-        f"{scenario.clients} clients connecting at once"
-        if scenario.connect_only
-        else f"{scenario.clients} clients, {scenario.draggers} dragger(s) at {scenario.rate:g} Hz"
-    )
-    headers = ["", *(SERVER_LABELS[s] for s in servers)]
-    peers = [p for p in ("python", "node") if "slidersync" in servers and p in servers]
-    headers += [f"SS/{RATIO_LABELS[p]}" for p in peers]
-    table = [headers]
-    for label, path, pattern in rows:
-        row = [label]
-        for server in servers:
-            row.append(fmt(per_server[server]["median"].get(path), pattern))
-        for peer in peers:
-            ss = per_server["slidersync"]["median"].get(path)
-            theirs = per_server[peer]["median"].get(path)
-            comparable = ss is not None and theirs and path != "other_cpu_percent"
-            row.append(f"{ss / theirs:.2f}x" if comparable else "-")
-        table.append(row)
-    widths = [max(len(r[i]) for r in table) for i in range(len(headers))]
-    print(f"\n== {name}: {what}")
-    for row in table:
-        cells = [row[0].ljust(widths[0])]
-        cells += [c.rjust(w) for c, w in zip(row[1:], widths[1:], strict=True)]
-        print("  ".join(cells))
-    for server in servers:
-        for run in per_server[server]["runs"]:
-            if "error" in run:
-                print(f"   ! {SERVER_LABELS[server]}: {run['error']}")
-        noise = per_server[server]["median"].get("other_cpu_percent")
-        if noise is not None and noise > NOISE_WARNING_PERCENT:
-            print(f"   ! {SERVER_LABELS[server]}: other processes used {noise:.0f}% CPU meanwhile")
-
-
-# The targets of the performance work (docs/performance.md), checked on Slider Sync's medians.
-# Each: (scenario, what, check(slider_sync_medians, node_medians) -> (figure, passed)).
-Medians = dict[str, float]
-
-
-def _at_most(path: str, limit: float) -> Any:
-    def check(ss: Medians, node: Medians | None) -> tuple[str, bool | None]:
-        value = ss.get(path)
-        return fmt(value, "{:.1f}"), None if value is None else value <= limit
-
-    return check
-
-
-def _fresh_vs_node(ss: Medians, node: Medians | None) -> tuple[str, bool | None]:
-    value, theirs = ss.get("freshness.p99"), (node or {}).get("freshness.p99")
-    if value is None or theirs is None:
-        return fmt(value, "{:.1f}") + " (no Node figure)", None
-    return f"{value:.1f} vs Node {theirs:.1f}", value <= 2 * theirs
-
-
-def _no_backlog_growth(ss: Medians, node: Medians | None) -> tuple[str, bool | None]:
-    first, last = ss.get("freshness.first_second_p99"), ss.get("freshness.last_second_p99")
-    if first is None or last is None:
-        return "-", None
-    return f"first s {first:.1f}, last s {last:.1f}", last <= first
-
-
-TARGETS = [
-    ("100x1", "freshness p99 <= 15 ms", _at_most("freshness.p99", 15)),
-    ("1000x1", "freshness p99 <= 100 ms", _at_most("freshness.p99", 100)),
-    ("1000x1", "freshness p99 <= 2x Node's", _fresh_vs_node),
-    ("1000x1", "nothing stale at the end", _at_most("stale", 0)),
-    ("200x8", "freshness p99 <= 100 ms", _at_most("freshness.p99", 100)),
-    ("200x8", "ack p99 <= 50 ms (committed)", _at_most("ack.p99", 50)),
-    ("1000x8", "freshness p99 <= 250 ms", _at_most("freshness.p99", 250)),
-    ("1000x8", "last second's p99 no worse than the first's", _no_backlog_growth),
-    ("1000x8", "no disconnects", _at_most("disconnects", 0)),
-    ("1000x8", "nothing stale at the end", _at_most("stale", 0)),
-    ("connect1000", "connect p99 <= 1500 ms", _at_most("connect.p99", 1500)),
-    ("connect1000", "all connected", _at_most("connect.failed", 0)),
-    ("1000x1", "peak RSS <= 150 MB", _at_most("server.peak_rss_mb", 150)),
-    ("1000x8", "peak RSS <= 150 MB", _at_most("server.peak_rss_mb", 150)),
-    ("connect1000", "peak RSS <= 150 MB", _at_most("server.peak_rss_mb", 150)),
-]
-
-
-def print_targets(report: dict[str, Any]) -> list[dict[str, Any]]:
-    """Slider Sync's medians against the targets, for the scenarios that were run."""
-    checked = []
-    for name, what, check in TARGETS:
-        servers = report["scenarios"].get(name, {}).get("servers", {})
-        if "slidersync" not in servers:
-            continue
-        node = servers.get("node", {}).get("median")
-        figure, passed = check(servers["slidersync"]["median"], node)
-        checked.append({"scenario": name, "target": what, "figure": figure, "met": passed})
-    if checked:
-        print("\n== Targets (Slider Sync, medians)")
-        for row in checked:
-            verdict = {True: "met", False: "MISSED", None: "n/a"}[row["met"]]
-            print(f"  {verdict:6}  {row['scenario']:11}  {row['target']:45}  {row['figure']}")
-    return checked
 
 
 def main() -> int:
@@ -626,7 +278,7 @@ def main() -> int:
             ok_runs = [r for r in runs if "error" not in r]
             per_server[server_kind] = {"runs": runs, "median": medians(ok_runs)}
         report["scenarios"][name] = {"scenario": scenario.__dict__, "servers": per_server}
-        print_table(name, scenario, per_server, servers)
+        print_table(name, scenario.describe(), scenario.connect_only, per_server, servers)
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(json.dumps(report, indent=2) + "\n")  # after every scenario
 
