@@ -25,7 +25,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -47,28 +47,40 @@ from tables import SERVER_LABELS, medians, print_table, print_targets
 
 @dataclass(frozen=True)
 class Scenario:
+    """What the generator does: `clients` connect; `draggers` of them set sliders at `rate` Hz.
+
+    `sliders`: how many sliders the draggers move (dragger i moves slider i % sliders); None is
+    one slider each. Fewer sliders than draggers make shared sliders (bench/shared.mjs).
+    """
+
     clients: int
     draggers: int = 0
     rate: float = 30.0
     connect_only: bool = False
+    sliders: int | None = None
 
     def describe(self) -> str:
         """One line for the table's title."""
         if self.connect_only:
             return f"{self.clients} clients connecting at once"
-        return f"{self.clients} clients, {self.draggers} dragger(s) at {self.rate:g} Hz"
+        what = f"{self.clients} clients, {self.draggers} dragger(s) at {self.rate:g} Hz"
+        if self.sliders is not None and self.sliders < self.draggers:
+            what += f" sharing {self.sliders} slider(s)"
+        return what
 
 
 SCENARIOS = {
     "100x1": Scenario(100, 1),
     "1000x1": Scenario(1000, 1),
     "200x8": Scenario(200, 8),
+    "200x8shared": Scenario(200, 8, sliders=3),  # dragger i on slider i % 3
     "1000x8": Scenario(1000, 8),  # overload
     "connect1000": Scenario(1000, connect_only=True),
 }
 QUICK_SCENARIOS = {
     "20x1": Scenario(20, 1),
     "20x2": Scenario(20, 2),
+    "20x3shared": Scenario(20, 3, sliders=2),  # one slider shared by two, one by one
     "connect50": Scenario(50, connect_only=True),
 }
 
@@ -111,6 +123,8 @@ def run_generator(
         args.append("--connect-only")
     else:
         args += ["--draggers", str(scenario.draggers), "--rate", str(scenario.rate)]
+        if scenario.sliders is not None:
+            args += ["--sliders", str(scenario.sliders)]
         args += ["--duration", str(duration)]
     if deflate:
         args.append("--deflate")
@@ -205,6 +219,9 @@ def main() -> int:
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--duration", type=float, default=10.0, help="drag seconds")
     parser.add_argument("--quick", action="store_true", help="smoke-test sizes, 2 s, 1 run")
+    parser.add_argument(
+        "--clients", type=int, help="every scenario with this many clients (targets not judged)"
+    )
     parser.add_argument("--json", type=Path, default=BENCH_DIR / "results" / "latest.json")
     parser.add_argument("--no-pin", action="store_true", help="do not pin to CPU cores")
     parser.add_argument(
@@ -219,7 +236,9 @@ def main() -> int:
     if pin and (shutil.which("taskset") is None or (os.cpu_count() or 1) < 2):
         print("pinning needs taskset and 2 cores; use --no-pin", file=sys.stderr)
         return 2
-    available = QUICK_SCENARIOS if args.quick else SCENARIOS
+    available = dict(QUICK_SCENARIOS if args.quick else SCENARIOS)
+    if args.clients is not None:  # a smaller (or larger) try of the same scenarios
+        available = {n: replace(s, clients=args.clients) for n, s in available.items()}
     if args.quick:
         args.runs, args.duration = 1, 2.0
     names = args.scenarios.split(",") if args.scenarios else list(available)
@@ -252,6 +271,7 @@ def main() -> int:
             "duration": args.duration,
             "quick": args.quick,
             "deflate": args.deflate,
+            "clients": args.clients,
         },
         "scenarios": {},
     }
@@ -282,7 +302,10 @@ def main() -> int:
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(json.dumps(report, indent=2) + "\n")  # after every scenario
 
-    report["targets"] = print_targets(report)
+    if args.clients is None:
+        report["targets"] = print_targets(report)
+    else:
+        print("\n(targets not judged: --clients changed the scenarios' sizes)")
     args.json.write_text(json.dumps(report, indent=2) + "\n")
     print(
         f"\nmachine: {machine['cpu']}, {machine['cores']} cores, Linux {machine['kernel']}, "
