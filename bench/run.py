@@ -153,8 +153,8 @@ def run_generator(
     generator.wait()
     reader.join(5)
 
-    def percent(first: str, last: str, what: str) -> float | None:
-        """CPU use between two marks, as % of one core."""
+    def cpu(first: str, last: str, what: str) -> float | None:
+        """CPU seconds used between two marks, by the server, the generator or the others."""
         if first not in marks or last not in marks or marks[last].at <= marks[first].at:
             return None
         a, b = marks[first], marks[last]
@@ -162,7 +162,12 @@ def run_generator(
             used = (b.machine - a.machine) - (b.server - a.server) - (b.generator - a.generator)
         else:
             used = getattr(b, what) - getattr(a, what)
-        return round(max(used, 0.0) / (b.at - a.at) * 100, 1)
+        return max(used, 0.0)
+
+    def percent(first: str, last: str, what: str) -> float | None:
+        """CPU use between two marks, as % of one core."""
+        used = cpu(first, last, what)
+        return None if used is None else round(used / (marks[last].at - marks[first].at) * 100, 1)
 
     try:
         result = json.loads(stdout.strip().splitlines()[-1])
@@ -177,6 +182,12 @@ def run_generator(
         "cpu_percent_run": percent("start", "end", "server"),
         "peak_rss_mb": round(peak_rss_mb(server.process.pid), 1),
     }
+    # CPU per delivery: drag and settle, the window in which the generator counts deliveries.
+    busy = cpu("drag-start", "settle-end", "server")
+    delivered = result.get("delivered", {})
+    for key, count in (("update", "updates"), ("message", "messages")):
+        if busy is not None and delivered.get(count):
+            result["server"][f"us_per_{key}"] = round(busy * 1e6 / delivered[count], 2)
     # Other processes on the machine during the measured window: a busy machine skews results.
     result["other_cpu_percent"] = percent(*window, "other")
     if result.get("ack"):

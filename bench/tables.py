@@ -35,6 +35,8 @@ DRAG_ROWS = [
     ("updates/s", "delivered.updates_per_s", "{:.0f}"),
     ("disconnects", "disconnects", "{:.0f}"),
     ("server CPU %", "server.cpu_percent", "{:.0f}"),
+    ("server CPU µs/update", "server.us_per_update", "{:.1f}"),
+    ("server CPU µs/msg", "server.us_per_message", "{:.1f}"),
     ("server peak RSS MB", "server.peak_rss_mb", "{:.0f}"),
     ("generator CPU %", "generator.cpu_percent", "{:.0f}"),
     ("gen send lag p99 ms", "send_lag.p99", "{:.1f}"),
