@@ -18,8 +18,7 @@ import { SharedTrack } from "./shared.mjs";
 
 const USAGE = `usage: node loadgen.mjs --url http://127.0.0.1:8000 [--board bench] [--clients 100]
   [--draggers 1] [--sliders K] [--rate 30] [--duration 10] [--settle 5] [--pause 1]
-  [--connect-only]
-  [--connect-timeout 30] [--deflate]`;
+  [--connect-only] [--idle 0] [--connect-rate 0] [--connect-timeout 30] [--deflate]`;
 
 const { values: opts } = parseArgs({
   options: {
@@ -35,6 +34,10 @@ const { values: opts } = parseArgs({
     // Quiet time between the connect phase and the drag (presence messages die down).
     pause: { type: "string", default: "1" },
     "connect-only": { type: "boolean", default: false },
+    // With --connect-only: seconds to keep every client connected and quiet before closing.
+    idle: { type: "string", default: "0" },
+    // Clients started per second (0: all at once). A crowd arriving over some seconds.
+    "connect-rate": { type: "string", default: "0" },
     "connect-timeout": { type: "string", default: "30" },
     // Offer permessage-deflate like browsers do. Off by default: inflating every frame in the
     // generator would make it, not the server, the bottleneck.
@@ -56,6 +59,8 @@ const SETTLE_MS = Number(opts.settle) * 1000;
 const PAUSE_MS = Number(opts.pause) * 1000;
 const CONNECT_TIMEOUT_MS = Number(opts["connect-timeout"]) * 1000;
 const CONNECT_ONLY = opts["connect-only"];
+const IDLE_MS = Number(opts.idle) * 1000;
+const CONNECT_RATE = Number(opts["connect-rate"]);
 const AUTH = JSON.stringify({ board: opts.board });
 const WS_URL = (() => {
   const base = new URL(opts.url);
@@ -160,8 +165,9 @@ function connectFailed(client, reason, code) {
 }
 
 class Client {
-  constructor(index) {
+  constructor(index, startedAt) {
     this.index = index;
+    this.startedAt = startedAt;
     this.ready = false; // has its first board:state
     this.failed = null;
     this.closing = false;
@@ -236,7 +242,7 @@ class Client {
       for (const slider of data.sliders) applyUpdate(this.index, slider, now, !this.ready);
       if (!this.ready && !this.failed) {
         this.ready = true;
-        this.connectMs = now - phaseStart;
+        this.connectMs = now - this.startedAt;
         waitingForState--;
         if (waitingForState === 0 && onAllSettledConnect) onAllSettledConnect();
       }
@@ -267,15 +273,37 @@ const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 
 // --- Phases -------------------------------------------------------------------------------
 
+/**
+ * Start every client, all at once or CONNECT_RATE a second, and wait until each has its first
+ * board:state or failed. A client's connect time runs from its own start (all at once: the
+ * phase's start).
+ */
 async function connectAll() {
-  log(`connecting ${N} clients to ${WS_URL}`);
+  const pace = CONNECT_RATE > 0 ? `, ${CONNECT_RATE} a second` : "";
+  log(`connecting ${N} clients to ${WS_URL}${pace}`);
+  marker("connect-start");
   phaseStart = performance.now();
   waitingForState = N;
   const done = new Promise((resolve) => {
     onAllSettledConnect = resolve;
   });
   const clients = [];
-  for (let i = 0; i < N; i++) clients.push(new Client(i));
+  const rampMs = CONNECT_RATE > 0 ? (N / CONNECT_RATE) * 1000 : 0;
+  if (CONNECT_RATE > 0) {
+    // Started on a schedule (client i at i / rate seconds), checked every 10 ms.
+    await new Promise((resolve) => {
+      const step = () => {
+        const elapsed = (performance.now() - phaseStart) / 1000;
+        const due = Math.min(N, Math.floor(elapsed * CONNECT_RATE) + 1);
+        while (clients.length < due) clients.push(new Client(clients.length, performance.now()));
+        if (clients.length < N) setTimeout(step, 10);
+        else resolve();
+      };
+      step();
+    });
+  } else {
+    for (let i = 0; i < N; i++) clients.push(new Client(i, phaseStart));
+  }
   const timer = setTimeout(() => {
     for (const c of clients) {
       if (!c.ready && !c.failed) {
@@ -284,9 +312,10 @@ async function connectAll() {
         c.ws.terminate();
       }
     }
-  }, CONNECT_TIMEOUT_MS);
+  }, Math.max(0, phaseStart + rampMs + CONNECT_TIMEOUT_MS - performance.now()));
   await done;
   clearTimeout(timer);
+  marker("connected");
   const times = new Samples();
   for (const c of clients) if (c.ready) times.push(c.connectMs);
   const summary = summarize(times, [0.5, 0.99]);
@@ -501,6 +530,10 @@ async function main() {
     return;
   }
   if (CONNECT_ONLY) {
+    if (IDLE_MS > 0) {
+      await sleep(IDLE_MS);
+      marker("idle-end"); // run.py reads the server's memory here
+    }
     await closeAll(clients);
     finish({ ...base, connect_only: true, connect, disconnects, generator: generatorStats(null) });
     return;

@@ -111,15 +111,20 @@ def cpu_seconds(pid: int) -> float:
     return total / CLOCK_TICKS
 
 
-def peak_rss_mb(pid: int) -> float:
-    """VmHWM (peak resident set) summed over the process tree, in MB."""
+def memory_kb(pid: int, field: str) -> int:
+    """A memory field of /proc/PID/status (VmRSS, VmHWM) summed over the process tree, in KB."""
     total_kb = 0
     for p in process_tree(pid):
         with contextlib.suppress(OSError):
             for line in Path(f"/proc/{p}/status").read_text().splitlines():
-                if line.startswith("VmHWM:"):
+                if line.startswith(f"{field}:"):
                     total_kb += int(line.split()[1])
-    return total_kb / 1024
+    return total_kb
+
+
+def peak_rss_mb(pid: int) -> float:
+    """VmHWM (peak resident set) summed over the process tree, in MB."""
+    return memory_kb(pid, "VmHWM") / 1024
 
 
 def stop(process: subprocess.Popen, grace: float = 5.0) -> None:

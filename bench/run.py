@@ -38,6 +38,7 @@ from processes import (
     Server,
     cpu_seconds,
     machine_busy_seconds,
+    memory_kb,
     peak_rss_mb,
     pinned,
     slidersync_command,
@@ -58,12 +59,18 @@ class Scenario:
     rate: float = 30.0
     connect_only: bool = False
     sliders: int | None = None
+    connect_rate: float = 0.0  # clients started per second; 0: all at once
+    idle: float = 0.0  # connect-only: seconds every client stays connected, quiet, before closing
 
     def describe(self) -> str:
         """One line for the table's title."""
+        arriving = f"{self.connect_rate:g} a second" if self.connect_rate else "at once"
         if self.connect_only:
-            return f"{self.clients} clients connecting at once"
+            what = f"{self.clients} clients connecting {arriving}"
+            return what + (f", then idle for {self.idle:g} s" if self.idle else "")
         what = f"{self.clients} clients, {self.draggers} dragger(s) at {self.rate:g} Hz"
+        if self.connect_rate:
+            what += f", connecting {arriving}"
         if self.sliders is not None and self.sliders < self.draggers:
             what += f" sharing {self.sliders} slider(s)"
         return what
@@ -76,6 +83,8 @@ SCENARIOS = {
     "200x8shared": Scenario(200, 8, sliders=3),  # dragger i on slider i % 3
     "1000x8": Scenario(1000, 8),  # overload
     "connect1000": Scenario(1000, connect_only=True),
+    "5000x1": Scenario(5000, 1, rate=10, connect_rate=500),
+    "idle5000": Scenario(5000, connect_only=True, connect_rate=500, idle=5),
 }
 QUICK_SCENARIOS = {
     "20x1": Scenario(20, 1),
@@ -87,12 +96,13 @@ QUICK_SCENARIOS = {
 
 @dataclass(frozen=True)
 class Mark:
-    """CPU counters at one moment of a run."""
+    """CPU counters (seconds) and the server's resident memory (KB) at one moment of a run."""
 
     at: float
     server: float
     generator: float
     machine: float
+    server_rss_kb: int
 
     @classmethod
     def now(cls, server_pid: int, generator_pid: int) -> Mark:
@@ -101,6 +111,7 @@ class Mark:
             cpu_seconds(server_pid),
             cpu_seconds(generator_pid),
             machine_busy_seconds(),
+            memory_kb(server_pid, "VmRSS"),
         )
 
 
@@ -119,8 +130,10 @@ def run_generator(
     thread that reads the generator's stderr (bench/soak.py times its memory samples by it).
     """
     args = ["--url", server.url, "--board", BOARD, "--clients", str(scenario.clients)]
+    if scenario.connect_rate:
+        args += ["--connect-rate", str(scenario.connect_rate)]
     if scenario.connect_only:
-        args.append("--connect-only")
+        args += ["--connect-only", "--idle", str(scenario.idle)]
     else:
         args += ["--draggers", str(scenario.draggers), "--rate", str(scenario.rate)]
         if scenario.sliders is not None:
@@ -182,6 +195,14 @@ def run_generator(
         "cpu_percent_run": percent("start", "end", "server"),
         "peak_rss_mb": round(peak_rss_mb(server.process.pid), 1),
     }
+    # Memory per idle connection: the server's RSS once every client has been connected and
+    # quiet for a while, minus its RSS before the first one connected.
+    connected = result.get("connect", {}).get("ok")
+    if "connect-start" in marks and "idle-end" in marks and connected:
+        before, idle = marks["connect-start"].server_rss_kb, marks["idle-end"].server_rss_kb
+        result["server"]["rss_mb_before"] = round(before / 1024, 1)
+        result["server"]["rss_mb_idle"] = round(idle / 1024, 1)
+        result["server"]["kb_per_idle_connection"] = round((idle - before) / connected, 2)
     # CPU per delivery: drag and settle, the window in which the generator counts deliveries.
     busy = cpu("drag-start", "settle-end", "server")
     delivered = result.get("delivered", {})

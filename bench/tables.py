@@ -50,6 +50,9 @@ CONNECT_ROWS = [
     ("disconnects", "disconnects", "{:.0f}"),
     ("server CPU % (run)", "server.cpu_percent", "{:.0f}"),
     ("server peak RSS MB", "server.peak_rss_mb", "{:.0f}"),
+    ("server RSS before MB", "server.rss_mb_before", "{:.1f}"),
+    ("server RSS idle MB", "server.rss_mb_idle", "{:.1f}"),
+    ("RSS KB per idle conn", "server.kb_per_idle_connection", "{:.1f}"),
     ("other CPU % (noise)", "other_cpu_percent", "{:.0f}"),
 ]
 
