@@ -22,6 +22,8 @@ const USAGE = `usage: node loadgen.mjs --url http://127.0.0.1:8000 [--board benc
 
 const { values: opts } = parseArgs({
   options: {
+    // One server, or several processes of one (comma-separated): the draggers connect to the
+    // first, the other clients to each in turn.
     url: { type: "string", default: "http://127.0.0.1:8000" },
     board: { type: "string", default: "bench" },
     clients: { type: "string", default: "100" },
@@ -62,13 +64,18 @@ const CONNECT_ONLY = opts["connect-only"];
 const IDLE_MS = Number(opts.idle) * 1000;
 const CONNECT_RATE = Number(opts["connect-rate"]);
 const AUTH = JSON.stringify({ board: opts.board });
-const WS_URL = (() => {
-  const base = new URL(opts.url);
+const WS_URLS = opts.url.split(",").map((url) => {
+  const base = new URL(url);
   base.protocol = base.protocol === "https:" ? "wss:" : "ws:";
   base.pathname = "/socket.io/";
   base.search = "?EIO=4&transport=websocket";
   return base.toString();
-})();
+});
+
+/** Client i's server: the first for the draggers, then each in turn. */
+function urlOf(index) {
+  return index < S ? WS_URLS[0] : WS_URLS[(index - S) % WS_URLS.length];
+}
 
 const MAX_SLIDERS = 64; // per-client state is kept in flat typed arrays of this width
 
@@ -176,7 +183,7 @@ class Client {
     this.track = null; // the track this client drags, if it is a dragger
     this.wasReceiver = false; // connected when the drag began (stale counts it even if it drops)
     this.onClosed = null;
-    this.ws = new WebSocket(WS_URL, {
+    this.ws = new WebSocket(urlOf(index), {
       perMessageDeflate: opts.deflate,
       skipUTF8Validation: true,
     });
@@ -280,7 +287,7 @@ const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
  */
 async function connectAll() {
   const pace = CONNECT_RATE > 0 ? `, ${CONNECT_RATE} a second` : "";
-  log(`connecting ${N} clients to ${WS_URL}${pace}`);
+  log(`connecting ${N} clients to ${WS_URLS.join(", ")}${pace}`);
   marker("connect-start");
   phaseStart = performance.now();
   waitingForState = N;

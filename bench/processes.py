@@ -18,6 +18,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Mapping
 from pathlib import Path
 
 BENCH_DIR = Path(__file__).resolve().parent
@@ -142,57 +143,121 @@ def pinned(core: str, command: list[str], pin: bool) -> list[str]:
 
 
 class Server:
-    """One fresh server process on a free port, with its own log file."""
+    """A fresh server on free ports, each process with its own log file.
 
-    def __init__(self, kind: str, log_path: Path, pin: bool) -> None:
+    `processes` > 1 (Slider Sync only) runs that many uvicorn processes the way docs/deploy.md
+    runs several behind nginx, here on one SQLite file (one VAR_DIR) and one Redis, with a key
+    prefix of their own that is deleted afterwards; every process is pinned to the server's core.
+    """
+
+    def __init__(self, kind: str, log_path: Path, pin: bool, processes: int = 1) -> None:
+        if processes > 1 and kind != "slidersync":
+            raise ValueError("only Slider Sync runs as several processes")
         self.kind = kind
-        self.port = free_port()
+        self.ports = [free_port() for _ in range(processes)]
         self.tmp = tempfile.TemporaryDirectory(prefix=f"bench-{kind}-")
-        self.log = log_path.open("w")
+        self.redis_prefix = f"slidersync-bench-{secrets.token_hex(6)}" if processes > 1 else ""
+        self.logs = [
+            (log_path if i == 0 else log_path.with_name(f"{log_path.stem}-p{i + 1}.log")).open("w")
+            for i in range(processes)
+        ]
+        self.processes: list[subprocess.Popen] = []
         try:
-            env, command, cwd = self._prepare(pin)
-        except Exception:
-            self.log.close()
-            self.tmp.cleanup()
-            raise
-        self.process = subprocess.Popen(
-            command, cwd=cwd, env=env, stdout=self.log, stderr=subprocess.STDOUT
-        )
-        try:
-            wait_for_port(self.port, self.process)
+            env = self._prepare()
+            for port, log in zip(self.ports, self.logs, strict=True):
+                command = pinned(SERVER_CORE, self._command(port), pin)
+                self.processes.append(
+                    subprocess.Popen(
+                        command, cwd=PROJECT_DIR, env=env, stdout=log, stderr=subprocess.STDOUT
+                    )
+                )
+            for port, process in zip(self.ports, self.processes, strict=True):
+                wait_for_port(port, process)
         except Exception:
             self.close()
             raise
 
-    def _prepare(self, pin: bool) -> tuple[dict[str, str], list[str], Path]:
-        env = dict(os.environ)
+    def _prepare(self) -> dict[str, str]:
+        """The servers' environment; for Slider Sync, a migrated database with the bench board."""
+        if self.kind != "slidersync":
+            return dict(os.environ)
+        env = slidersync_env(Path(self.tmp.name))
+        if self.redis_prefix:
+            redis("ping", env=env)  # a clear error now rather than a log full of them
+            env.update(REDIS_URL=REDIS_URL, REDIS_PREFIX=self.redis_prefix)
+        manage = [PYTHON, "manage.py"]
+        for args in (["migrate", "--noinput", "-v", "0"], ["shell", "-c", CREATE_BOARD]):
+            subprocess.run(
+                [*manage, *args],
+                cwd=PROJECT_DIR,
+                env=env,
+                check=True,
+                stdout=self.logs[0],
+                stderr=subprocess.STDOUT,
+            )
+        return env
+
+    def _command(self, port: int) -> list[str]:
         if self.kind == "python":
-            command = [PYTHON, str(BENCH_DIR / "peer_python.py"), str(self.port)]
-        elif self.kind == "node":
-            command = [NODE, str(BENCH_DIR / "peer_node.mjs"), str(self.port)]
-        else:
-            env = slidersync_env(Path(self.tmp.name))
-            manage = [PYTHON, "manage.py"]
-            for args in (["migrate", "--noinput", "-v", "0"], ["shell", "-c", CREATE_BOARD]):
-                subprocess.run(
-                    [*manage, *args],
-                    cwd=PROJECT_DIR,
-                    env=env,
-                    check=True,
-                    stdout=self.log,
-                    stderr=subprocess.STDOUT,
-                )
-            command = slidersync_command(self.port)
-        return env, pinned(SERVER_CORE, command, pin), PROJECT_DIR
+            return [PYTHON, str(BENCH_DIR / "peer_python.py"), str(port)]
+        if self.kind == "node":
+            return [NODE, str(BENCH_DIR / "peer_node.mjs"), str(port)]
+        return slidersync_command(port)
+
+    @property
+    def process(self) -> subprocess.Popen:
+        """The (first) server process."""
+        return self.processes[0]
+
+    @property
+    def pids(self) -> list[int]:
+        return [process.pid for process in self.processes]
+
+    @property
+    def urls(self) -> list[str]:
+        return [f"http://127.0.0.1:{port}" for port in self.ports]
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+        return self.urls[0]
 
     def close(self) -> None:
-        stop(self.process)
-        self.log.close()
+        for process in self.processes:
+            stop(process)
+        for log in self.logs:
+            log.close()
+        if self.redis_prefix:
+            with contextlib.suppress(RuntimeError):
+                redis("delete", self.redis_prefix, env=os.environ)
         self.tmp.cleanup()
+
+
+# Several Slider Sync processes share this Redis (BENCH_REDIS_URL), each run under a key prefix
+# of its own.
+REDIS_URL = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/0")
+REDIS_SCRIPT = """
+import sys
+import redis
+client = redis.Redis.from_url(sys.argv[1], socket_connect_timeout=3)
+if sys.argv[2] == "ping":
+    client.ping()
+else:
+    for key in client.scan_iter(sys.argv[3] + ":*"):
+        client.delete(key)
+"""
+
+
+def redis(command: str, *args: str, env: Mapping[str, str]) -> None:
+    """`ping` REDIS_URL, or `delete` a prefix's keys, with the redis package of the project."""
+    done = subprocess.run(
+        [PYTHON, "-c", REDIS_SCRIPT, REDIS_URL, command, *args],
+        env=dict(env),
+        capture_output=True,
+        text=True,
+    )
+    if done.returncode != 0:
+        last = (done.stderr.strip().splitlines() or ["?"])[-1]
+        raise RuntimeError(f"Redis at {REDIS_URL}: {last}")
 
 
 def slidersync_env(var_dir: Path) -> dict[str, str]:

@@ -61,6 +61,8 @@ class Scenario:
     sliders: int | None = None
     connect_rate: float = 0.0  # clients started per second; 0: all at once
     idle: float = 0.0  # connect-only: seconds every client stays connected, quiet, before closing
+    processes: int = 1  # Slider Sync only: its processes, sharing one database and Redis
+    compare_to: str | None = None  # the scenario whose Slider Sync column the table repeats
 
     def describe(self) -> str:
         """One line for the table's title."""
@@ -71,6 +73,11 @@ class Scenario:
         what = f"{self.clients} clients, {self.draggers} dragger(s) at {self.rate:g} Hz"
         if self.connect_rate:
             what += f", connecting {arriving}"
+        if self.processes > 1:
+            what += (
+                f"; {self.processes} Slider Sync processes on one core, the dragger on the first"
+                ", the others spread over all"
+            )
         if self.sliders is not None and self.sliders < self.draggers:
             what += f" sharing {self.sliders} slider(s)"
         return what
@@ -83,6 +90,7 @@ SCENARIOS = {
     "200x8shared": Scenario(200, 8, sliders=3),  # dragger i on slider i % 3
     "1000x8": Scenario(1000, 8),  # overload
     "connect1000": Scenario(1000, connect_only=True),
+    "1000x1x2": Scenario(1000, 1, processes=2, compare_to="1000x1"),  # Slider Sync only
     "5000x1": Scenario(5000, 1, rate=10, connect_rate=500),
     "idle5000": Scenario(5000, connect_only=True, connect_rate=500, idle=5),
 }
@@ -105,13 +113,14 @@ class Mark:
     server_rss_kb: int
 
     @classmethod
-    def now(cls, server_pid: int, generator_pid: int) -> Mark:
+    def now(cls, server_pids: list[int], generator_pid: int) -> Mark:
+        """The counters now; the server's are summed over its processes."""
         return cls(
             time.monotonic(),
-            cpu_seconds(server_pid),
+            sum(cpu_seconds(pid) for pid in server_pids),
             cpu_seconds(generator_pid),
             machine_busy_seconds(),
-            memory_kb(server_pid, "VmRSS"),
+            sum(memory_kb(pid, "VmRSS") for pid in server_pids),
         )
 
 
@@ -129,7 +138,8 @@ def run_generator(
     `on_marker`, if given, is also called with each marker's name ("drag-start", ...) from the
     thread that reads the generator's stderr (bench/soak.py times its memory samples by it).
     """
-    args = ["--url", server.url, "--board", BOARD, "--clients", str(scenario.clients)]
+    urls = ",".join(server.urls)  # several: the draggers on the first, the others spread
+    args = ["--url", urls, "--board", BOARD, "--clients", str(scenario.clients)]
     if scenario.connect_rate:
         args += ["--connect-rate", str(scenario.connect_rate)]
     if scenario.connect_only:
@@ -145,7 +155,7 @@ def run_generator(
     generator = subprocess.Popen(
         command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=BENCH_DIR
     )
-    pids = (server.process.pid, generator.pid)  # taskset execs, so the pid is node's
+    pids = (server.pids, generator.pid)  # taskset execs, so the pids are the servers' and node's
     marks = {"start": Mark.now(*pids)}
 
     def read_stderr() -> None:
@@ -193,7 +203,7 @@ def run_generator(
         "cpu_percent": percent(*window, "server"),
         "cpu_percent_settle": percent("drag-start", "settle-end", "server"),
         "cpu_percent_run": percent("start", "end", "server"),
-        "peak_rss_mb": round(peak_rss_mb(server.process.pid), 1),
+        "peak_rss_mb": round(sum(peak_rss_mb(pid) for pid in server.pids), 1),
     }
     # Memory per idle connection: the server's RSS once every client has been connected and
     # quiet for a while, minus its RSS before the first one connected.
@@ -242,6 +252,28 @@ def machine_info(pin: bool) -> dict[str, Any]:
         "pinned": pin,
         "slidersync_command": shlex.join(slidersync_command(0)).replace("--port 0", "--port N"),
     }
+
+
+def run_server(
+    name: str, scenario: Scenario, kind: str, args: argparse.Namespace, pin: bool, logs: Path
+) -> dict[str, Any]:
+    """Every run of one scenario on one server (a fresh server each): the runs and the medians."""
+    runs = []
+    for run in range(1, args.runs + 1):
+        label = f"[{name} {kind} {run}/{args.runs}]"
+        print(label, file=sys.stderr, flush=True)
+        log_path = logs.with_name(f"{logs.name}-{run}.log")
+        try:
+            server = Server(kind, log_path, pin, scenario.processes)
+        except (RuntimeError, subprocess.CalledProcessError) as error:
+            runs.append({"error": f"server did not start: {error} (see {log_path})"})
+            continue
+        try:
+            runs.append(run_generator(server, scenario, args.duration, pin, label, args.deflate))
+        finally:
+            server.close()
+    ok_runs = [r for r in runs if "error" not in r]
+    return {"runs": runs, "median": medians(ok_runs)}
 
 
 def main() -> int:
@@ -309,28 +341,21 @@ def main() -> int:
     }
     for name in names:
         scenario = available[name]
-        per_server: dict[str, dict[str, Any]] = {}
-        for server_kind in servers:
-            runs = []
-            for run in range(1, args.runs + 1):
-                label = f"[{name} {server_kind} {run}/{args.runs}]"
-                print(label, file=sys.stderr, flush=True)
-                log_path = logs / f"{name}-{server_kind}-{run}.log"
-                try:
-                    server = Server(server_kind, log_path, pin)
-                except (RuntimeError, subprocess.CalledProcessError) as error:
-                    runs.append({"error": f"server did not start: {error} (see {log_path})"})
-                    continue
-                try:
-                    runs.append(
-                        run_generator(server, scenario, args.duration, pin, label, args.deflate)
-                    )
-                finally:
-                    server.close()
-            ok_runs = [r for r in runs if "error" not in r]
-            per_server[server_kind] = {"runs": runs, "median": medians(ok_runs)}
+        # Several processes: Slider Sync's scale-out; the peers have none.
+        kinds = [s for s in servers if scenario.processes == 1 or s == "slidersync"]
+        per_server = {
+            kind: run_server(name, scenario, kind, args, pin, logs / f"{name}-{kind}")
+            for kind in kinds
+        }
         report["scenarios"][name] = {"scenario": scenario.__dict__, "servers": per_server}
-        print_table(name, scenario.describe(), scenario.connect_only, per_server, servers)
+        compared = report["scenarios"].get(scenario.compare_to, {}).get("servers", {})
+        baseline = None
+        if "slidersync" in compared:
+            baseline = (str(scenario.compare_to), compared["slidersync"]["median"])
+        if kinds:
+            print_table(
+                name, scenario.describe(), scenario.connect_only, per_server, kinds, baseline
+            )
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(json.dumps(report, indent=2) + "\n")  # after every scenario
 

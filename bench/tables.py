@@ -87,20 +87,33 @@ def print_table(
     connect_only: bool,
     per_server: dict[str, dict[str, Any]],
     servers: list[str],
+    baseline: tuple[str, dict[str, float]] | None = None,
 ) -> None:
-    """One scenario's table: the median of each figure per server, and Slider Sync's ratios."""
+    """One scenario's table: the median of each figure per server, and Slider Sync's ratios.
+
+    `baseline`: (name, medians) of Slider Sync in another scenario, shown next to it with the
+    ratio (two processes against one).
+    """
     rows = CONNECT_ROWS if connect_only else DRAG_ROWS
-    headers = ["", *(SERVER_LABELS[s] for s in servers)]
-    peers = [p for p in ("python", "node") if "slidersync" in servers and p in servers]
-    headers += [f"SS/{RATIO_LABELS[p]}" for p in peers]
+    columns = [(SERVER_LABELS[s], per_server[s]["median"]) for s in servers]
+    ours = per_server["slidersync"]["median"] if "slidersync" in servers else None
+    ratios = []
+    if ours is not None:
+        ratios = [
+            (f"SS/{RATIO_LABELS[p]}", per_server[p]["median"])
+            for p in ("python", "node")
+            if p in servers
+        ]
+        if baseline is not None:
+            columns.append((f"SS {baseline[0]}", baseline[1]))
+            ratios.append((f"SS/{baseline[0]}", baseline[1]))
+    headers = ["", *(header for header, _ in columns), *(header for header, _ in ratios)]
     table = [headers]
     for label, path, pattern in rows:
-        row = [label]
-        for server in servers:
-            row.append(fmt(per_server[server]["median"].get(path), pattern))
-        for peer in peers:
-            ss = per_server["slidersync"]["median"].get(path)
-            theirs = per_server[peer]["median"].get(path)
+        row = [label, *(fmt(medians.get(path), pattern) for _, medians in columns)]
+        for _, other in ratios:
+            assert ours is not None
+            ss, theirs = ours.get(path), other.get(path)
             comparable = ss is not None and theirs and path != "other_cpu_percent"
             row.append(f"{ss / theirs:.2f}x" if comparable else "-")
         table.append(row)
