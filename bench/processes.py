@@ -268,7 +268,8 @@ def slidersync_env(var_dir: Path) -> dict[str, str]:
         DEBUG="false",
         SECRET_KEY=secrets.token_urlsafe(50),
         ALLOWED_HOSTS="127.0.0.1,localhost",
-        # Every bench client comes from 127.0.0.1; the default limit is 200 per address.
+        # Every bench client comes from 127.0.0.1: the default limit (1,000 per address and
+        # process) would refuse most of idle5000 and 5000x1.
         SOCKETIO_MAX_CONNECTIONS_PER_ADDRESS="10000",
         SECURE_SSL_REDIRECT="false",
         LOG_LEVEL="WARNING",

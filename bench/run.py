@@ -4,9 +4,10 @@ Run from the project directory with the project's virtualenv:
 
     .venv/bin/python bench/run.py [--quick] [--servers slidersync,python,node] [--runs 3]
 
-Every (scenario, server, run) gets a fresh server process pinned to CPU core 0 and the load
-generator (bench/loadgen.mjs) pinned to core 1. Prints one table per scenario and writes every
-run, the medians and the machine to a JSON file. Standard library only.
+Every (scenario, server, run) gets a fresh server process (two for 1000x1x2) pinned to CPU
+core 0 and the load generator (bench/loadgen.mjs) pinned to core 1. Prints one table per
+scenario, checks the targets, and writes every run, the medians and the machine to a JSON file.
+Standard library only (the servers are in processes.py, the tables in tables.py).
 """
 
 from __future__ import annotations
@@ -71,6 +72,8 @@ class Scenario:
             what = f"{self.clients} clients connecting {arriving}"
             return what + (f", then idle for {self.idle:g} s" if self.idle else "")
         what = f"{self.clients} clients, {self.draggers} dragger(s) at {self.rate:g} Hz"
+        if self.sliders is not None and self.sliders < self.draggers:
+            what += f" sharing {self.sliders} slider(s)"
         if self.connect_rate:
             what += f", connecting {arriving}"
         if self.processes > 1:
@@ -78,8 +81,6 @@ class Scenario:
                 f"; {self.processes} Slider Sync processes on one core, the dragger on the first"
                 ", the others spread over all"
             )
-        if self.sliders is not None and self.sliders < self.draggers:
-            what += f" sharing {self.sliders} slider(s)"
         return what
 
 
