@@ -1,9 +1,10 @@
 // Load generator for the Slider Sync wire protocol (docs/protocol.md).
 //
-// Opens N websocket clients on one board, lets S of them drag one slider each at R sets per
-// second for T seconds, and measures connect time, ack latency and freshness (how long until
-// every other client holds a value at least as new as each one sent). Prints one JSON object
-// on stdout; progress and the phase markers read by run.py go to stderr.
+// Opens N websocket clients on one board, lets S of them drag sliders at R sets per second for
+// T seconds (one slider each, or K sliders shared: dragger i on slider i % K), and measures
+// connect time, ack latency and freshness (how long until every other client holds each value
+// sent or a newer one). Prints one JSON object on stdout; progress and the phase markers read
+// by run.py go to stderr.
 //
 // It speaks Engine.IO v4 / Socket.IO v5 itself on top of `ws` (websocket transport only, no
 // socket.io-client), so that a received update costs one string check and one JSON.parse:
@@ -12,23 +13,33 @@
 import { parseArgs } from "node:util";
 import { performance } from "node:perf_hooks";
 import WebSocket from "ws";
+import { Column, Samples, round, summarize } from "./samples.mjs";
+import { SharedTrack } from "./shared.mjs";
 
 const USAGE = `usage: node loadgen.mjs --url http://127.0.0.1:8000 [--board bench] [--clients 100]
-  [--draggers 1] [--rate 30] [--duration 10] [--settle 5] [--pause 1] [--connect-only]
-  [--connect-timeout 30] [--deflate]`;
+  [--draggers 1] [--sliders K] [--rate 30] [--duration 10] [--settle 5] [--pause 1]
+  [--connect-only] [--idle 0] [--connect-rate 0] [--connect-timeout 30] [--deflate]`;
 
 const { values: opts } = parseArgs({
   options: {
+    // One server, or several processes of one (comma-separated): the draggers connect to the
+    // first, the other clients to each in turn.
     url: { type: "string", default: "http://127.0.0.1:8000" },
     board: { type: "string", default: "bench" },
     clients: { type: "string", default: "100" },
     draggers: { type: "string", default: "1" },
+    // How many sliders the draggers move (dragger i moves slider i % K); default: one each.
+    sliders: { type: "string" },
     rate: { type: "string", default: "30" },
     duration: { type: "string", default: "10" },
     settle: { type: "string", default: "5" },
     // Quiet time between the connect phase and the drag (presence messages die down).
     pause: { type: "string", default: "1" },
     "connect-only": { type: "boolean", default: false },
+    // With --connect-only: seconds to keep every client connected and quiet before closing.
+    idle: { type: "string", default: "0" },
+    // Clients started per second (0: all at once). A crowd arriving over some seconds.
+    "connect-rate": { type: "string", default: "0" },
     "connect-timeout": { type: "string", default: "30" },
     // Offer permessage-deflate like browsers do. Off by default: inflating every frame in the
     // generator would make it, not the server, the bottleneck.
@@ -43,20 +54,28 @@ if (opts.help) {
 
 const N = Number.parseInt(opts.clients, 10);
 const S = Number.parseInt(opts.draggers, 10);
+const K = opts.sliders === undefined ? S : Number.parseInt(opts.sliders, 10);
 const RATE = Number(opts.rate);
 const DURATION = Number(opts.duration);
 const SETTLE_MS = Number(opts.settle) * 1000;
 const PAUSE_MS = Number(opts.pause) * 1000;
 const CONNECT_TIMEOUT_MS = Number(opts["connect-timeout"]) * 1000;
 const CONNECT_ONLY = opts["connect-only"];
+const IDLE_MS = Number(opts.idle) * 1000;
+const CONNECT_RATE = Number(opts["connect-rate"]);
 const AUTH = JSON.stringify({ board: opts.board });
-const WS_URL = (() => {
-  const base = new URL(opts.url);
+const WS_URLS = opts.url.split(",").map((url) => {
+  const base = new URL(url);
   base.protocol = base.protocol === "https:" ? "wss:" : "ws:";
   base.pathname = "/socket.io/";
   base.search = "?EIO=4&transport=websocket";
   return base.toString();
-})();
+});
+
+/** Client i's server: the first for the draggers, then each in turn. */
+function urlOf(index) {
+  return index < S ? WS_URLS[0] : WS_URLS[(index - S) % WS_URLS.length];
+}
 
 const MAX_SLIDERS = 64; // per-client state is kept in flat typed arrays of this width
 
@@ -69,92 +88,6 @@ function marker(name) {
   process.stderr.write(`@@BENCH ${name} ${performance.now().toFixed(3)}\n`);
 }
 
-// --- Sample storage ---------------------------------------------------------------------
-
-const CHUNK = 1 << 16;
-
-/**
- * An append-only list of float samples in chunks of up to CHUNK (millions of samples fit). The
- * first chunk starts small and doubles, so the thousands of per-second lists of a long soak run
- * (scripts/soak) do not each reserve a full chunk.
- */
-class Samples {
-  constructor() {
-    this.chunks = [];
-    this.current = new Float32Array(1024);
-    this.fill = 0;
-    this.length = 0;
-  }
-
-  push(x) {
-    if (this.fill === this.current.length) {
-      if (this.current.length < CHUNK) {
-        const bigger = new Float32Array(this.current.length * 2);
-        bigger.set(this.current);
-        this.current = bigger;
-      } else {
-        this.chunks.push(this.current);
-        this.current = new Float32Array(CHUNK);
-        this.fill = 0;
-      }
-    }
-    this.current[this.fill++] = x;
-    this.length++;
-  }
-
-  /** Copy every sample into `out` starting at `offset`; returns the next offset. */
-  copyInto(out, offset) {
-    for (const chunk of this.chunks) {
-      out.set(chunk, offset);
-      offset += chunk.length;
-    }
-    out.set(this.current.subarray(0, this.fill), offset);
-    return offset + this.fill;
-  }
-}
-
-function round(x) {
-  return x === null || !Number.isFinite(x) ? null : Math.round(x * 1000) / 1000;
-}
-
-/** Nearest-rank percentiles of one or more Samples, plus max and count. */
-function summarize(stores, qs = [0.5, 0.9, 0.99]) {
-  const list = Array.isArray(stores) ? stores : [stores];
-  const n = list.reduce((sum, s) => sum + s.length, 0);
-  const result = { count: n };
-  if (n === 0) {
-    for (const q of qs) result[`p${Math.round(q * 100)}`] = null;
-    result.max = null;
-    return result;
-  }
-  const all = new Float32Array(n);
-  let offset = 0;
-  for (const s of list) offset = s.copyInto(all, offset);
-  all.sort();
-  for (const q of qs) {
-    result[`p${Math.round(q * 100)}`] = round(all[Math.max(0, Math.ceil(q * n) - 1)]);
-  }
-  result.max = round(all[n - 1]);
-  return result;
-}
-
-/** A growable Float64Array. */
-class Column {
-  constructor(capacity = 1024) {
-    this.data = new Float64Array(capacity);
-    this.length = 0;
-  }
-
-  push(x) {
-    if (this.length === this.data.length) {
-      const bigger = new Float64Array(this.data.length * 2);
-      bigger.set(this.data);
-      this.data = bigger;
-    }
-    this.data[this.length++] = x;
-  }
-}
-
 // --- Shared state -------------------------------------------------------------------------
 
 const sliderIndex = new Map(); // slider id -> column in the per-client arrays
@@ -163,8 +96,9 @@ const heldVersion = new Float64Array(N * MAX_SLIDERS).fill(-1);
 const heldValue = new Float64Array(N * MAX_SLIDERS);
 
 // Freshness bookkeeping, for the dragged sliders only (tracks[si] is null for the others).
-// Per slider: the sends in order (values strictly increase). Per receiver and slider: the
-// index of its first send not yet delivered.
+// A slider with one dragger: the sends in order (values strictly increase), and per receiver
+// the index of its first send not yet delivered. A slider with several: a SharedTrack
+// (shared.mjs), which follows versions instead.
 const tracks = new Array(MAX_SLIDERS).fill(null);
 const nextUndelivered = new Int32Array(N * MAX_SLIDERS);
 const isReceiver = new Uint8Array(N); // connected when the drag started
@@ -183,7 +117,7 @@ let acksReceived = 0;
 
 function recordDelivery(ci, si, value, now) {
   const track = tracks[si];
-  if (track === null || !isReceiver[ci] || track.dragger === ci) return;
+  if (track === null || track.shared || !isReceiver[ci] || track.dragger === ci) return;
   const k = ci * MAX_SLIDERS + si;
   let i = nextUndelivered[k];
   const values = track.values.data;
@@ -205,7 +139,12 @@ function applyUpdate(ci, update, now, replace) {
   if (!replace && !(update.version > heldVersion[k])) return;
   heldVersion[k] = update.version;
   heldValue[k] = update.value;
-  recordDelivery(ci, si, update.value, now);
+  const track = tracks[si];
+  if (track !== null && track.shared) {
+    track.held(ci, update, now);
+  } else {
+    recordDelivery(ci, si, update.value, now);
+  }
 }
 
 function learnSliders(sliders) {
@@ -233,8 +172,9 @@ function connectFailed(client, reason, code) {
 }
 
 class Client {
-  constructor(index) {
+  constructor(index, startedAt) {
     this.index = index;
+    this.startedAt = startedAt;
     this.ready = false; // has its first board:state
     this.failed = null;
     this.closing = false;
@@ -243,7 +183,7 @@ class Client {
     this.track = null; // the track this client drags, if it is a dragger
     this.wasReceiver = false; // connected when the drag began (stale counts it even if it drops)
     this.onClosed = null;
-    this.ws = new WebSocket(WS_URL, {
+    this.ws = new WebSocket(urlOf(index), {
       perMessageDeflate: opts.deflate,
       skipUTF8Validation: true,
     });
@@ -309,7 +249,7 @@ class Client {
       for (const slider of data.sliders) applyUpdate(this.index, slider, now, !this.ready);
       if (!this.ready && !this.failed) {
         this.ready = true;
-        this.connectMs = now - phaseStart;
+        this.connectMs = now - this.startedAt;
         waitingForState--;
         if (waitingForState === 0 && onAllSettledConnect) onAllSettledConnect();
       }
@@ -323,8 +263,12 @@ class Client {
     const track = this.track;
     if (track === null || !(id < track.times.length)) return;
     acksReceived++;
+    if (track.shared) track.acked(id, ack);
     if (ack && ack.ok === true) {
       ackLatency.push(now - track.times.data[id]);
+      // On a shared slider the ack is what the dragger holds, others' changes aside (the page
+      // shows its own value; the server sends no update of it back).
+      if (track.shared) applyUpdate(this.index, ack, now, false);
     } else {
       const code = (ack && ack.error) || "unknown";
       ackErrors[code] = (ackErrors[code] || 0) + 1;
@@ -336,15 +280,37 @@ const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 
 // --- Phases -------------------------------------------------------------------------------
 
+/**
+ * Start every client, all at once or CONNECT_RATE a second, and wait until each has its first
+ * board:state or failed. A client's connect time runs from its own start (all at once: the
+ * phase's start).
+ */
 async function connectAll() {
-  log(`connecting ${N} clients to ${WS_URL}`);
+  const pace = CONNECT_RATE > 0 ? `, ${CONNECT_RATE} a second` : "";
+  log(`connecting ${N} clients to ${WS_URLS.join(", ")}${pace}`);
+  marker("connect-start");
   phaseStart = performance.now();
   waitingForState = N;
   const done = new Promise((resolve) => {
     onAllSettledConnect = resolve;
   });
   const clients = [];
-  for (let i = 0; i < N; i++) clients.push(new Client(i));
+  const rampMs = CONNECT_RATE > 0 ? (N / CONNECT_RATE) * 1000 : 0;
+  if (CONNECT_RATE > 0) {
+    // Started on a schedule (client i at i / rate seconds), checked every 10 ms.
+    await new Promise((resolve) => {
+      const step = () => {
+        const elapsed = (performance.now() - phaseStart) / 1000;
+        const due = Math.min(N, Math.floor(elapsed * CONNECT_RATE) + 1);
+        while (clients.length < due) clients.push(new Client(clients.length, performance.now()));
+        if (clients.length < N) setTimeout(step, 10);
+        else resolve();
+      };
+      step();
+    });
+  } else {
+    for (let i = 0; i < N; i++) clients.push(new Client(i, phaseStart));
+  }
   const timer = setTimeout(() => {
     for (const c of clients) {
       if (!c.ready && !c.failed) {
@@ -353,9 +319,10 @@ async function connectAll() {
         c.ws.terminate();
       }
     }
-  }, CONNECT_TIMEOUT_MS);
+  }, Math.max(0, phaseStart + rampMs + CONNECT_TIMEOUT_MS - performance.now()));
   await done;
   clearTimeout(timer);
+  marker("connected");
   const times = new Samples();
   for (const c of clients) if (c.ready) times.push(c.connectMs);
   const summary = summarize(times, [0.5, 0.99]);
@@ -381,32 +348,48 @@ function drag(clients) {
   const seconds = Math.max(1, Math.ceil(DURATION));
   for (let s = 0; s < seconds; s++) freshBySecond.push(new Samples());
 
-  const draggers = [];
+  // Dragger i moves slider i % K; a slider with more than one connected dragger is shared.
+  const bySlider = new Map(); // slider index -> its connected draggers
   for (let i = 0; i < S; i++) {
     const client = clients[i];
     if (!client.ready || client.closed) {
       log(`dragger ${i} is not connected; it will not drag`);
       continue;
     }
-    const si = i % sliderIds.length;
-    const track = {
-      id: sliderIds[si],
-      dragger: i,
-      start: heldValue[i * MAX_SLIDERS + si] + 1,
-      values: new Column(perDragger + 16),
-      times: new Column(perDragger + 16),
-      seconds: new Column(perDragger + 16),
-    };
+    const si = i % K;
+    if (!bySlider.has(si)) bySlider.set(si, []);
+    bySlider.get(si).push(i);
+  }
+  const draggers = [];
+  for (const [si, indexes] of bySlider) {
+    const start = Math.max(...indexes.map((i) => heldValue[i * MAX_SLIDERS + si])) + 1;
+    const capacity = perDragger * indexes.length + 16;
+    const track =
+      indexes.length > 1
+        ? new SharedTrack(sliderIds[si], start, capacity)
+        : {
+            id: sliderIds[si],
+            shared: false,
+            dragger: indexes[0],
+            start,
+            values: new Column(capacity),
+            times: new Column(capacity),
+            seconds: new Column(capacity),
+          };
     tracks[si] = track;
-    client.track = track;
-    // Spread the draggers over one period, as people do not move in lockstep.
-    draggers.push({ client, track, phase: (i * period) / S, sent: 0 });
+    for (const i of indexes) {
+      clients[i].track = track;
+      // Spread the draggers over one period, as people do not move in lockstep.
+      draggers.push({ client: clients[i], track, phase: (i * period) / S, sent: 0 });
+    }
   }
   if (draggers.length === 0) return Promise.resolve(null);
 
   for (const c of clients) {
     c.wasReceiver = c.ready && !c.closed;
     isReceiver[c.index] = c.wasReceiver ? 1 : 0; // cleared again if it drops
+    if (!c.wasReceiver) continue;
+    for (const track of tracks) if (track !== null && track.shared) track.addReceiver(c.index);
   }
   return new Promise((resolve) => {
     counting = true;
@@ -424,15 +407,21 @@ function drag(clients) {
           if (d.client.closed) {
             skipped++;
           } else {
-            const value = d.track.start + d.sent;
-            const sentAt = performance.now();
             const track = d.track;
+            // One counter per slider: values grow with every send, whoever drags.
+            const value = track.start + track.values.length;
+            const sentAt = performance.now();
             // The ack id is the index of the send in its track.
             const payload = `{"id":"${track.id}","value":${value}}`;
             d.client.ws.send(`42${track.values.length}["slider:set",${payload}]`);
-            track.values.push(value);
-            track.times.push(sentAt);
-            track.seconds.push(Math.min(seconds - 1, Math.floor((sentAt - dragStart) / 1000)));
+            const second = Math.min(seconds - 1, Math.floor((sentAt - dragStart) / 1000));
+            if (track.shared) {
+              track.sent(d.client.index, value, sentAt, second);
+            } else {
+              track.values.push(value);
+              track.times.push(sentAt);
+              track.seconds.push(second);
+            }
             sendLag.push(sentAt - due);
           }
           d.sent++;
@@ -458,12 +447,21 @@ function drag(clients) {
   });
 }
 
+/**
+ * Stale (client, slider) pairs, and (value, client) pairs never delivered on the sliders with
+ * one dragger (for shared ones, sharedFreshness counts those once the run is over).
+ */
 function countStale(clients) {
   let stale = 0;
   let undelivered = 0;
   for (let si = 0; si < MAX_SLIDERS; si++) {
     const track = tracks[si];
     if (track === null) continue;
+    if (track.shared) {
+      // Everyone connected when the drag began, its draggers too, must hold the last version.
+      stale += track.stale((ci) => heldVersion[ci * MAX_SLIDERS + si]);
+      continue;
+    }
     const count = track.values.length;
     for (const c of clients) {
       // Everyone connected when the drag began, except the slider's own dragger. A client
@@ -477,6 +475,17 @@ function countStale(clients) {
     }
   }
   return { stale, undelivered };
+}
+
+/** Freshness samples of the shared sliders, now that every send's version is known. */
+function sharedFreshness() {
+  const totals = { undelivered: 0, unresolved: 0, reordered: 0 };
+  for (const track of tracks) {
+    if (track === null || !track.shared) continue;
+    const counts = track.freshness((second, ms) => freshBySecond[second].push(ms));
+    for (const key of Object.keys(totals)) totals[key] += counts[key];
+  }
+  return totals;
 }
 
 async function settle(clients) {
@@ -514,11 +523,12 @@ function finish(result, code = 0) {
 }
 
 async function main() {
-  if (!(N > 0) || !(S >= 0) || !(RATE > 0) || !(DURATION > 0)) {
+  if (!(N > 0) || !(S >= 0) || !(K >= (S > 0 ? 1 : 0)) || !(RATE > 0) || !(DURATION > 0)) {
     process.stderr.write(USAGE + "\n");
     process.exit(2);
   }
-  const base = { clients: N, draggers: S, rate: RATE, duration: DURATION };
+  const sliders = Math.min(S, K);
+  const base = { clients: N, draggers: S, sliders, rate: RATE, duration: DURATION };
   const { clients, connect } = await connectAll();
   if (connect.ok === 0) {
     log("no client connected");
@@ -527,15 +537,18 @@ async function main() {
     return;
   }
   if (CONNECT_ONLY) {
+    if (IDLE_MS > 0) {
+      await sleep(IDLE_MS);
+      marker("idle-end"); // run.py reads the server's memory here
+    }
     await closeAll(clients);
     finish({ ...base, connect_only: true, connect, disconnects, generator: generatorStats(null) });
     return;
   }
-  if (S > sliderIds.length) {
-    // Two draggers on one slider would break the "values only grow" rule freshness relies on.
-    log(`--draggers ${S} exceeds the board's ${sliderIds.length} sliders`);
+  if (Math.min(S, K) > sliderIds.length) {
+    log(`${Math.min(S, K)} sliders to drag, but the board has ${sliderIds.length}`);
     await closeAll(clients);
-    finish({ ...base, connect, error: "more draggers than sliders" }, 2);
+    finish({ ...base, connect, error: "more sliders to drag than the board has" }, 2);
     return;
   }
 
@@ -550,7 +563,9 @@ async function main() {
   log(`drag done in ${dragged.wallMs.toFixed(0)} ms; settling`);
   await settle(clients);
   const windowMs = performance.now() - dragStart;
-  const { stale, undelivered } = countStale(clients);
+  const { stale, undelivered: undeliveredOnce } = countStale(clients);
+  const shared = sharedFreshness();
+  const undelivered = undeliveredOnce + shared.undelivered;
   const sends = tracks.reduce((sum, t) => sum + (t ? t.values.length : 0), 0);
 
   const fresh = summarize(freshBySecond, [0.5, 0.9, 0.99]);
@@ -585,7 +600,13 @@ async function main() {
       first_second_p99: first.p99,
       last_second_p99: last.p99,
       p99_by_minute: byMinute,
+      // Sends on shared sliders whose version never became known: no ack, and no client got
+      // the value (not samples; see shared.mjs).
+      unresolved: shared.unresolved,
+      // Sends on shared sliders stored before an earlier send of the same slider.
+      reordered: shared.reordered,
     },
+    shared_sliders: tracks.filter((t) => t !== null && t.shared).length,
     stale,
     undelivered,
     delivered: {

@@ -4,9 +4,10 @@ Run from the project directory with the project's virtualenv:
 
     .venv/bin/python bench/run.py [--quick] [--servers slidersync,python,node] [--runs 3]
 
-Every (scenario, server, run) gets a fresh server process pinned to CPU core 0 and the load
-generator (bench/loadgen.mjs) pinned to core 1. Prints one table per scenario and writes every
-run, the medians and the machine to a JSON file. Standard library only.
+Every (scenario, server, run) gets a fresh server process (two for 1000x1x2) pinned to CPU
+core 0 and the load generator (bench/loadgen.mjs) pinned to core 1. Prints one table per
+scenario, checks the targets, and writes every run, the medians and the machine to a JSON file.
+Standard library only (the servers are in processes.py, the tables in tables.py).
 """
 
 from __future__ import annotations
@@ -18,296 +19,109 @@ import json
 import os
 import platform
 import resource
-import secrets
 import shlex
 import shutil
-import signal
-import socket
-import statistics
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-BENCH_DIR = Path(__file__).resolve().parent
-PROJECT_DIR = BENCH_DIR.parent
-PYTHON = sys.executable
-NODE = shutil.which("node") or "node"
-SERVER_CORE, GENERATOR_CORE = "0", "1"
-BOARD = "bench"
-
-
-def slidersync_command(port: int) -> list[str]:
-    """How Slider Sync is served in the benchmark (extra flags: BENCH_SLIDERSYNC_UVICORN_ARGS)."""
-    extra = shlex.split(os.environ.get("BENCH_SLIDERSYNC_UVICORN_ARGS", ""))
-    return [
-        PYTHON,
-        "-m",
-        "uvicorn",
-        "sliderproject.asgi:application",
-        "--host",
-        "127.0.0.1",
-        "--port",
-        str(port),
-        "--ws-per-message-deflate",  # as docs/deploy.md runs it
-        "false",
-        *extra,
-    ]
-
-
-# Creates the bench board through the service layer, as the admin would.
-CREATE_BOARD = f"""
-from sliders import services
-from sliders.models import Board, Slider
-board = Board.objects.create(slug={BOARD!r}, name="Bench")
-for i in range(1, 9):
-    services.save_slider(
-        slider=Slider(board=board, slug=f"s{{i}}", name=f"Slider {{i}}", min=0,
-                      max=1_000_000_000, step=1, position=i),
-        requested_value=0,
-    )
-"""
-
-# Above this much CPU used by other processes during a measurement, its table says so.
-NOISE_WARNING_PERCENT = 10
-
-SERVER_LABELS = {"slidersync": "Slider Sync", "python": "python-socketio", "node": "Node"}
-RATIO_LABELS = {"python": "py", "node": "Node"}
+from processes import (
+    BENCH_DIR,
+    BOARD,
+    GENERATOR_CORE,
+    NODE,
+    SERVER_CORE,
+    Server,
+    cpu_seconds,
+    machine_busy_seconds,
+    memory_kb,
+    peak_rss_mb,
+    pinned,
+    slidersync_command,
+)
+from tables import SERVER_LABELS, medians, print_table, print_targets
 
 
 @dataclass(frozen=True)
 class Scenario:
+    """What the generator does: `clients` connect; `draggers` of them set sliders at `rate` Hz.
+
+    `sliders`: how many sliders the draggers move (dragger i moves slider i % sliders); None is
+    one slider each. Fewer sliders than draggers make shared sliders (bench/shared.mjs).
+    """
+
     clients: int
     draggers: int = 0
     rate: float = 30.0
     connect_only: bool = False
+    sliders: int | None = None
+    connect_rate: float = 0.0  # clients started per second; 0: all at once
+    idle: float = 0.0  # connect-only: seconds every client stays connected, quiet, before closing
+    processes: int = 1  # Slider Sync only: its processes, sharing one database and Redis
+    compare_to: str | None = None  # the scenario whose Slider Sync column the table repeats
+
+    def describe(self) -> str:
+        """One line for the table's title."""
+        arriving = f"{self.connect_rate:g} a second" if self.connect_rate else "at once"
+        if self.connect_only:
+            what = f"{self.clients} clients connecting {arriving}"
+            return what + (f", then idle for {self.idle:g} s" if self.idle else "")
+        what = f"{self.clients} clients, {self.draggers} dragger(s) at {self.rate:g} Hz"
+        if self.sliders is not None and self.sliders < self.draggers:
+            what += f" sharing {self.sliders} slider(s)"
+        if self.connect_rate:
+            what += f", connecting {arriving}"
+        if self.processes > 1:
+            what += (
+                f"; {self.processes} Slider Sync processes on one core, the dragger on the first"
+                ", the others spread over all"
+            )
+        return what
 
 
 SCENARIOS = {
     "100x1": Scenario(100, 1),
     "1000x1": Scenario(1000, 1),
     "200x8": Scenario(200, 8),
+    "200x8shared": Scenario(200, 8, sliders=3),  # dragger i on slider i % 3
     "1000x8": Scenario(1000, 8),  # overload
     "connect1000": Scenario(1000, connect_only=True),
+    "1000x1x2": Scenario(1000, 1, processes=2, compare_to="1000x1"),  # Slider Sync only
+    "5000x1": Scenario(5000, 1, rate=10, connect_rate=500),
+    "idle5000": Scenario(5000, connect_only=True, connect_rate=500, idle=5),
 }
 QUICK_SCENARIOS = {
     "20x1": Scenario(20, 1),
     "20x2": Scenario(20, 2),
+    "20x3shared": Scenario(20, 3, sliders=2),  # one slider shared by two, one by one
     "connect50": Scenario(50, connect_only=True),
 }
-
-# (label, path into a run's result, format); the table shows the median over the runs.
-DRAG_ROWS = [
-    ("connect p50 ms", "connect.p50", "{:.1f}"),
-    ("connect p99 ms", "connect.p99", "{:.1f}"),
-    ("ack p50 ms", "ack.p50", "{:.2f}"),
-    ("ack p99 ms", "ack.p99", "{:.2f}"),
-    ("ack errors", "ack.error_count", "{:.0f}"),
-    ("fresh p50 ms", "freshness.p50", "{:.2f}"),
-    ("fresh p90 ms", "freshness.p90", "{:.2f}"),
-    ("fresh p99 ms", "freshness.p99", "{:.2f}"),
-    ("fresh max ms", "freshness.max", "{:.1f}"),
-    ("fresh p99 1st s", "freshness.first_second_p99", "{:.2f}"),
-    ("fresh p99 last s", "freshness.last_second_p99", "{:.2f}"),
-    ("fresh samples", "freshness.samples", "{:.0f}"),
-    ("stale pairs", "stale", "{:.0f}"),
-    ("never delivered", "undelivered", "{:.0f}"),
-    ("msgs/s delivered", "delivered.messages_per_s", "{:.0f}"),
-    ("updates/s", "delivered.updates_per_s", "{:.0f}"),
-    ("disconnects", "disconnects", "{:.0f}"),
-    ("server CPU %", "server.cpu_percent", "{:.0f}"),
-    ("server peak RSS MB", "server.peak_rss_mb", "{:.0f}"),
-    ("generator CPU %", "generator.cpu_percent", "{:.0f}"),
-    ("gen send lag p99 ms", "send_lag.p99", "{:.1f}"),
-    ("other CPU % (noise)", "other_cpu_percent", "{:.0f}"),
-]
-CONNECT_ROWS = [
-    ("connect p50 ms", "connect.p50", "{:.1f}"),
-    ("connect p99 ms", "connect.p99", "{:.1f}"),
-    ("connect max ms", "connect.max", "{:.1f}"),
-    ("connect failed", "connect.failed", "{:.0f}"),
-    ("disconnects", "disconnects", "{:.0f}"),
-    ("server CPU % (run)", "server.cpu_percent", "{:.0f}"),
-    ("server peak RSS MB", "server.peak_rss_mb", "{:.0f}"),
-    ("other CPU % (noise)", "other_cpu_percent", "{:.0f}"),
-]
-
-
-# --- Processes ----------------------------------------------------------------------------
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def wait_for_port(port: int, process: subprocess.Popen, timeout: float = 60.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"the server exited early with code {process.returncode}")
-        with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), 0.2):
-            return
-        time.sleep(0.05)
-    raise RuntimeError(f"the server did not accept connections on port {port} in {timeout} s")
-
-
-def process_tree(pid: int) -> list[int]:
-    """`pid` and its descendants (a server started with --workers has several processes)."""
-    children: dict[int, list[int]] = {}
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            ppid = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
-        except (OSError, IndexError, ValueError):
-            continue
-        children.setdefault(ppid, []).append(int(entry.name))
-    tree, todo = [], [pid]
-    while todo:
-        current = todo.pop()
-        tree.append(current)
-        todo.extend(children.get(current, []))
-    return tree
-
-
-CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
-
-
-def cpu_seconds(pid: int) -> float:
-    """utime + stime of a process tree, in seconds."""
-    total = 0
-    for p in process_tree(pid):
-        with contextlib.suppress(OSError, IndexError, ValueError):
-            fields = Path(f"/proc/{p}/stat").read_text().rsplit(")", 1)[1].split()
-            total += int(fields[11]) + int(fields[12])  # fields 14 and 15 of proc(5)
-    return total / CLOCK_TICKS
-
-
-def peak_rss_mb(pid: int) -> float:
-    """VmHWM (peak resident set) summed over the process tree, in MB."""
-    total_kb = 0
-    for p in process_tree(pid):
-        with contextlib.suppress(OSError):
-            for line in Path(f"/proc/{p}/status").read_text().splitlines():
-                if line.startswith("VmHWM:"):
-                    total_kb += int(line.split()[1])
-    return total_kb / 1024
-
-
-def stop(process: subprocess.Popen, grace: float = 5.0) -> None:
-    if process.poll() is None:
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(grace)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-
-
-def pinned(core: str, command: list[str], pin: bool) -> list[str]:
-    return ["taskset", "-c", core, *command] if pin else command
-
-
-class Server:
-    """One fresh server process on a free port, with its own log file."""
-
-    def __init__(self, kind: str, log_path: Path, pin: bool) -> None:
-        self.kind = kind
-        self.port = free_port()
-        self.tmp = tempfile.TemporaryDirectory(prefix=f"bench-{kind}-")
-        self.log = log_path.open("w")
-        try:
-            env, command, cwd = self._prepare(pin)
-        except Exception:
-            self.log.close()
-            self.tmp.cleanup()
-            raise
-        self.process = subprocess.Popen(
-            command, cwd=cwd, env=env, stdout=self.log, stderr=subprocess.STDOUT
-        )
-        try:
-            wait_for_port(self.port, self.process)
-        except Exception:
-            self.close()
-            raise
-
-    def _prepare(self, pin: bool) -> tuple[dict[str, str], list[str], Path]:
-        env = dict(os.environ)
-        if self.kind == "python":
-            command = [PYTHON, str(BENCH_DIR / "peer_python.py"), str(self.port)]
-        elif self.kind == "node":
-            command = [NODE, str(BENCH_DIR / "peer_node.mjs"), str(self.port)]
-        else:
-            env = slidersync_env(Path(self.tmp.name))
-            manage = [PYTHON, "manage.py"]
-            for args in (["migrate", "--noinput", "-v", "0"], ["shell", "-c", CREATE_BOARD]):
-                subprocess.run(
-                    [*manage, *args],
-                    cwd=PROJECT_DIR,
-                    env=env,
-                    check=True,
-                    stdout=self.log,
-                    stderr=subprocess.STDOUT,
-                )
-            command = slidersync_command(self.port)
-        return env, pinned(SERVER_CORE, command, pin), PROJECT_DIR
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    def close(self) -> None:
-        stop(self.process)
-        self.log.close()
-        self.tmp.cleanup()
-
-
-def slidersync_env(var_dir: Path) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "REDIS_URL")}
-    env.update(
-        DJANGO_SETTINGS_MODULE="sliderproject.settings",  # not a caller's (the tests')
-        VAR_DIR=str(var_dir),
-        DEBUG="false",
-        SECRET_KEY=secrets.token_urlsafe(50),
-        ALLOWED_HOSTS="127.0.0.1,localhost",
-        # Every bench client comes from 127.0.0.1; the default limit is 200 per address.
-        SOCKETIO_MAX_CONNECTIONS_PER_ADDRESS="10000",
-        SECURE_SSL_REDIRECT="false",
-        LOG_LEVEL="WARNING",
-    )
-    return env
-
-
-def machine_busy_seconds() -> float:
-    """CPU time spent by everything on the machine (all cores, steal included), from /proc/stat."""
-    fields = [int(x) for x in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:9]]
-    idle = fields[3] + fields[4]  # idle + iowait
-    return (sum(fields) - idle) / CLOCK_TICKS
 
 
 @dataclass(frozen=True)
 class Mark:
-    """CPU counters at one moment of a run."""
+    """CPU counters (seconds) and the server's resident memory (KB) at one moment of a run."""
 
     at: float
     server: float
     generator: float
     machine: float
+    server_rss_kb: int
 
     @classmethod
-    def now(cls, server_pid: int, generator_pid: int) -> Mark:
+    def now(cls, server_pids: list[int], generator_pid: int) -> Mark:
+        """The counters now; the server's are summed over its processes."""
         return cls(
             time.monotonic(),
-            cpu_seconds(server_pid),
+            sum(cpu_seconds(pid) for pid in server_pids),
             cpu_seconds(generator_pid),
             machine_busy_seconds(),
+            sum(memory_kb(pid, "VmRSS") for pid in server_pids),
         )
 
 
@@ -325,11 +139,16 @@ def run_generator(
     `on_marker`, if given, is also called with each marker's name ("drag-start", ...) from the
     thread that reads the generator's stderr (bench/soak.py times its memory samples by it).
     """
-    args = ["--url", server.url, "--board", BOARD, "--clients", str(scenario.clients)]
+    urls = ",".join(server.urls)  # several: the draggers on the first, the others spread
+    args = ["--url", urls, "--board", BOARD, "--clients", str(scenario.clients)]
+    if scenario.connect_rate:
+        args += ["--connect-rate", str(scenario.connect_rate)]
     if scenario.connect_only:
-        args.append("--connect-only")
+        args += ["--connect-only", "--idle", str(scenario.idle)]
     else:
         args += ["--draggers", str(scenario.draggers), "--rate", str(scenario.rate)]
+        if scenario.sliders is not None:
+            args += ["--sliders", str(scenario.sliders)]
         args += ["--duration", str(duration)]
     if deflate:
         args.append("--deflate")
@@ -337,7 +156,7 @@ def run_generator(
     generator = subprocess.Popen(
         command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=BENCH_DIR
     )
-    pids = (server.process.pid, generator.pid)  # taskset execs, so the pid is node's
+    pids = (server.pids, generator.pid)  # taskset execs, so the pids are the servers' and node's
     marks = {"start": Mark.now(*pids)}
 
     def read_stderr() -> None:
@@ -358,8 +177,8 @@ def run_generator(
     generator.wait()
     reader.join(5)
 
-    def percent(first: str, last: str, what: str) -> float | None:
-        """CPU use between two marks, as % of one core."""
+    def cpu(first: str, last: str, what: str) -> float | None:
+        """CPU seconds used between two marks, by the server, the generator or the others."""
         if first not in marks or last not in marks or marks[last].at <= marks[first].at:
             return None
         a, b = marks[first], marks[last]
@@ -367,7 +186,12 @@ def run_generator(
             used = (b.machine - a.machine) - (b.server - a.server) - (b.generator - a.generator)
         else:
             used = getattr(b, what) - getattr(a, what)
-        return round(max(used, 0.0) / (b.at - a.at) * 100, 1)
+        return max(used, 0.0)
+
+    def percent(first: str, last: str, what: str) -> float | None:
+        """CPU use between two marks, as % of one core."""
+        used = cpu(first, last, what)
+        return None if used is None else round(used / (marks[last].at - marks[first].at) * 100, 1)
 
     try:
         result = json.loads(stdout.strip().splitlines()[-1])
@@ -380,36 +204,27 @@ def run_generator(
         "cpu_percent": percent(*window, "server"),
         "cpu_percent_settle": percent("drag-start", "settle-end", "server"),
         "cpu_percent_run": percent("start", "end", "server"),
-        "peak_rss_mb": round(peak_rss_mb(server.process.pid), 1),
+        "peak_rss_mb": round(sum(peak_rss_mb(pid) for pid in server.pids), 1),
     }
+    # Memory per idle connection: the server's RSS once every client has been connected and
+    # quiet for a while, minus its RSS before the first one connected.
+    connected = result.get("connect", {}).get("ok")
+    if "connect-start" in marks and "idle-end" in marks and connected:
+        before, idle = marks["connect-start"].server_rss_kb, marks["idle-end"].server_rss_kb
+        result["server"]["rss_mb_before"] = round(before / 1024, 1)
+        result["server"]["rss_mb_idle"] = round(idle / 1024, 1)
+        result["server"]["kb_per_idle_connection"] = round((idle - before) / connected, 2)
+    # CPU per delivery: drag and settle, the window in which the generator counts deliveries.
+    busy = cpu("drag-start", "settle-end", "server")
+    delivered = result.get("delivered", {})
+    for key, count in (("update", "updates"), ("message", "messages")):
+        if busy is not None and delivered.get(count):
+            result["server"][f"us_per_{key}"] = round(busy * 1e6 / delivered[count], 2)
     # Other processes on the machine during the measured window: a busy machine skews results.
     result["other_cpu_percent"] = percent(*window, "other")
     if result.get("ack"):
         result["ack"]["error_count"] = sum(result["ack"].get("errors", {}).values())
     return result
-
-
-# --- Results ------------------------------------------------------------------------------
-
-
-def flatten(data: dict[str, Any], prefix: str = "") -> dict[str, float]:
-    flat: dict[str, float] = {}
-    for key, value in data.items():
-        path = f"{prefix}{key}"
-        if isinstance(value, dict):
-            flat.update(flatten(value, f"{path}."))
-        elif isinstance(value, (int, float)) and not isinstance(value, bool):
-            flat[path] = value
-    return flat
-
-
-def medians(runs: list[dict[str, Any]]) -> dict[str, float]:
-    """The median of every numeric metric over the runs that produced it."""
-    values: dict[str, list[float]] = {}
-    for run in runs:
-        for path, value in flatten(run).items():
-            values.setdefault(path, []).append(value)
-    return {path: statistics.median(v) for path, v in values.items()}
 
 
 def machine_info(pin: bool) -> dict[str, Any]:
@@ -440,110 +255,26 @@ def machine_info(pin: bool) -> dict[str, Any]:
     }
 
 
-def fmt(value: float | None, pattern: str) -> str:
-    return "-" if value is None else pattern.format(value)
-
-
-def print_table(
-    name: str, scenario: Scenario, per_server: dict[str, dict[str, Any]], servers: list[str]
-) -> None:
-    rows = CONNECT_ROWS if scenario.connect_only else DRAG_ROWS
-    what = (
-        f"{scenario.clients} clients connecting at once"
-        if scenario.connect_only
-        else f"{scenario.clients} clients, {scenario.draggers} dragger(s) at {scenario.rate:g} Hz"
-    )
-    headers = ["", *(SERVER_LABELS[s] for s in servers)]
-    peers = [p for p in ("python", "node") if "slidersync" in servers and p in servers]
-    headers += [f"SS/{RATIO_LABELS[p]}" for p in peers]
-    table = [headers]
-    for label, path, pattern in rows:
-        row = [label]
-        for server in servers:
-            row.append(fmt(per_server[server]["median"].get(path), pattern))
-        for peer in peers:
-            ss = per_server["slidersync"]["median"].get(path)
-            theirs = per_server[peer]["median"].get(path)
-            comparable = ss is not None and theirs and path != "other_cpu_percent"
-            row.append(f"{ss / theirs:.2f}x" if comparable else "-")
-        table.append(row)
-    widths = [max(len(r[i]) for r in table) for i in range(len(headers))]
-    print(f"\n== {name}: {what}")
-    for row in table:
-        cells = [row[0].ljust(widths[0])]
-        cells += [c.rjust(w) for c, w in zip(row[1:], widths[1:], strict=True)]
-        print("  ".join(cells))
-    for server in servers:
-        for run in per_server[server]["runs"]:
-            if "error" in run:
-                print(f"   ! {SERVER_LABELS[server]}: {run['error']}")
-        noise = per_server[server]["median"].get("other_cpu_percent")
-        if noise is not None and noise > NOISE_WARNING_PERCENT:
-            print(f"   ! {SERVER_LABELS[server]}: other processes used {noise:.0f}% CPU meanwhile")
-
-
-# The targets of the performance work (docs/performance.md), checked on Slider Sync's medians.
-# Each: (scenario, what, check(slider_sync_medians, node_medians) -> (figure, passed)).
-Medians = dict[str, float]
-
-
-def _at_most(path: str, limit: float) -> Any:
-    def check(ss: Medians, node: Medians | None) -> tuple[str, bool | None]:
-        value = ss.get(path)
-        return fmt(value, "{:.1f}"), None if value is None else value <= limit
-
-    return check
-
-
-def _fresh_vs_node(ss: Medians, node: Medians | None) -> tuple[str, bool | None]:
-    value, theirs = ss.get("freshness.p99"), (node or {}).get("freshness.p99")
-    if value is None or theirs is None:
-        return fmt(value, "{:.1f}") + " (no Node figure)", None
-    return f"{value:.1f} vs Node {theirs:.1f}", value <= 2 * theirs
-
-
-def _no_backlog_growth(ss: Medians, node: Medians | None) -> tuple[str, bool | None]:
-    first, last = ss.get("freshness.first_second_p99"), ss.get("freshness.last_second_p99")
-    if first is None or last is None:
-        return "-", None
-    return f"first s {first:.1f}, last s {last:.1f}", last <= first
-
-
-TARGETS = [
-    ("100x1", "freshness p99 <= 15 ms", _at_most("freshness.p99", 15)),
-    ("1000x1", "freshness p99 <= 100 ms", _at_most("freshness.p99", 100)),
-    ("1000x1", "freshness p99 <= 2x Node's", _fresh_vs_node),
-    ("1000x1", "nothing stale at the end", _at_most("stale", 0)),
-    ("200x8", "freshness p99 <= 100 ms", _at_most("freshness.p99", 100)),
-    ("200x8", "ack p99 <= 50 ms (committed)", _at_most("ack.p99", 50)),
-    ("1000x8", "freshness p99 <= 250 ms", _at_most("freshness.p99", 250)),
-    ("1000x8", "last second's p99 no worse than the first's", _no_backlog_growth),
-    ("1000x8", "no disconnects", _at_most("disconnects", 0)),
-    ("1000x8", "nothing stale at the end", _at_most("stale", 0)),
-    ("connect1000", "connect p99 <= 1500 ms", _at_most("connect.p99", 1500)),
-    ("connect1000", "all connected", _at_most("connect.failed", 0)),
-    ("1000x1", "peak RSS <= 150 MB", _at_most("server.peak_rss_mb", 150)),
-    ("1000x8", "peak RSS <= 150 MB", _at_most("server.peak_rss_mb", 150)),
-    ("connect1000", "peak RSS <= 150 MB", _at_most("server.peak_rss_mb", 150)),
-]
-
-
-def print_targets(report: dict[str, Any]) -> list[dict[str, Any]]:
-    """Slider Sync's medians against the targets, for the scenarios that were run."""
-    checked = []
-    for name, what, check in TARGETS:
-        servers = report["scenarios"].get(name, {}).get("servers", {})
-        if "slidersync" not in servers:
+def run_server(
+    name: str, scenario: Scenario, kind: str, args: argparse.Namespace, pin: bool, logs: Path
+) -> dict[str, Any]:
+    """Every run of one scenario on one server (a fresh server each): the runs and the medians."""
+    runs = []
+    for run in range(1, args.runs + 1):
+        label = f"[{name} {kind} {run}/{args.runs}]"
+        print(label, file=sys.stderr, flush=True)
+        log_path = logs.with_name(f"{logs.name}-{run}.log")
+        try:
+            server = Server(kind, log_path, pin, scenario.processes)
+        except (RuntimeError, subprocess.CalledProcessError) as error:
+            runs.append({"error": f"server did not start: {error} (see {log_path})"})
             continue
-        node = servers.get("node", {}).get("median")
-        figure, passed = check(servers["slidersync"]["median"], node)
-        checked.append({"scenario": name, "target": what, "figure": figure, "met": passed})
-    if checked:
-        print("\n== Targets (Slider Sync, medians)")
-        for row in checked:
-            verdict = {True: "met", False: "MISSED", None: "n/a"}[row["met"]]
-            print(f"  {verdict:6}  {row['scenario']:11}  {row['target']:45}  {row['figure']}")
-    return checked
+        try:
+            runs.append(run_generator(server, scenario, args.duration, pin, label, args.deflate))
+        finally:
+            server.close()
+    ok_runs = [r for r in runs if "error" not in r]
+    return {"runs": runs, "median": medians(ok_runs)}
 
 
 def main() -> int:
@@ -553,6 +284,9 @@ def main() -> int:
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--duration", type=float, default=10.0, help="drag seconds")
     parser.add_argument("--quick", action="store_true", help="smoke-test sizes, 2 s, 1 run")
+    parser.add_argument(
+        "--clients", type=int, help="every scenario with this many clients (targets not judged)"
+    )
     parser.add_argument("--json", type=Path, default=BENCH_DIR / "results" / "latest.json")
     parser.add_argument("--no-pin", action="store_true", help="do not pin to CPU cores")
     parser.add_argument(
@@ -567,7 +301,9 @@ def main() -> int:
     if pin and (shutil.which("taskset") is None or (os.cpu_count() or 1) < 2):
         print("pinning needs taskset and 2 cores; use --no-pin", file=sys.stderr)
         return 2
-    available = QUICK_SCENARIOS if args.quick else SCENARIOS
+    available = dict(QUICK_SCENARIOS if args.quick else SCENARIOS)
+    if args.clients is not None:  # a smaller (or larger) try of the same scenarios
+        available = {n: replace(s, clients=args.clients) for n, s in available.items()}
     if args.quick:
         args.runs, args.duration = 1, 2.0
     names = args.scenarios.split(",") if args.scenarios else list(available)
@@ -600,37 +336,34 @@ def main() -> int:
             "duration": args.duration,
             "quick": args.quick,
             "deflate": args.deflate,
+            "clients": args.clients,
         },
         "scenarios": {},
     }
     for name in names:
         scenario = available[name]
-        per_server: dict[str, dict[str, Any]] = {}
-        for server_kind in servers:
-            runs = []
-            for run in range(1, args.runs + 1):
-                label = f"[{name} {server_kind} {run}/{args.runs}]"
-                print(label, file=sys.stderr, flush=True)
-                log_path = logs / f"{name}-{server_kind}-{run}.log"
-                try:
-                    server = Server(server_kind, log_path, pin)
-                except (RuntimeError, subprocess.CalledProcessError) as error:
-                    runs.append({"error": f"server did not start: {error} (see {log_path})"})
-                    continue
-                try:
-                    runs.append(
-                        run_generator(server, scenario, args.duration, pin, label, args.deflate)
-                    )
-                finally:
-                    server.close()
-            ok_runs = [r for r in runs if "error" not in r]
-            per_server[server_kind] = {"runs": runs, "median": medians(ok_runs)}
+        # Several processes: Slider Sync's scale-out; the peers have none.
+        kinds = [s for s in servers if scenario.processes == 1 or s == "slidersync"]
+        per_server = {
+            kind: run_server(name, scenario, kind, args, pin, logs / f"{name}-{kind}")
+            for kind in kinds
+        }
         report["scenarios"][name] = {"scenario": scenario.__dict__, "servers": per_server}
-        print_table(name, scenario, per_server, servers)
+        compared = report["scenarios"].get(scenario.compare_to, {}).get("servers", {})
+        baseline = None
+        if "slidersync" in compared:
+            baseline = (str(scenario.compare_to), compared["slidersync"]["median"])
+        if kinds:
+            print_table(
+                name, scenario.describe(), scenario.connect_only, per_server, kinds, baseline
+            )
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(json.dumps(report, indent=2) + "\n")  # after every scenario
 
-    report["targets"] = print_targets(report)
+    if args.clients is None:
+        report["targets"] = print_targets(report)
+    else:
+        print("\n(targets not judged: --clients changed the scenarios' sizes)")
     args.json.write_text(json.dumps(report, indent=2) + "\n")
     print(
         f"\nmachine: {machine['cpu']}, {machine['cores']} cores, Linux {machine['kernel']}, "

@@ -28,7 +28,8 @@ from pathlib import Path
 from typing import Any
 
 import psutil
-from run import BENCH_DIR, Scenario, Server, machine_info, run_generator
+from processes import BENCH_DIR, Server
+from run import Scenario, machine_info, run_generator
 
 DRAGGERS, RATE = 2, 10.0
 # RSS at the end may exceed the baseline minute's by this much.
