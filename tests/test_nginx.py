@@ -1,10 +1,11 @@
 """The documented nginx configuration, run for real in front of two server processes.
 
 `docs/nginx/slidersync.conf` is read as it is; only what must differ on a test machine is
-replaced: the listen ports (on 127.0.0.1, no IPv6), the two backend addresses (two live uvicorn
-processes on PostgreSQL and Redis) and the certificate paths (a self-signed certificate made
-here). A small wrapper `nginx.conf` supplies what Debian's main nginx.conf would (the `events`
-and `http` blocks) and keeps nginx's files inside a temporary directory.
+replaced (bench/nginx.py, shared with the rolling-restart run): the listen ports (on 127.0.0.1,
+no IPv6), the two backend addresses (two live uvicorn processes on PostgreSQL and Redis) and the
+certificate paths (a self-signed certificate made here). A small wrapper `nginx.conf` supplies
+what Debian's main nginx.conf would (the `events` and `http` blocks) and keeps nginx's files
+inside a temporary directory.
 
 The servers run as in production: DEBUG off, BEHIND_HTTPS_PROXY on, and both transports enabled,
 so long-polling clients depend on the config's `ip_hash` stickiness. Needs the `nginx` and
@@ -15,13 +16,8 @@ under CI, where they fail.
 from __future__ import annotations
 
 import asyncio
-import grp
-import os
-import pwd
-import re
 import secrets
 import shutil
-import socket
 import ssl
 import subprocess
 import time
@@ -34,6 +30,8 @@ import aiohttp
 import pytest
 import socketio
 
+from bench.nginx import CONFIG, Nginx, find_nginx, render
+from bench.nginx import self_signed_certificate as make_certificate
 from tests.support.accounts import PASSWORD
 from tests.support.clients import BoardClient
 from tests.support.http import AdminSession
@@ -42,151 +40,26 @@ from tests.support.servers import (
     LiveServer,
     ProductionServer,
     free_port,
-    stop_process,
-    wait_for_start,
 )
 from tests.support.services import fresh_services, manage, unavailable
 
 pytestmark = [pytest.mark.live, pytest.mark.scaleout]
 
-CONFIG = PROJECT_DIR / "docs" / "nginx" / "slidersync.conf"
 GUIDE = PROJECT_DIR / "docs" / "deploy.md"
 
 
-# --- Rendering the documented config ----------------------------------------------------------
-
-
-def render(
-    config: str, *, http_port: int, https_port: int, backends: list[int], cert: Path, key: Path
-) -> str:
-    """The documented config with test ports, backends and certificate; nothing else changes."""
-    ports = iter(backends)
-    substitutions: list[tuple[str, Any, int]] = [
-        # IPv6 may be missing on a test machine; the IPv4 lines cover the same servers.
-        (r"^[ \t]*listen \[::\]:\d+[^;\n]*;[ \t]*\n", "", 2),
-        (r"\blisten 80;", f"listen 127.0.0.1:{http_port};", 1),
-        (r"\blisten 443 ssl;", f"listen 127.0.0.1:{https_port} ssl;", 1),
-        (r"^([ \t]*)server [\d.]+:\d+;", lambda m: f"{m[1]}server 127.0.0.1:{next(ports)};", 2),
-        (r"\bssl_certificate[ \t]+[^;\s]+;", f"ssl_certificate {cert};", 1),
-        (r"\bssl_certificate_key[ \t]+[^;\s]+;", f"ssl_certificate_key {key};", 1),
-    ]  # fmt: skip
-    for pattern, replacement, expected in substitutions:
-        config, count = re.subn(pattern, replacement, config, flags=re.MULTILINE)
-        assert count == expected, (
-            f"{CONFIG.name}: expected {expected} match(es) of {pattern!r}, found {count}; "
-            "update tests/test_nginx.py along with the documented config"
-        )
-    return config
-
-
-def wrapper_config(prefix: Path, site: Path) -> str:
-    """What Debian's /etc/nginx/nginx.conf provides around a conf.d file, kept inside `prefix`."""
-    # As root, nginx's workers would switch to `nobody`, who may not use our temporary files.
-    user = ""
-    if os.geteuid() == 0:
-        user = f"user {pwd.getpwuid(os.geteuid()).pw_name} {grp.getgrgid(os.getegid()).gr_name};"
-    temp_paths = "\n".join(
-        f"    {kind}_temp_path {prefix / kind};"
-        for kind in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi")
-    )
-    return f"""{user}
-worker_processes 1;
-events {{
-    worker_connections 256;
-}}
-http {{
-    access_log {prefix / "access.log"};
-{temp_paths}
-    include {site};
-}}
-"""
-
-
 def nginx_command() -> str:
-    found = shutil.which("nginx") or next(
-        (p for p in ("/usr/sbin/nginx", "/usr/local/sbin/nginx") if os.access(p, os.X_OK)), None
-    )
+    found = find_nginx()
     if found is None:
         unavailable("nginx is not installed (apt-get install nginx)")
     return found
-
-
-class Nginx:
-    """nginx in the foreground, with its pid file, logs and temporary files under `prefix`."""
-
-    def __init__(self, prefix: Path, site_config: str) -> None:
-        self.prefix = prefix
-        prefix.mkdir(parents=True, exist_ok=True)
-        site = prefix / "slidersync.conf"
-        site.write_text(site_config)
-        self.config = prefix / "nginx.conf"
-        self.config.write_text(wrapper_config(prefix, site))
-        self.error_log = prefix / "error.log"
-        self.process: subprocess.Popen[bytes] | None = None
-
-    def command(self) -> list[str]:
-        binary = nginx_command()
-        globals_ = f"daemon off; pid {self.prefix / 'nginx.pid'}; error_log {self.error_log};"
-        # -e (nginx >= 1.19.5) keeps even start-up messages out of /var/log/nginx.
-        version = subprocess.run([binary, "-v"], capture_output=True, text=True).stderr
-        found = re.search(r"nginx/(\d+)\.(\d+)\.(\d+)", version)
-        early_log = (
-            ["-e", str(self.error_log)]
-            if found and tuple(map(int, found.groups())) >= (1, 19, 5)
-            else []
-        )
-        return [binary, *early_log, "-p", str(self.prefix), "-c", str(self.config), "-g", globals_]
-
-    def start(self, port: int, timeout: float = 10) -> Nginx:
-        checked = subprocess.run([*self.command(), "-t"], capture_output=True, text=True)
-        assert checked.returncode == 0, f"nginx -t failed:\n{checked.stderr}"
-        self.process = subprocess.Popen(
-            self.command(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
-        )
-        wait_for_start(
-            self.process,
-            lambda: _listens(port),
-            timeout=timeout,
-            name="nginx",
-            log=self.log,
-        )
-        return self
-
-    def log(self) -> str:
-        return self.error_log.read_text(errors="replace") if self.error_log.exists() else ""
-
-    def responses(self) -> list[str]:
-        """The access log: one `"METHOD /path HTTP/1.1" status ...` line per request so far."""
-        path = self.prefix / "access.log"
-        return path.read_text(errors="replace").splitlines() if path.exists() else []
-
-    def stop(self) -> None:
-        if self.process:
-            stop_process(self.process)
-
-
-def _listens(port: int) -> bool:
-    try:
-        socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
-    except OSError:
-        return False
-    return True
 
 
 def self_signed_certificate(directory: Path) -> tuple[Path, Path, ssl.SSLContext]:
     """A certificate for 127.0.0.1, and a client context that trusts it (and verifies it)."""
     if shutil.which("openssl") is None:
         unavailable("openssl is not installed")
-    cert, key = directory / "cert.pem", directory / "key.pem"
-    subprocess.run(
-        [
-            "openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
-            "-nodes", "-days", "2", "-subj", "/CN=127.0.0.1",
-            "-addext", "subjectAltName=IP:127.0.0.1",
-            "-keyout", str(key), "-out", str(cert),
-        ],
-        check=True, capture_output=True,
-    )  # fmt: skip
+    cert, key = make_certificate(directory)
     return cert, key, ssl.create_default_context(cafile=str(cert))
 
 
