@@ -24,7 +24,7 @@ from typing import Any
 
 import psycopg
 import redis
-from run import PROJECT_DIR, PYTHON
+from processes import PROJECT_DIR, PYTHON
 
 POSTGRES_URL = os.environ.get("RESTART_POSTGRES_URL", "postgres://postgres@127.0.0.1:5432/test")
 REDIS_HOST_URL = os.environ.get("RESTART_REDIS_URL", "redis://127.0.0.1:6379")

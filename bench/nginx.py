@@ -35,12 +35,16 @@ def render(
     Raises ValueError when the config no longer has the lines these substitutions expect.
     """
     ports = iter(backends)
+
+    def backend(line: re.Match[str]) -> str:  # the address changes, its parameters stay
+        return f"{line[1]}server 127.0.0.1:{next(ports)}{line[2] or ''};"
+
     substitutions: list[tuple[str, str | Callable[[re.Match[str]], str], int]] = [
         # IPv6 may be missing on a test machine; the IPv4 lines cover the same servers.
         (r"^[ \t]*listen \[::\]:\d+[^;\n]*;[ \t]*\n", "", 2),
         (r"\blisten 80;", f"listen 127.0.0.1:{http_port};", 1),
         (r"\blisten 443 ssl;", f"listen 127.0.0.1:{https_port} ssl;", 1),
-        (r"^([ \t]*)server [\d.]+:\d+;", lambda m: f"{m[1]}server 127.0.0.1:{next(ports)};", 2),
+        (r"^([ \t]*)server [\d.]+:\d+( [^;]*)?;", backend, 2),
         (r"\bssl_certificate[ \t]+[^;\s]+;", f"ssl_certificate {cert};", 1),
         (r"\bssl_certificate_key[ \t]+[^;\s]+;", f"ssl_certificate_key {key};", 1),
     ]  # fmt: skip

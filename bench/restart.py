@@ -39,7 +39,8 @@ import psycopg
 import redis
 from deployment import Backend, deploy_command, fresh_services, production_env, stored_values
 from nginx import CONFIG, Nginx, find_nginx, render, self_signed_certificate
-from run import BENCH_DIR, BOARD, CREATE_BOARD, NODE, PROJECT_DIR, PYTHON, free_port, machine_info
+from processes import BENCH_DIR, BOARD, CREATE_BOARD, NODE, PROJECT_DIR, PYTHON, free_port
+from run import machine_info
 from soak import error_lines
 
 # Clients connect from 127.0.k.1 for k below this: distinct to ip_hash, which hashes the first

@@ -121,13 +121,6 @@ def test_the_servers_log_no_error(report: dict) -> None:
     assert report["error_lines"] == []
 
 
-@pytest.mark.xfail(
-    reason="With docs/nginx/slidersync.conf as it is (nginx's default max_fails=1, "
-    "fail_timeout=10s), a backend refused once stays out of rotation until a request sent to "
-    "it completes, and WebSockets complete only when they close: after the second restart both "
-    "backends are out and reconnects get 502 (no live upstreams) for minutes",
-    strict=False,
-)
 def test_every_client_comes_back_and_converges(report: dict) -> None:
     generator = report["generator"]
     assert generator["connect"]["failed"] == 0 and generator["never_back"] == 0
