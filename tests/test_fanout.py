@@ -185,3 +185,15 @@ def test_a_client_gone_before_it_listens_is_not_listened_to() -> None:
     feed = BoardFeed(lambda sid: None)
     feed.listen("gone", since_seq=0)
     assert len(feed) == 0
+
+
+def test_changes_committed_together_reach_an_idle_websocket_in_one_message() -> None:
+    """Invariant: nobody sees half a preset applied, even when each frame goes out at once."""
+    feed, queues = make_feed("a")
+    queues.outlets["a"].open = True
+    feed.publish(update("s1", 1, 1), update("s2", 2, 1), update("s3", 3, 1))
+    (frame,) = queues.outlets["a"].written
+    assert frame == websocket_frame(
+        '42["slider:updates",[{"id":"s1","value":1,"version":1},'
+        '{"id":"s2","value":2,"version":1},{"id":"s3","value":3,"version":1}]]'
+    )

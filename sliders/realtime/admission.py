@@ -4,8 +4,9 @@ A connection asks for a board (`auth.board`, else the default board) and may sig
 API token (`auth.token`, sliders.auth); it is refused with a reason the page can show when its
 address has too many connections, the token is wrong or revoked, the board does not exist, the
 database cannot be reached, or the visitor may not view the board. Board lookups of
-connections arriving together are read once (`BoardReads`). An admitted connection joins its
-board's room, counts in presence and gets its first `board:state` (sliders.realtime.state).
+connections arriving together are read once (`BoardReads`). An admitted connection is
+registered on its board (sliders.realtime.connections), counts in presence and gets its first
+`board:state` (sliders.realtime.state).
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ from sliders.db import run_in_db_thread, run_in_read_thread
 from sliders.realtime.connections import NAME_LENGTH, Connection, registry
 from sliders.realtime.internals import eio_sid_of, is_open
 from sliders.realtime.rooms import announce_hand, feeds, hands, presence
-from sliders.realtime.server import board_room, sio
+from sliders.realtime.server import sio
 from sliders.realtime.state import first_states
 
 if TYPE_CHECKING:
@@ -132,7 +133,6 @@ async def _admit(
             share_id=share.pk if share is not None else None,
         ),
     )
-    await sio.enter_room(sid, board_room(board.slug))
     presence.changed(board.slug)
     logger.info("Connected %s to board %s from %s as %s", sid, board.slug, peer, _user_label(user))
     # The state is sent once the connection is fully open (after this handler returns).

@@ -12,8 +12,7 @@ from typing import Any
 
 from sliders import fades, metrics
 from sliders.realtime.connections import NAME_LENGTH, registry
-from sliders.realtime.rooms import feeds, hands, presence
-from sliders.realtime.server import board_room, sio
+from sliders.realtime.rooms import feeds, hands, presence, send_to_board
 from sliders.realtime.state import resync_all_boards, send_board_state_to_room
 
 NoticeHandler = Callable[[str, Any], Awaitable[None]]  # (board slug, data)
@@ -33,8 +32,7 @@ async def _on_update(board_slug: str, data: Any) -> None:
     if fade is not None and sender != fade.sender:
         fades.cancel(board_slug)  # someone else moved a slider of the board
     feed = feeds.of(board_slug)
-    for update in updates:  # no await in between: one frame carries all of them
-        feed.publish(update, sender=sender)
+    feed.publish(*updates, sender=sender)  # together: one frame carries all of them
     received = registry.take_set_received(sender) if sender else None
     if received is not None:
         metrics.SET_TO_BROADCAST.observe(time.perf_counter() - received)
@@ -59,7 +57,7 @@ async def _on_fade(board_slug: str, data: Any) -> None:
     if data.get("state") == "running" and fade is not None and data.get("id") != fade.sender:
         fades.cancel(board_slug)  # a newer fade started elsewhere (another process)
     public = {key: data.get(key) for key in ("preset", "seconds", "state")}
-    await sio.emit("board:fade", public, room=board_room(board_slug))
+    await send_to_board(board_slug, "board:fade", public)
 
 
 async def _on_board(board_slug: str, data: Any) -> None:

@@ -128,20 +128,27 @@ class BoardFeed:
     def __len__(self) -> int:
         return len(self._listeners)
 
-    def publish(self, update: dict[str, Any], *, sender: str | None = None) -> None:
-        """A committed change; an update older than one already published is dropped.
+    def publish(self, *updates: dict[str, Any], sender: str | None = None) -> None:
+        """Changes committed together (a set: one; a preset: several); an update older than one
+        already published is dropped.
 
+        They reach each client in one message, never split: nobody sees half a preset applied.
         `sender`: who made the change, the Socket.IO sid of the connection that set it (it has
         its ack instead) or a fade's id; None (the admin, the API) sends it to everyone.
         """
-        slider_id, version = update["id"], update["version"]
-        previous = self._latest.pop(slider_id, None)
-        if previous is not None and previous.version >= version:
-            self._latest[slider_id] = previous
+        published = False
+        for update in updates:
+            slider_id, version = update["id"], update["version"]
+            previous = self._latest.pop(slider_id, None)
+            if previous is not None and previous.version >= version:
+                self._latest[slider_id] = previous
+                continue
+            self.seq += 1
+            totals.published += 1
+            self._latest[slider_id] = _Latest(self.seq, version, update, sender)
+            published = True
+        if not published:
             return
-        self.seq += 1
-        totals.published += 1
-        self._latest[slider_id] = _Latest(self.seq, version, update, sender)
         self._cache.clear()
         self._wire.clear()
         for listener in self._listeners.values():

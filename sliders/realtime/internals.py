@@ -248,7 +248,7 @@ class GuardedSocket(engineio.async_socket.AsyncSocket):  # type: ignore[misc]  #
         size = _queued_size(pkt)
         if self.queued_bytes + size > settings.SOCKETIO_MAX_QUEUED_BYTES and not self.closing:
             if self._overflow is None:
-                # Not from here: send() runs inside emits that are walking the board's room.
+                # Not from here: send() runs inside sends that are walking a board's connections.
                 self._overflow = asyncio.ensure_future(self._close_overflowing())
             return
         self.queued_bytes += size

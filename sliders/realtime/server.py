@@ -46,11 +46,6 @@ def create_server() -> GuardedServer:
 sio = create_server()
 
 
-def board_room(board_slug: str) -> str:
-    """The Socket.IO room of a board's connections in this process."""
-    return f"board:{board_slug}"
-
-
 class EngineIOFrameGuard:
     """ASGI middleware: a websocket text frame that is not Engine.IO closes that connection.
 
