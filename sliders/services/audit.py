@@ -22,6 +22,7 @@ from django.db.models import Count, F, Max, Min, Q, Sum
 from django.utils import timezone
 
 from sliders.models import AuditEntry, ShareLink, Slider
+from sliders.services import statements
 
 if TYPE_CHECKING:
     from sliders.services.access import Actor
@@ -61,17 +62,15 @@ def record(change: SliderChange, actor: Actor, *, old_value: float, old_version:
         and tail.to_version == old_version  # nobody else moved it in between
         and (now - tail.ended_at).total_seconds() <= settings.AUDIT_MERGE_SECONDS
     ):
-        merged = AuditEntry.objects.filter(
-            pk=tail.pk,
+        merged = statements.extend_audit_entry(
+            tail.pk,
             client=actor.client,
-            to_version=old_version,
-            user=user,
+            user_pk=user.pk if user is not None else None,
             address=actor.address[:64],
-        ).update(
-            to_value=change.value,
-            to_version=change.version,
-            changes=F("changes") + 1,
-            ended_at=now,
+            old_version=old_version,
+            value=change.value,
+            version=change.version,
+            at=now,
         )
         if merged:
             _audit_tails[key] = _AuditTail(tail.pk, actor.client, change.version, now)

@@ -18,7 +18,7 @@ from django.utils import timezone
 
 from sliders import notices
 from sliders.models import Board, Slider
-from sliders.services import access, audit
+from sliders.services import access, audit, statements
 from sliders.services.access import Actor
 from sliders.services.errors import Refusal
 
@@ -168,12 +168,7 @@ def set_slider_value(
     board_slug = access.board_slug(board)
 
     with transaction.atomic():
-        slider = (
-            Slider.objects.select_for_update(of=("self",))
-            .select_related("board")
-            .filter(board__slug=board_slug, slug=slider_id)
-            .first()
-        )
+        slider = statements.slider_for_change(board_slug, slider_id)
         if slider is None:
             raise Refusal("unknown_slider", f"There is no slider '{slider_id[:100]}' here.")
         actor = actor or Actor()
@@ -257,9 +252,14 @@ def write(
     changed = new_value != old_value
     version = old_version + 1 if changed else old_version
     fields = {field: getattr(slider, field) for field in STRUCTURE_FIELDS} if structure else {}
-    written = Slider.objects.filter(pk=stored.pk, version=old_version).update(
-        value=new_value, version=version, **fields
-    )
+    if structure:
+        written = Slider.objects.filter(pk=stored.pk, version=old_version).update(
+            value=new_value, version=version, **fields
+        )
+    else:  # every set: the statement written once (services.statements)
+        written = statements.write_value(
+            stored.pk, old_version=old_version, value=new_value, version=version
+        )
     if written != 1:
         raise RuntimeError(f"Slider {stored.pk} changed under a held lock.")
     slider.value, slider.version = new_value, version
