@@ -17,9 +17,8 @@ commits (`sliders.notices`). A refusal is a `Refusal` whose `code` is the wire p
 Split by sub-domain: `values` (normalising and setting values), `structure` (boards, sliders,
 share links), `presets`, `access` (who acts, and whether they may), `audit` (the trail, its
 merging and pruning), `tokens` (API tokens), `bridges` (bridge targets, their state, webhooks'
-delivery logs), `text` (the unstorable-text rule), `statements` (a set's three statements in SQL, written once),
-`errors`. Callers use
-`from sliders import services` and the names below.
+delivery logs), `text` (the unstorable-text rule), `statements` (a set's three statements in
+SQL, written once), `errors`. Callers use `from sliders import services` and the names below.
 """
 
 from __future__ import annotations
