@@ -10,7 +10,9 @@ from __future__ import annotations
 import asyncio
 import importlib.metadata
 import inspect
+import logging
 import signal
+from collections.abc import Iterator
 
 import engineio
 import engineio.async_socket
@@ -18,7 +20,10 @@ import engineio.packet
 import engineio.payload
 import pytest
 import socketio
+import uvicorn.protocols.websockets.websockets_sansio_impl
+import uvicorn.protocols.websockets.wsproto_impl
 import uvicorn.server
+import websockets.protocol
 import websockets.server
 from django.db import connections
 from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
@@ -154,3 +159,46 @@ def test_uvicorns_websocket_protocol_has_what_write_now_reads() -> None:
         assert attribute in source, attribute
     assert "await self.app(self.scope, self.receive, self.send)" in source
     assert hasattr(websockets.server.ServerProtocol(), "extensions")
+
+
+@pytest.mark.parametrize(
+    ("module", "line"),
+    [
+        (uvicorn.protocols.websockets.websockets_sansio_impl, '%s - "WebSocket %s" [accepted]'),
+        (uvicorn.protocols.websockets.wsproto_impl, '%s - "WebSocket %s" [accepted]'),
+        (websockets.server, "connection open"),
+        (websockets.protocol, "connection closed"),
+    ],
+)
+def test_the_lines_logged_per_websocket(module: object, line: str) -> None:
+    assert line in internals.WEBSOCKET_LINES
+    source = inspect.getsource(module)  # type: ignore[arg-type]
+    assert f"'{line}'" in source or f'"{line}"' in source
+
+
+@pytest.fixture
+def uvicorn_logger() -> Iterator[logging.Logger]:
+    logger = logging.getLogger("uvicorn.error")
+    filters = list(logger.filters)
+    yield logger
+    logger.filters[:] = filters
+
+
+def test_websocket_lines_are_left_out_of_uvicorns_log(uvicorn_logger: logging.Logger) -> None:
+    internals.quiet_websocket_lines()
+    internals.quiet_websocket_lines()
+    ours = [f for f in uvicorn_logger.filters if isinstance(f, internals.WithoutWebsocketLines)]
+    assert len(ours) == 1
+
+    def logged(message: str, *args: object) -> bool:
+        record = uvicorn_logger.makeRecord(
+            uvicorn_logger.name, logging.INFO, __file__, 1, message, args, None
+        )
+        return bool(uvicorn_logger.filter(record))
+
+    assert not logged('%s - "WebSocket %s" [accepted]', "10.0.0.7:5312", "/socket.io/?EIO=4")
+    assert not logged("connection open")
+    assert not logged("connection closed")
+    assert logged('%s - "WebSocket %s" 403', "10.0.0.7:5312", "/socket.io/?EIO=4")
+    assert logged("Uvicorn running on %s (Press CTRL+C to quit)", "http://127.0.0.1:8000")
+    assert logged({"not": "text"})  # type: ignore[arg-type]

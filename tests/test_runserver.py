@@ -8,6 +8,8 @@ import subprocess
 import sys
 import time
 import urllib.request
+from pathlib import Path
+from typing import NamedTuple
 
 import pytest
 
@@ -15,6 +17,11 @@ from tests.support.clients import BoardClient
 from tests.support.servers import PROJECT_DIR, free_port, stop_process, wait_for_start
 
 pytestmark = pytest.mark.live
+
+
+class Runserver(NamedTuple):
+    url: str
+    log_path: Path
 
 
 @pytest.fixture
@@ -43,7 +50,7 @@ def runserver(django_db_setup):
                 if process.poll() is not None or time.monotonic() > deadline:
                     raise RuntimeError(log_path.read_text()) from None
                 time.sleep(0.1)
-        yield url
+        yield Runserver(url, log_path)
     finally:
         os.killpg(process.pid, signal.SIGTERM)
         process.wait(timeout=10)
@@ -51,13 +58,14 @@ def runserver(django_db_setup):
 
 
 async def test_runserver_serves_pages_static_and_socket(make_board, runserver):
+    url = runserver.url
     board = make_board()
-    with urllib.request.urlopen(f"{runserver}/b/{board.slug}/") as response:
+    with urllib.request.urlopen(f"{url}/b/{board.slug}/") as response:
         assert 'type="range"' in response.read().decode()
-    with urllib.request.urlopen(f"{runserver}/static/sliders/vendor/socket.io.min.js") as response:
+    with urllib.request.urlopen(f"{url}/static/sliders/vendor/socket.io.min.js") as response:
         assert response.status == 200
 
-    watcher, mover = BoardClient(runserver, board.slug), BoardClient(runserver, board.slug)
+    watcher, mover = BoardClient(url, board.slug), BoardClient(url, board.slug)
     await watcher.connect()
     await mover.connect()
     try:
@@ -67,6 +75,11 @@ async def test_runserver_serves_pages_static_and_socket(make_board, runserver):
     finally:
         await watcher.disconnect()
         await mover.disconnect()
+    # uvicorn logs at INFO here, but not a line per websocket (sliders.realtime.internals).
+    log = runserver.log_path.read_text()
+    assert "Uvicorn running on" in log
+    assert "[accepted]" not in log
+    assert "connection open" not in log
 
 
 @pytest.mark.parametrize(("address", "warns"), [("0.0.0.0", True), ("127.0.0.1", False)])

@@ -19,7 +19,8 @@ when an upgrade removes or changes what it relies on:
   `chain_exit_signals` chains; a broadcast frame is written straight to the transport of its
   websocket protocol (`WebSocketsSansIOProtocol`: `transport`, `writable`, `close_sent`,
   `conn.extensions`), found as the `__self__` of the ASGI `send` python-engineio holds
-  (`GuardedSocket.write_now`);
+  (`GuardedSocket.write_now`); the text of the lines it and websockets log for every websocket
+  (`WEBSOCKET_LINES`, left out by `quiet_websocket_lines`);
 - websockets: `Frame.serialize` builds that frame once for every recipient (`websocket_frame`);
 - Django: `connection.errors_occurred` (`drop_broken_connections`, used by sliders.db).
 
@@ -463,3 +464,31 @@ def drop_broken_connections() -> None:
                 conn.errors_occurred = False
             else:
                 conn.close()
+
+
+# The INFO lines uvicorn and websockets log for every websocket, by their message formats (not
+# documented): uvicorn's `"WebSocket /socket.io/?..." [accepted]` and the "connection open" and
+# "connection closed" of websockets, which it logs through uvicorn's logger.
+WEBSOCKET_LINES = frozenset(
+    {'%s - "WebSocket %s" [accepted]', "connection open", "connection closed"}
+)
+
+
+class WithoutWebsocketLines(logging.Filter):
+    """A filter for the `uvicorn.error` logger that drops WEBSOCKET_LINES.
+
+    Three lines per page that connects and leaves, formatted and written one by one: a thousand
+    clients connecting at once spent a tenth of the burst's CPU on them. sliders.realtime logs
+    who connected, to which board, and who left (its `Connected` and `Disconnected` lines, at
+    INFO); uvicorn's other lines (start-up, refused handshakes, errors) stay.
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not (isinstance(record.msg, str) and record.msg in WEBSOCKET_LINES)
+
+
+def quiet_websocket_lines() -> None:
+    """Leave WEBSOCKET_LINES out of this process's log (once; calling again changes nothing)."""
+    uvicorn_logger = logging.getLogger("uvicorn.error")
+    if not any(isinstance(f, WithoutWebsocketLines) for f in uvicorn_logger.filters):
+        uvicorn_logger.addFilter(WithoutWebsocketLines())

@@ -1,9 +1,9 @@
 """Start-up and shutdown of the realtime server (ASGI lifespan), and closing on SIGTERM/SIGINT.
 
 On start-up the server takes notices (sliders.notices) on its loop, starts the process's
-cluster and sets the garbage collector for serving (`tune_garbage_collector`); on shutdown every
-client's transport is closed the way a lost connection closes, so pages reconnect at once (to
-another process, behind a load balancer).
+cluster, leaves uvicorn's lines per websocket out of the log and sets the garbage collector for
+serving (`tune_garbage_collector`); on shutdown every client's transport is closed the way a
+lost connection closes, so pages reconnect at once (to another process, behind a load balancer).
 
 Without REDIS_URL this is the only process, so it also runs the bridges (sliders.bridges): they
 hear every notice after this process's clients (unless BRIDGES_IN_PROCESS is off). With
@@ -25,7 +25,7 @@ from sliders.bridges.runner import Runner
 from sliders.cluster import NoticeHandler, get_cluster
 from sliders.realtime.connections import registry
 from sliders.realtime.dispatch import on_notice
-from sliders.realtime.internals import abort_all, chain_exit_signals
+from sliders.realtime.internals import abort_all, chain_exit_signals, quiet_websocket_lines
 from sliders.realtime.rooms import hands, presence
 from sliders.realtime.server import sio
 
@@ -39,11 +39,12 @@ YOUNG_COLLECTION_THRESHOLD = 10_000
 
 
 async def on_startup() -> None:
-    """Attach notices to this loop, close transports on SIGTERM/SIGINT, start the cluster, set
-    the garbage collector for serving."""
+    """Attach notices to this loop, close transports on SIGTERM/SIGINT, start the cluster, tune
+    the log and the garbage collector."""
     cluster = get_cluster()
     notices.attach_loop(asyncio.get_running_loop())
     _close_transports_when_asked_to_exit(asyncio.get_running_loop())
+    quiet_websocket_lines()
     presence.cluster = cluster
     if settings.REDIS_URL or not settings.BRIDGES_IN_PROCESS:
         await cluster.start(on_notice)
