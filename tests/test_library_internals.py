@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import importlib.metadata
 import inspect
+import json
 import logging
 import signal
 from collections.abc import Iterator
@@ -202,3 +203,13 @@ def test_websocket_lines_are_left_out_of_uvicorns_log(uvicorn_logger: logging.Lo
     assert logged('%s - "WebSocket %s" 403', "10.0.0.7:5312", "/socket.io/?EIO=4")
     assert logged("Uvicorn running on %s (Press CTRL+C to quit)", "http://127.0.0.1:8000")
     assert logged({"not": "text"})  # type: ignore[arg-type]
+
+
+def test_an_encoded_event_is_what_python_socketio_would_send() -> None:
+    """sliders.realtime.state encodes `board:state` itself and sends it with send_encoded."""
+    state = {"board": "main", "sliders": [{"id": "s1", "value": 1.5, "unit": "°"}], "hands": {}}
+    ours = "2" + json.dumps(["board:state", state], separators=(",", ":"))
+    packet = socketio.packet.Packet(socketio.packet.EVENT, data=["board:state", state])
+    assert ours == packet.encode()
+    assert parameters(engineio.AsyncServer.send) == ["self", "sid", "data"]
+    assert inspect.iscoroutinefunction(engineio.AsyncServer.send)

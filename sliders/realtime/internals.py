@@ -14,7 +14,8 @@ when an upgrade removes or changes what it relies on:
   and reads `queue`, `upgraded`, `closing`, `closed`, `check_ping_timeout` and `server`;
   `AsyncServer.sockets`; frames put straight into `socket.queue` (`queue_frame`) and a
   `Packet` subclass whose text is made when the writer calls `encode` (`LazyFrame`,
-  `encode_cache`);
+  `encode_cache`); python-socketio's `eio` (its Engine.IO server), whose `send` takes a Socket.IO
+  packet we encoded ourselves (`send_encoded`);
 - uvicorn: it installs its own SIGTERM/SIGINT handlers with `signal.signal`, which
   `chain_exit_signals` chains; a broadcast frame is written straight to the transport of its
   websocket protocol (`WebSocketsSansIOProtocol`: `transport`, `writable`, `close_sent`,
@@ -492,3 +493,14 @@ def quiet_websocket_lines() -> None:
     uvicorn_logger = logging.getLogger("uvicorn.error")
     if not any(isinstance(f, WithoutWebsocketLines) for f in uvicorn_logger.filters):
         uvicorn_logger.addFilter(WithoutWebsocketLines())
+
+
+async def send_encoded(sio: socketio.AsyncServer, eio_sid: str, text: str) -> None:
+    """Send a Socket.IO packet already encoded (`text`, e.g. `2["event",{...}]`) to Engine.IO
+    session `eio_sid`, through its send queue as an emit to one client goes.
+
+    python-socketio's emit builds the packet, checks every value of it for binary data and starts
+    a task per client; a `board:state` for a thousand clients connecting at once is one text
+    each, made from one encoding (sliders.realtime.state). A session that is gone gets nothing.
+    """
+    await sio.eio.send(eio_sid, text)

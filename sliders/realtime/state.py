@@ -2,13 +2,16 @@
 
 A connection gets its first `board:state` once it is fully open; everyone who connects while a
 read is on its way is served by the next read, so a thousand clients connecting at once cost a
-handful of queries, not a thousand. The state is sent again to a board's clients here when its
-structure changes, and to every client after notices may have been lost.
+handful of queries, not a thousand. Each kind of viewer's state is encoded once; a connection's
+message is that text with its own fields (hand id, everyone's hands, the server's clock) added.
+The state is sent again to a board's clients here when its structure changes, and to every
+client after notices may have been lost.
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import time
 from typing import Any
@@ -19,12 +22,18 @@ from sliders import selectors, services
 from sliders.cluster import get_cluster
 from sliders.db import run_in_read_thread
 from sliders.realtime.connections import Connection, registry
+from sliders.realtime.internals import send_encoded
 from sliders.realtime.rooms import feeds, hands
 from sliders.realtime.server import sio
 
 logger = logging.getLogger(__package__)
 
 State = dict[str, Any]  # a board:state payload (docs/protocol.md)
+
+# The fields of a board:state that differ from one connection to the next (_personal_text).
+PERSONAL_FIELDS = ("hand", "hands", "server_time")
+# States queued per turn of the event loop: a thousand at once would hold up sets meanwhile.
+STATES_PER_TURN = 64
 
 
 class FirstStates:
@@ -101,17 +110,25 @@ async def _send_states(board_slug: str, sids: list[str], *, first: bool) -> None
         if states is None:
             logger.info("Board %s is gone; disconnecting %d client(s)", board_slug, len(sids))
             feeds.drop(board_slug)
-    for sid in sids:
+    texts = _state_texts(states) if states is not None else {}
+    if states is not None:
+        _note_sliders(board_slug, states)
+    hands_text = _hands_text(board_slug)
+    for index, sid in enumerate(sids, 1):
+        if index % STATES_PER_TURN == 0:
+            await asyncio.sleep(0)
+            hands_text = _hands_text(board_slug)  # hands may have moved meanwhile
         connection = registry.get(sid)
         if connection is None or connection.board != board_slug:
             continue
-        state = states.get(_viewer_key(connection)) if states is not None else None
-        if state is None:
+        viewer = texts.get(_viewer_key(connection))
+        if viewer is None:
             logger.info("Disconnecting %s: it may not view board %s", sid, board_slug)
             await sio.drop(sid)
+            hands_text = _hands_text(board_slug)  # hands may have moved meanwhile
             continue
-        _note_state(connection, state)
-        await sio.emit("board:state", _personal_state(connection, state), to=sid)
+        text, connection.can_edit = viewer
+        await send_encoded(sio, connection.eio_sid, _personal_text(text, connection, hands_text))
         if first and sid in registry:
             feed.listen(sid, since_seq=since_seq)
 
@@ -137,22 +154,39 @@ def _states_for_viewers(
     return states
 
 
-def _note_state(connection: Connection, state: State) -> None:
-    """What a state being sent tells about the board and the connection: its slider ids (for
-    hands and the change queue's bound) and whether the connection may edit."""
-    registry.note_sliders(connection.board, frozenset(s["id"] for s in state["sliders"]))
-    connection.can_edit = state["can_edit"]
+def _state_texts(states: dict[Any, State | None]) -> dict[Any, tuple[str, bool]]:
+    """Each kind of viewer's `board:state` as a Socket.IO event, its personal fields left out
+    and its closing brackets left off (_personal_text adds them), with its `can_edit`."""
+    texts = {}
+    for key, state in states.items():
+        if state is not None:
+            shared = {name: value for name, value in state.items() if name not in PERSONAL_FIELDS}
+            text = '2["board:state",' + json.dumps(shared, separators=(",", ":"))[:-1]
+            texts[key] = (text, bool(state["can_edit"]))
+    return texts
 
 
-def _personal_state(connection: Connection, state: State) -> State:
-    """A viewer's `board:state` made personal: this connection's hand id and everyone's hands."""
-    return {
-        **state,
-        "hand": connection.hand,
-        "hands": hands.on_board(connection.board),
-        # The server's clock (ms since the Unix epoch), for a live set's `made_at`.
-        "server_time": round(time.time() * 1000),
-    }
+def _personal_text(text: str, connection: Connection, hands_text: str) -> str:
+    """A viewer's `board:state` (`text`, from _state_texts) made personal: this connection's
+    hand id, everyone's hands (`hands_text`, encoded) and the server's clock (ms since the Unix
+    epoch, for a live set's `made_at`)."""
+    hand = json.dumps(connection.hand)
+    server_time = round(time.time() * 1000)
+    return f'{text},"hand":{hand},"hands":{hands_text},"server_time":{server_time}}}]'
+
+
+def _hands_text(board_slug: str) -> str:
+    """The hands on a board's sliders, encoded for `board:state`."""
+    return json.dumps(hands.on_board(board_slug), separators=(",", ":"))
+
+
+def _note_sliders(board_slug: str, states: dict[Any, State | None]) -> None:
+    """Remember a board's slider ids from the states being sent (for hands and the change
+    queue's bound); every viewer sees the same sliders."""
+    for state in states.values():
+        if state is not None:
+            registry.note_sliders(board_slug, frozenset(s["id"] for s in state["sliders"]))
+            return
 
 
 def _viewer_key(connection: Connection) -> Any:
