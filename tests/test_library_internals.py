@@ -113,6 +113,8 @@ def test_engineio_socket_attributes() -> None:
     assert hasattr(socket.queue, "put_nowait") and hasattr(socket.queue, "get_nowait")
     # The class swap keeps the instance's state: GuardedSocket adds no slots or __init__.
     assert internals.GuardedSocket.__init__ is engineio.async_socket.AsyncSocket.__init__
+    assert internals.TimedPingSocket.__init__ is engineio.async_socket.AsyncSocket.__init__
+    assert isinstance(socket.last_ping, float)  # truthy: the first schedule_ping schedules
 
 
 def test_engineio_packets() -> None:
@@ -213,3 +215,17 @@ def test_an_encoded_event_is_what_python_socketio_would_send() -> None:
     assert ours == packet.encode()
     assert parameters(engineio.AsyncServer.send) == ["self", "sid", "data"]
     assert inspect.iscoroutinefunction(engineio.AsyncServer.send)
+
+
+def test_engineio_schedules_each_ping_with_schedule_ping() -> None:
+    """TimedPingSocket replaces `schedule_ping`, which the library calls once the connection is
+    accepted and at every pong, and which alone starts `_send_ping` (never called by us)."""
+    library = engineio.async_socket.AsyncSocket
+    assert parameters(library.schedule_ping) == ["self"]
+    assert not inspect.iscoroutinefunction(library.schedule_ping)
+    assert "self._send_ping" in inspect.getsource(library.schedule_ping)
+    assert "self.schedule_ping()" in inspect.getsource(library.receive)
+    assert "s.schedule_ping()" in inspect.getsource(engineio.AsyncServer._handle_connect)
+    assert "last_ping" in inspect.getsource(library._send_ping)
+    assert internals.TimedPingSocket.schedule_ping is not library.schedule_ping
+    assert "TimedPingSocket" in inspect.getsource(internals.GuardedServer._handle_eio_connect)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import json
 import time
 from typing import Any
@@ -158,6 +159,33 @@ async def test_a_client_that_ends_its_session_has_its_websocket_closed(
     await ws.send(frame)
     took = await seconds_until_closed(ws, timeout=3)
     assert took is not None and took < 1.0, f"{frame!r}: the websocket stayed open ({took})"
+
+
+async def test_pings_come_every_interval_and_a_missing_pong_closes_the_connection(
+    make_board, start_server
+):
+    """Engine.IO's heartbeat (sliders.realtime.internals.TimedPingSocket): a ping every
+    SOCKETIO_PING_INTERVAL while the client answers; no pong within SOCKETIO_PING_TIMEOUT of a
+    ping, and the server closes the websocket."""
+    server = start_server(env={"SOCKETIO_PING_INTERVAL": "1", "SOCKETIO_PING_TIMEOUT": "1"})
+    board = make_board()
+    answering = await raw_websocket(server, board.slug)
+    silent = await raw_websocket(server, board.slug)
+    try:
+        pings = []
+        async with asyncio.timeout(10):
+            while len(pings) < 3:
+                if await answering.recv() == "2":
+                    pings.append(time.monotonic())
+                    await answering.send("3")
+        gaps = [later - earlier for earlier, later in itertools.pairwise(pings)]
+        assert all(0.8 < gap < 1.5 for gap in gaps), gaps
+        # The silent client never answered its first ping (after 1 s): closed about 1 s later.
+        closed_after = await seconds_until_closed(silent, timeout=5)
+        assert closed_after is not None
+    finally:
+        await answering.close()
+        await silent.close()
 
 
 async def test_a_shutdown_closes_long_polling_connections_at_once(make_board, start_server):

@@ -9,9 +9,10 @@ when an upgrade removes or changes what it relies on:
   (`_handle_event`, `_handle_eio_connect`, `_handle_eio_message`, `_handle_eio_disconnect`,
   `_handle_disconnect`), its `_binary_packet` buffer, `_send_packet` and `packet_class`;
   `manager.eio_sid_from_sid`, `manager.sid_from_eio_sid`, `manager.get_namespaces`;
-- python-engineio's `AsyncSocket`: a live socket's class swapped for `GuardedSocket`, which
-  re-implements `poll`, `send`, `close` and `handle_post_request`, wraps `_websocket_handler`
-  and reads `queue`, `upgraded`, `closing`, `closed`, `check_ping_timeout` and `server`;
+- python-engineio's `AsyncSocket`: a live socket's class swapped for `GuardedSocket` (as
+  `TimedPingSocket`), which re-implements `poll`, `send`, `close`, `handle_post_request` and
+  `schedule_ping`, wraps `_websocket_handler` and reads `queue`, `upgraded`, `closing`, `closed`,
+  `last_ping`, `check_ping_timeout` and `server`;
   `AsyncServer.sockets`; frames put straight into `socket.queue` (`queue_frame`) and a
   `Packet` subclass whose text is made when the writer calls `encode` (`LazyFrame`,
   `encode_cache`); python-socketio's `eio` (its Engine.IO server), whose `send` takes a Socket.IO
@@ -34,6 +35,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
+import time
 import urllib.parse
 from collections.abc import Callable
 from typing import Any
@@ -114,7 +116,7 @@ class GuardedServer(socketio.AsyncServer):  # type: ignore[misc]  # untyped libr
     async def _handle_eio_connect(self, eio_sid: str, environ: dict[str, Any]) -> Any:
         socket = self.eio.sockets.get(eio_sid)
         if type(socket) is engineio.async_socket.AsyncSocket:
-            socket.__class__ = GuardedSocket  # before its writer starts polling
+            socket.__class__ = TimedPingSocket  # before its writer starts polling
         return await super()._handle_eio_connect(eio_sid, environ)
 
     async def _handle_eio_message(self, eio_sid: str, data: Any) -> None:
@@ -504,3 +506,32 @@ async def send_encoded(sio: socketio.AsyncServer, eio_sid: str, text: str) -> No
     each, made from one encoding (sliders.realtime.state). A session that is gone gets nothing.
     """
     await sio.eio.send(eio_sid, text)
+
+
+_pings: set[asyncio.Future[None]] = set()  # pings being sent (TimedPingSocket._ping_due)
+
+
+class TimedPingSocket(GuardedSocket):
+    """A GuardedSocket whose Engine.IO pings wait on a timer, not in a task per connection.
+
+    python-engineio schedules each ping (at connect, then at every pong) as a background task
+    that sleeps `ping_interval` seconds, then sends it: every idle connection held a task, its
+    coroutine and a future, and every client connecting started one more task. Here the wait is
+    a timer handle on the loop, and a task runs only for the moment the ping is sent. When pings
+    go out, and what a missing pong does (the library's `check_ping_timeout`), are unchanged.
+    """
+
+    # When the ping waiting for its pong was sent (time.time()); None while the next one waits.
+    last_ping: float | None
+
+    def schedule_ping(self) -> None:
+        if self.last_ping:  # as the library: no second ping while one waits for its pong
+            self.last_ping = None
+            asyncio.get_running_loop().call_later(self.server.ping_interval, self._ping_due)
+
+    def _ping_due(self) -> None:
+        if not self.closing and not self.closed:
+            self.last_ping = time.time()
+            ping = asyncio.ensure_future(self.send(engineio.packet.Packet(engineio.packet.PING)))
+            _pings.add(ping)
+            ping.add_done_callback(_pings.discard)
