@@ -14,8 +14,10 @@ import json
 import logging
 import signal
 from collections.abc import Iterator
+from typing import Any
 
 import engineio
+import engineio.async_drivers.asgi
 import engineio.async_socket
 import engineio.packet
 import engineio.payload
@@ -229,3 +231,83 @@ def test_engineio_schedules_each_ping_with_schedule_ping() -> None:
     assert "last_ping" in inspect.getsource(library._send_ping)
     assert internals.TimedPingSocket.schedule_ping is not library.schedule_ping
     assert "TimedPingSocket" in inspect.getsource(internals.GuardedServer._handle_eio_connect)
+
+
+HEADERS = [
+    (b"host", b"127.0.0.1:8000"),
+    (b"origin", b"http://127.0.0.1:8000"),
+    (b"cookie", b"sessionid=abc"),
+    (b"x-forwarded-for", b"10.0.0.7"),
+    (b"x-forwarded-for", b"10.0.0.8"),  # twice: joined with a comma
+    (b"x-forwarded-proto", b"https"),
+    (b"user-agent", b"\xff\xfe"),  # not UTF-8: skipped
+]
+REQUESTS = {
+    "websocket": (
+        {"type": "websocket", "path": "/socket.io/", "query_string": b"EIO=4&transport=websocket"},
+        [{"type": "websocket.connect"}],
+    ),
+    "long-polling POST in parts": (
+        {
+            "type": "http",
+            "method": "POST",
+            "path": "/socket.io/",
+            "query_string": b"EIO=4&transport=polling&sid=x",
+            "headers_extra": [(b"content-type", b"text/plain"), (b"content-length", b"9")],
+        },
+        [
+            {"type": "http.request", "body": b"42[", "more_body": True},
+            {"type": "http.request", "body": b'"a"', "more_body": True},
+            {"type": "http.request", "body": b"]~~", "more_body": False},
+        ],
+    ),
+    "query string not UTF-8": (
+        {"type": "http", "method": "GET", "path": "/socket.io/", "query_string": b"\xff"},
+        [{"type": "http.request", "body": b""}],
+    ),
+    "lifespan": ({"type": "lifespan", "path": "/"}, [{"type": "lifespan.startup"}]),
+}
+
+
+@pytest.mark.parametrize("request_name", REQUESTS)
+@pytest.mark.parametrize("length", [None, 4])
+def test_translate_request_makes_the_librarys_environ(
+    request_name: str, length: int | None
+) -> None:
+    """internals.translate_request is python-engineio's own, with a body class made once."""
+    scope_fields, events = REQUESTS[request_name]
+    scope = {k: v for k, v in scope_fields.items() if k != "headers_extra"}
+    scope["headers"] = HEADERS + list(scope_fields.get("headers_extra", []))  # type: ignore[operator]
+
+    async def translate(function: Any) -> tuple[dict[str, Any], list[bytes]]:
+        queue = list(events)
+
+        async def receive() -> dict[str, Any]:
+            return queue.pop(0)
+
+        environ = await function(scope, receive, None)
+        reads = []
+        if environ and scope["type"] == "http":
+            while chunk := await environ["wsgi.input"].read(length):
+                reads.append(chunk)
+        return environ, reads
+
+    library = asyncio.run(translate(engineio.async_drivers.asgi.translate_request))
+    ours = asyncio.run(translate(internals.translate_request))
+    assert set(ours[0]) == set(library[0])
+    for key, value in library[0].items():
+        if key not in ("wsgi.input", "asgi.receive"):
+            assert ours[0][key] == value, key
+    assert ours[1] == library[1]
+    assert engineio.async_drivers.asgi._async["translate_request"] is (
+        engineio.async_drivers.asgi.translate_request
+    )
+
+
+def test_the_server_builds_environs_with_our_translate_request() -> None:
+    from sliders.realtime.server import sio
+
+    assert sio.eio._async["translate_request"] is internals.translate_request
+    assert "self._async['translate_request']" in inspect.getsource(
+        engineio.AsyncServer.handle_request
+    )

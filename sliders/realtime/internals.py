@@ -16,7 +16,8 @@ when an upgrade removes or changes what it relies on:
   `AsyncServer.sockets`; frames put straight into `socket.queue` (`queue_frame`) and a
   `Packet` subclass whose text is made when the writer calls `encode` (`LazyFrame`,
   `encode_cache`); python-socketio's `eio` (its Engine.IO server), whose `send` takes a Socket.IO
-  packet we encoded ourselves (`send_encoded`);
+  packet we encoded ourselves (`send_encoded`), and whose `_async["translate_request"]` (the
+  ASGI driver's request-to-environ function) is replaced by `translate_request`;
 - uvicorn: it installs its own SIGTERM/SIGINT handlers with `signal.signal`, which
   `chain_exit_signals` chains; a broadcast frame is written straight to the transport of its
   websocket protocol (`WebSocketsSansIOProtocol`: `transport`, `writable`, `close_sent`,
@@ -35,9 +36,10 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
+import sys
 import time
 import urllib.parse
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import engineio.async_socket
@@ -535,3 +537,103 @@ class TimedPingSocket(GuardedSocket):
             ping = asyncio.ensure_future(self.send(engineio.packet.Packet(engineio.packet.PING)))
             _pings.add(ping)
             ping.add_done_callback(_pings.discard)
+
+
+# ASGI's receive callable: each call returns the next event, a dict with its "type".
+Receive = Callable[[], Awaitable[dict[str, Any]]]
+
+
+class RequestBody:
+    """An ASGI request's body, read as python-engineio reads its `wsgi.input`.
+
+    Its own `translate_request` defines this class anew for every request: a class per
+    connection, about 2.4 kB and eleven objects the garbage collector tracks for as long as the
+    connection lasts (python-socketio keeps the environ). Reads the same way: the whole body, or
+    `length` bytes at a time.
+    """
+
+    __slots__ = ("_event", "_payload", "_receive")
+
+    def __init__(self, event: dict[str, Any], receive: Receive) -> None:
+        self._event = event
+        self._payload: bytes | None = None
+        self._receive = receive
+
+    async def read(self, length: int | None = None) -> bytes:
+        """The body (or its next `length` bytes), once every part of it has arrived."""
+        if self._payload is None and self._event["type"] == "http.request":
+            self._payload = self._event.get("body") or b""
+            while self._event.get("more_body"):
+                self._event = await self._receive()
+                if self._event["type"] == "http.request" and (
+                    length is None or len(self._payload) < length
+                ):
+                    self._payload += self._event.get("body") or b""
+        payload = self._payload or b""
+        if length is None:
+            self._payload = b""
+            return payload
+        self._payload = payload[length:]
+        return payload[:length]
+
+
+async def translate_request(scope: dict[str, Any], receive: Receive, send: Any) -> dict[str, Any]:
+    """python-engineio's ASGI `translate_request` (4.15.1), with `RequestBody` as `wsgi.input`.
+
+    The environ is the library's, key for key (tests/test_library_internals.py compares them).
+    """
+    event = await receive()
+    if event["type"] not in ("http.request", "websocket.connect"):
+        return {}
+    raw_uri = scope["path"]
+    query_string = ""
+    if scope.get("query_string"):
+        try:
+            query_string = scope["query_string"].decode("utf-8")
+        except UnicodeDecodeError:
+            pass
+        else:
+            raw_uri += "?" + query_string
+    environ: dict[str, Any] = {
+        "wsgi.input": RequestBody(event, receive),
+        "wsgi.errors": sys.stderr,
+        "wsgi.version": (1, 0),
+        "wsgi.async": True,
+        "wsgi.multithread": False,
+        "wsgi.multiprocess": False,
+        "wsgi.run_once": False,
+        "SERVER_SOFTWARE": "asgi",
+        "REQUEST_METHOD": scope.get("method", "GET"),
+        "PATH_INFO": scope["path"],
+        "QUERY_STRING": query_string,
+        "RAW_URI": raw_uri,
+        "SCRIPT_NAME": "",
+        "SERVER_PROTOCOL": "HTTP/1.1",
+        "REMOTE_ADDR": "127.0.0.1",
+        "REMOTE_PORT": "0",
+        "SERVER_NAME": "asgi",
+        "SERVER_PORT": "0",
+        "asgi.receive": receive,
+        "asgi.send": send,
+        "asgi.scope": scope,
+    }
+    for raw_name, raw_value in scope["headers"]:
+        try:
+            name = raw_name.upper().decode("utf-8")
+            value = raw_value.decode("utf-8")
+        except UnicodeDecodeError:
+            continue  # as the library: a header that cannot be decoded is skipped
+        if name == "CONTENT-TYPE":
+            environ["CONTENT_TYPE"] = value
+        elif name == "CONTENT-LENGTH":
+            environ["CONTENT_LENGTH"] = value
+        else:
+            key = "HTTP_" + name.replace("-", "_")
+            environ[key] = f"{environ[key]},{value}" if key in environ else value
+    environ["wsgi.url_scheme"] = environ.get("HTTP_X_FORWARDED_PROTO", "http")
+    return environ
+
+
+def use_translate_request(sio: socketio.AsyncServer) -> None:
+    """Make `sio`'s Engine.IO server build each request's environ with `translate_request`."""
+    sio.eio._async = {**sio.eio._async, "translate_request": translate_request}

@@ -16,7 +16,7 @@ from typing import Any
 from django.conf import settings
 
 from sliders import origins
-from sliders.realtime.internals import GuardedServer
+from sliders.realtime.internals import GuardedServer, use_translate_request
 
 logger = logging.getLogger(__package__)
 
@@ -26,7 +26,7 @@ Receive = Callable[[], Awaitable[dict[str, Any]]]
 
 def create_server() -> GuardedServer:
     """A new server: ASGI, one task per event, our heartbeats, origin check and size limits."""
-    return GuardedServer(
+    server = GuardedServer(
         # Rooms and emits stay in this process: what must reach other processes goes through
         # sliders.cluster as notices, and each process tells its own clients.
         # Without this python-socketio picks aiohttp when it is installed and fails under ASGI.
@@ -41,6 +41,8 @@ def create_server() -> GuardedServer:
         max_http_buffer_size=settings.SOCKETIO_MAX_MESSAGE_BYTES,
         transports=settings.SOCKETIO_TRANSPORTS,
     )
+    use_translate_request(server)  # no class made per request (internals.RequestBody)
+    return server
 
 
 sio = create_server()
