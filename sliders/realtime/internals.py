@@ -15,9 +15,9 @@ when an upgrade removes or changes what it relies on:
   `last_ping`, `check_ping_timeout` and `server`;
   `AsyncServer.sockets`; frames put straight into `socket.queue` (`queue_frame`) and a
   `Packet` subclass whose text is made when the writer calls `encode` (`LazyFrame`,
-  `encode_cache`); python-socketio's `eio` (its Engine.IO server), whose `send` takes a Socket.IO
-  packet we encoded ourselves (`send_encoded`), and whose `_async["translate_request"]` (the
-  ASGI driver's request-to-environ function) is replaced by `translate_request`;
+  `encode_cache`); Socket.IO packets we encoded ourselves sent as Engine.IO messages
+  (`send_encoded`); the `_async["translate_request"]` of python-socketio's Engine.IO server
+  (`eio`: the ASGI driver's request-to-environ function), replaced by `translate_request`;
 - uvicorn: it installs its own SIGTERM/SIGINT handlers with `signal.signal`, which
   `chain_exit_signals` chains; a broadcast frame is written straight to the transport of its
   websocket protocol (`WebSocketsSansIOProtocol`: `transport`, `writable`, `close_sent`,
@@ -501,13 +501,21 @@ def quiet_websocket_lines() -> None:
 
 async def send_encoded(sio: socketio.AsyncServer, eio_sid: str, text: str) -> None:
     """Send a Socket.IO packet already encoded (`text`, e.g. `2["event",{...}]`) to Engine.IO
-    session `eio_sid`, through its send queue as an emit to one client goes.
+    session `eio_sid`: written straight to its websocket when nothing waits before it
+    (GuardedSocket.write_now), else through its send queue as an emit to one client goes.
 
-    python-socketio's emit builds the packet, checks every value of it for binary data and starts
-    a task per client; a `board:state` for a thousand clients connecting at once is one text
-    each, made from one encoding (sliders.realtime.state). A session that is gone gets nothing.
+    python-socketio's emit builds the packet, checks every value of it for binary data, starts
+    a task per client and wakes the client's writer; a `board:state` for a thousand clients
+    connecting at once is one text each, made from one encoding (sliders.realtime.state). A
+    session that is gone gets nothing.
     """
-    await sio.eio.send(eio_sid, text)
+    socket = engineio_socket(sio, eio_sid)
+    if socket is None:
+        return
+    if socket.can_write_now():
+        socket.write_now(websocket_frame("4" + text))  # 4: an Engine.IO message
+    else:
+        await socket.send(engineio.packet.Packet(engineio.packet.MESSAGE, data=text))
 
 
 _pings: set[asyncio.Future[None]] = set()  # pings being sent (TimedPingSocket._ping_due)
