@@ -62,7 +62,7 @@ async def on_startup() -> None:
 def tune_garbage_collector() -> None:
     """Keep what start-up loaded out of the garbage collector's scans, and collect less often.
 
-    Django, the libraries and the app are some 200,000 objects that live as long as the process.
+    Django, the libraries and the app are some 100,000 objects that live as long as the process.
     With Python's defaults a thousand clients connecting at once set off full collections that
     walked all of them, and collections of the young generations every 700 allocations: a third
     of the CPU of the burst (docs/performance.md). `gc.freeze()` moves everything alive now to a
