@@ -7,7 +7,8 @@ when an upgrade removes or changes what it relies on:
 
 - python-socketio's `AsyncServer`: the private methods `GuardedServer` overrides
   (`_handle_event`, `_handle_eio_connect`, `_handle_eio_message`, `_handle_eio_disconnect`,
-  `_handle_disconnect`), its `_binary_packet` buffer, `_send_packet` and `packet_class`;
+  `_handle_disconnect`, `_send_packet`, `_send_eio_packet`), its `_binary_packet` buffer and
+  `packet_class`;
   `manager.eio_sid_from_sid`, `manager.sid_from_eio_sid`, `manager.get_namespaces`;
 - python-engineio's `AsyncSocket`: a live socket's class swapped for `GuardedSocket` (as
   `TimedPingSocket`), which re-implements `poll`, `send`, `close`, `handle_post_request` and
@@ -90,6 +91,29 @@ class GuardedServer(socketio.AsyncServer):  # type: ignore[misc]  # untyped libr
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._binary_bytes: dict[str, int] = {}  # per Engine.IO session: the pending message's size
+
+    async def _send_packet(self, eio_sid: str, pkt: Any) -> None:
+        """Send a Socket.IO packet (an ack, an event to one client): a text packet goes straight
+        to an idle websocket (GuardedSocket.write_now), anything else through the library."""
+        encoded = pkt.encode()
+        if isinstance(encoded, str) and self._written_now(eio_sid, "4" + encoded):
+            return
+        for part in encoded if isinstance(encoded, list) else [encoded]:  # as the library does
+            await self.eio.send(eio_sid, part)
+
+    async def _send_eio_packet(self, eio_sid: str, eio_pkt: Any) -> None:
+        """Send an encoded Engine.IO packet (an emit's, built once for every recipient)."""
+        text = eio_pkt.packet_type == engineio.packet.MESSAGE and not eio_pkt.binary
+        if not (text and self._written_now(eio_sid, eio_pkt.encode())):
+            await super()._send_eio_packet(eio_sid, eio_pkt)
+
+    def _written_now(self, eio_sid: str, text: str) -> bool:
+        """Write Engine.IO message `text` to the session's websocket now if it is idle."""
+        socket = self.eio.sockets.get(eio_sid)
+        if isinstance(socket, GuardedSocket) and socket.can_write_now():
+            socket.write_now(websocket_frame(text))
+            return True
+        return False
 
     async def drop(self, sid: str, namespace: str = "/") -> None:
         """End a Socket.IO connection and close its transport at once.
