@@ -429,6 +429,9 @@ async def test_two_web_processes_and_one_bridge_runner_post_each_event_once(
             await asyncio.sleep(0.05)  # past the webhook's 30 Hz interval
         assert (await on_b.call("preset:save", {"name": "Both"}))["ok"] is True
         assert (await on_a.set("s1", 5))["ok"] is True
+        # Within the webhook's 30 Hz interval the recall would replace 5 (latest value wins).
+        await receiver.wait_for(lambda p: p.json.get("value") == 5.0)
+        await asyncio.sleep(0.05)
         assert (await on_b.call("preset:recall", {"name": "Both"}))["ok"] is True
         await receiver.wait_for(lambda p: p.json["event"] == "preset_recalled")
         await asyncio.sleep(0.5)  # duplicates would have arrived by now
