@@ -12,9 +12,9 @@ when an upgrade removes or changes what it relies on:
 - python-engineio's `AsyncSocket`: a live socket's class swapped for `GuardedSocket`, which
   re-implements `poll`, `send`, `close` and `handle_post_request`, wraps `_websocket_handler`
   and reads `queue`, `upgraded`, `closing`, `closed`, `check_ping_timeout` and `server`;
-  `AsyncServer.sockets`; frames put straight into `socket.queue` (`queue_frame`) and a
-  `Packet` subclass whose text is made when the writer calls `encode` (`LazyFrame`,
-  `encode_cache`);
+  `AsyncServer.sockets`; frames and messages put straight into `socket.queue` (`queue_frame`,
+  `queue_message`, with a `Packet` from `message_packet`) and a `Packet` subclass whose text
+  is made when the writer calls `encode` (`LazyFrame`, `encode_cache`);
 - uvicorn: it installs its own SIGTERM/SIGINT handlers with `signal.signal`, which
   `chain_exit_signals` chains; a broadcast frame is written straight to the transport of its
   websocket protocol (`WebSocketsSansIOProtocol`: `transport`, `writable`, `close_sent`,
@@ -245,6 +245,19 @@ class GuardedSocket(engineio.async_socket.AsyncSocket):  # type: ignore[misc]  #
         """Queue a packet for the client; past the queue's bound, close the connection instead."""
         if not await self.check_ping_timeout():
             return
+        self._put_within_bound(pkt)
+
+    def queue_message(self, pkt: Any) -> None:
+        """Queue a broadcast message (`message_packet`) at once, without waiting: bounded like
+        `send`, and dropped once the session is closing.
+
+        A send to a board's connections must not wait between clients: while it waits, a later
+        one could reach the clients after this one first (sliders.realtime.rooms).
+        """
+        if not self.closing and not self.closed:
+            self._put_within_bound(pkt)
+
+    def _put_within_bound(self, pkt: Any) -> None:
         size = _queued_size(pkt)
         if self.queued_bytes + size > settings.SOCKETIO_MAX_QUEUED_BYTES and not self.closing:
             if self._overflow is None:
@@ -409,6 +422,14 @@ def engineio_socket(sio: socketio.AsyncServer, eio_sid: str) -> GuardedSocket | 
     if isinstance(socket, GuardedSocket) and not socket.closed:
         return socket
     return None
+
+
+def message_packet(text: str) -> engineio.packet.Packet:
+    """The Engine.IO message whose encoding is `text` (fanout.encode_event's "42[...]"), to
+    queue for any number of clients (`GuardedSocket.queue_message`); its size counts towards
+    each one's queue bound."""
+    assert text.startswith("4"), text[:10]
+    return engineio.packet.Packet(engineio.packet.MESSAGE, text[1:])
 
 
 def websocket_frame(text: str) -> bytes:
