@@ -154,3 +154,11 @@ def test_uvicorns_websocket_protocol_has_what_write_now_reads() -> None:
         assert attribute in source, attribute
     assert "await self.app(self.scope, self.receive, self.send)" in source
     assert hasattr(websockets.server.ServerProtocol(), "extensions")
+
+
+def test_uvicorns_websocket_send_waits_until_the_transport_is_writable() -> None:
+    """Why a client that does not read is reset (`internals.reset`) rather than sent a close
+    frame: uvicorn's `send` waits for `writable`, which the transport clears while its buffer
+    is full, before it writes anything, a close frame included."""
+    assert "await self.writable.wait()" in inspect.getsource(WebSocketsSansIOProtocol.send)
+    assert "self.writable.clear()" in inspect.getsource(WebSocketsSansIOProtocol.pause_writing)

@@ -19,7 +19,8 @@ when an upgrade removes or changes what it relies on:
   `chain_exit_signals` chains; a broadcast frame is written straight to the transport of its
   websocket protocol (`WebSocketsSansIOProtocol`: `transport`, `writable`, `close_sent`,
   `conn.extensions`), found as the `__self__` of the ASGI `send` python-engineio holds
-  (`GuardedSocket.write_now`);
+  (`GuardedSocket.write_now`), and a client that stops reading is cut off by resetting that
+  transport (`reset`, from `GuardedSocket._close_overflowing`);
 - websockets: `Frame.serialize` builds that frame once for every recipient (`websocket_frame`);
 - Django: `connection.errors_occurred` (`drop_broken_connections`, used by sliders.db).
 
@@ -30,10 +31,13 @@ spread them again.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import signal
+import struct
 import urllib.parse
 from collections.abc import Callable
+from socket import SO_LINGER, SOL_SOCKET
 from typing import Any
 
 import engineio.async_socket
@@ -204,7 +208,8 @@ class GuardedSocket(engineio.async_socket.AsyncSocket):  # type: ignore[misc]  #
     # Sockets become GuardedSockets after the library created them: no __init__ of ours runs.
     queued_bytes = 0  # bytes of packets in `queue` counted by send()
     websocket: Any = None  # python-engineio's ASGI websocket wrapper, once upgraded
-    wire: WebSocketsSansIOProtocol | None = None  # uvicorn's websocket under it (write_now)
+    protocol: WebSocketsSansIOProtocol | None = None  # uvicorn's websocket under it
+    wire: WebSocketsSansIOProtocol | None = None  # the same, when frames may go to it at once
     writer_busy = False  # poll() handed the writer packets it may not have written yet
     _overflow: asyncio.Task[None] | None = None
 
@@ -277,7 +282,13 @@ class GuardedSocket(engineio.async_socket.AsyncSocket):  # type: ignore[misc]  #
             self.queue.task_done()
         self.queued_bytes = 0
         await self.server.disconnect(self.sid)
-        if self.websocket is not None:
+        protocol = self.protocol
+        if protocol is not None and not protocol.writable.is_set():
+            # It does not read what its connection holds already: a close frame would wait
+            # behind it (uvicorn waits for `writable` first) for as long as the client likes,
+            # and even a closed socket keeps trying to deliver its unread megabytes. Reset it.
+            reset(protocol.transport)
+        elif self.websocket is not None:
             # The writer may be blocked sending to a reader that does not read: close from here.
             await self.websocket.close()
 
@@ -333,8 +344,10 @@ class GuardedSocket(engineio.async_socket.AsyncSocket):  # type: ignore[misc]  #
         protocol = getattr(
             ws.asgi_send, "__self__", None
         )  # uvicorn's, unless a middleware wraps it
-        if isinstance(protocol, WebSocketsSansIOProtocol) and not protocol.conn.extensions:
-            self.wire = protocol
+        if isinstance(protocol, WebSocketsSansIOProtocol):
+            self.protocol = protocol
+            if not protocol.conn.extensions:
+                self.wire = protocol  # write_now's frames carry no extension
         return await super()._websocket_handler(ws)
 
     def can_write_now(self) -> bool:
@@ -402,6 +415,19 @@ class LazyFrame(engineio.packet.Packet):  # type: ignore[misc]  # untyped librar
     def reset(self) -> None:
         """Make the next `encode()` ask `text()` again (before the frame is queued again)."""
         self.encode_cache = None
+
+
+def reset(transport: asyncio.Transport) -> None:
+    """Close a TCP connection at once, dropping what waits to be sent (the peer gets a reset).
+
+    `transport.abort()` alone drops only the transport's own buffer: the kernel still holds
+    the connection open, trying to deliver what it buffered to a client that does not read.
+    """
+    sock = transport.get_extra_info("socket")
+    if sock is not None:
+        with contextlib.suppress(OSError):
+            sock.setsockopt(SOL_SOCKET, SO_LINGER, struct.pack("ii", 1, 0))
+    transport.abort()
 
 
 def eio_sid_of(sio: socketio.AsyncServer, sid: str) -> str | None:
