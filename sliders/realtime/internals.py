@@ -19,8 +19,8 @@ when an upgrade removes or changes what it relies on:
   `chain_exit_signals` chains; a broadcast frame is written straight to the transport of its
   websocket protocol (`WebSocketsSansIOProtocol`: `transport`, `writable`, `close_sent`,
   `conn.extensions`), found as the `__self__` of the ASGI `send` python-engineio holds
-  (`GuardedSocket.write_now`), and a client that stops reading is cut off by resetting that
-  transport (`reset`, from `GuardedSocket._close_overflowing`);
+  (`GuardedSocket.write_now`), and the connection of a client that stops reading is reset
+  when its session closes (`reset`, from `GuardedSocket.close`);
 - websockets: `Frame.serialize` builds that frame once for every recipient (`websocket_frame`);
 - Django: `connection.errors_occurred` (`drop_broken_connections`, used by sliders.db).
 
@@ -187,8 +187,9 @@ class GuardedSocket(engineio.async_socket.AsyncSocket):  # type: ignore[misc]  #
       socket closed, but over a websocket the writer then waits for more packets and the
       websocket stays open; browsers ignore a close packet on a websocket, so the page would
       say "Connected" until its ping timeout (~45 s). Here a close the server decides also ends
-      the writer, which closes the websocket. It never waits for the client (the library's
-      `wait=True` waits for a long-polling client that may never come back).
+      the writer, which closes the websocket; a websocket whose client does not read is reset.
+      It never waits for the client (the library's `wait=True` waits for a long-polling client
+      that may never come back).
     - Outgoing queue: unbounded in the library; a long-polling client that stops polling, or a
       websocket reader slower than the board's traffic, would grow it without end. Past
       SOCKETIO_MAX_QUEUED_BYTES (bytes of queued packets) the connection is closed instead.
@@ -281,16 +282,7 @@ class GuardedSocket(engineio.async_socket.AsyncSocket):  # type: ignore[misc]  #
             self.queue.get_nowait()
             self.queue.task_done()
         self.queued_bytes = 0
-        await self.server.disconnect(self.sid)
-        protocol = self.protocol
-        if protocol is not None and not protocol.writable.is_set():
-            # It does not read what its connection holds already: a close frame would wait
-            # behind it (uvicorn waits for `writable` first) for as long as the client likes,
-            # and even a closed socket keeps trying to deliver its unread megabytes. Reset it.
-            reset(protocol.transport)
-        elif self.websocket is not None:
-            # The writer may be blocked sending to a reader that does not read: close from here.
-            await self.websocket.close()
+        await self.server.disconnect(self.sid)  # a websocket it does not read is reset (close)
 
     async def close(self, wait: bool = True, abort: bool = False, reason: Any = None) -> None:
         """Close the session and its transport: a websocket is closed (after Engine.IO's close
@@ -298,10 +290,17 @@ class GuardedSocket(engineio.async_socket.AsyncSocket):  # type: ignore[misc]  #
 
         `abort` is the library's "the client ended it": its transport is gone, or it sent
         Engine.IO's close packet over a websocket it left open; either way the websocket closes.
+        A websocket whose connection is full (its client does not read, or not nearly as fast
+        as it must) is reset instead: uvicorn writes nothing more, a close frame included,
+        until the client has read some, so the connection would stay open, megabytes buffered
+        for it, for as long as the client likes.
         """
         closing_now = not self.closed and not self.closing
         await super().close(wait=False, abort=abort, reason=reason)
         if closing_now and self.upgraded:
+            protocol = self.protocol
+            if protocol is not None and not protocol.writable.is_set():
+                reset(protocol.transport)  # what is queued would never reach it
             self.queue.put_nowait(None)  # the writer sends what is queued, then closes
 
     async def abort(self) -> None:
