@@ -76,11 +76,12 @@ class BoardSends:
     async def send(self, board_slug: str, event: str, data: Any) -> None:
         """Send one event to every connection of this process on a board, after the sends to
         that board asked for before it."""
+        text = encode_event(event, data)  # as it is now, whatever it waits for
         lock = self._locks.setdefault(board_slug, asyncio.Lock())
         self._pending[board_slug] += 1
         try:
             async with lock:
-                await _hand_out(board_slug, encode_event(event, data))
+                await _hand_out(board_slug, text)
         finally:
             self._pending[board_slug] -= 1
             if not self._pending[board_slug]:
