@@ -6,6 +6,7 @@ checks that a connected Socket.IO client hears about what the admin saved.
 
 from __future__ import annotations
 
+import asyncio
 import re
 from typing import Any
 
@@ -19,6 +20,7 @@ from sliders.models import Board, Slider
 from tests.support.accounts import live_superuser
 from tests.support.admin_pages import admin_page, page_width
 from tests.support.browser import shows
+from tests.support.clients import BoardClient
 from tests.support.database import slider_row
 from tests.support.http import AdminSession, Forms, error_summary
 from tests.support.waiting import wait_until_blocking
@@ -672,6 +674,69 @@ async def test_live_admin_inline_add_and_board_rename_send_board_state(
     await client.wait_for(has_both)
     added = client.state["sliders"][1]
     assert (added["name"], added["max"], added["step"], added["value"]) == ("Added", 10, 0.5, 7.5)
+
+
+def shown_by_a_page(client: BoardClient, slider_id: str) -> tuple[float, int] | None:
+    """The (value, version) a board page that heard `client`'s events would show for a slider
+    (sliders/static/sliders/board/receiving.js): an update of a slider it does not know yet is
+    dropped, and a board:state keeps the value the page holds if that one is newer."""
+    shown: tuple[float, int] | None = None
+    for event, data in client.events:
+        if event == "board:state":
+            item = next((s for s in data["sliders"] if s["id"] == slider_id), None)
+            if item is None:
+                shown = None
+            elif shown is None or item["version"] >= shown[1]:
+                shown = (item["value"], item["version"])
+        elif event == "slider:update" and data["id"] == slider_id:
+            newer = shown is not None and data["version"] > shown[1]
+            shown = (data["value"], data["version"]) if newer else shown
+    return shown
+
+
+@pytest.mark.live
+async def test_live_a_slider_added_and_moved_at_once_shows_the_move_everywhere(
+    make_board: Any, asgi_server: Any, admin_http: AdminSession
+) -> None:
+    """A slider added, then set at once through the API (a script that made it), while the
+    server reads the board:state that adds it (a big board: that takes a while): the pages
+    hear the set before that state, drop it (a slider they do not know yet), then show the
+    value the state was read with, until the next change. The set must be heard after it.
+    """
+    board = make_board(sliders=[])
+    Slider.objects.bulk_create(
+        Slider(board=board, slug=f"s{i}", name=f"S{i}", position=i) for i in range(4000)
+    )
+    pages = [BoardClient(asgi_server.url, board.slug) for _ in range(3)]
+    for page in pages:
+        await page.connect()
+    try:
+
+        async def set_it_as_soon_as_it_exists(api: aiohttp.ClientSession) -> int:
+            url = f"{asgi_server.url}/api/boards/{board.slug}/sliders/added"
+            async with asyncio.timeout(10):
+                while True:
+                    async with api.put(url, json={"value": 77}) as response:
+                        if response.status == 200:
+                            return int((await response.json())["version"])
+                        assert response.status == 404, await response.text()
+
+        async with aiohttp.ClientSession() as api:  # anonymous, as a script on the LAN
+            setting = asyncio.ensure_future(set_it_as_soon_as_it_exists(api))
+            await admin_http.submit(
+                "/admin/sliders/slider/add/", "slider_form",
+                board=str(board.pk), slug="added", name="Added", value="10", position="0",
+                _save="Save",
+            )  # fmt: skip
+            version = await setting
+        for page in pages:
+            await page.wait_for(lambda p=page: "added" in p.values)
+        await asyncio.sleep(0.5)  # anything still on its way
+        shown = [shown_by_a_page(page, "added") for page in pages]
+        assert shown == [(77, version)] * len(pages)
+    finally:
+        for page in pages:
+            await page.disconnect()
 
 
 # --- Part C: in Chromium --------------------------------------------------------------------

@@ -122,3 +122,31 @@ async def test_grabs_are_rate_limited(make_board, connect_client):
     errors = [a.get("error") for a in acks if not a["ok"]]
     assert errors and set(errors) == {"rate_limited"}
     assert flooder.sio.connected
+
+
+async def test_everyone_hears_a_sliders_hands_in_the_order_they_changed(make_board, asgi_server):
+    """Grabs and releases from many people at once reach every client in one order, the
+    order the hands changed in; so every screen ends showing the hands there are (none).
+
+    Each change of a slider's hands is sent as the whole list: one heard out of order leaves a
+    client showing a stale list, a hand on a slider nobody holds, until the next change.
+    """
+    board = make_board()
+    people = [BoardClient(asgi_server.url, board.slug) for _ in range(30)]
+    await asyncio.gather(*(person.connect() for person in people))
+    try:
+
+        async def drag(person: BoardClient) -> None:
+            for _ in range(8):  # within the grab rate limit's burst
+                assert await person.call("slider:grab", {"id": "s1"}) == {"ok": True}
+                assert await person.call("slider:release", {"id": "s1"}) == {"ok": True}
+
+        await asyncio.gather(*(drag(person) for person in people))
+        for person in people:
+            await person.wait_for(lambda p=person: len(p.of("slider:hands")) == 2 * 8 * 30)
+        heard = [[h["hands"] for h in p.of("slider:hands") if h["id"] == "s1"] for p in people]
+        assert all(lists[-1] == [] for lists in heard), [lists[-1] for lists in heard]
+        out_of_order = [i for i, lists in enumerate(heard) if lists != heard[0]]
+        assert out_of_order == [], f"{len(out_of_order)} of 30 clients heard another order"
+    finally:
+        await asyncio.gather(*(person.disconnect() for person in people))

@@ -317,3 +317,11 @@ def test_the_server_builds_environs_with_our_translate_request() -> None:
     assert "self._async['translate_request']" in inspect.getsource(
         engineio.AsyncServer.handle_request
     )
+
+
+def test_uvicorns_websocket_send_waits_until_the_transport_is_writable() -> None:
+    """Why a client that does not read is reset (`internals.reset`) rather than sent a close
+    frame: uvicorn's `send` waits for `writable`, which the transport clears while its buffer
+    is full, before it writes anything, a close frame included."""
+    assert "await self.writable.wait()" in inspect.getsource(WebSocketsSansIOProtocol.send)
+    assert "self.writable.clear()" in inspect.getsource(WebSocketsSansIOProtocol.pause_writing)

@@ -12,6 +12,7 @@ import asyncio
 import contextlib
 import itertools
 import json
+import socket
 import time
 from typing import Any
 
@@ -28,6 +29,7 @@ from tests.support.database import stored
 from tests.support.http import AdminSession
 from tests.support.servers import LiveServer
 from tests.support.strategies import json_like
+from tests.support.waiting import wait_until
 
 pytestmark = pytest.mark.live
 
@@ -367,6 +369,75 @@ async def test_per_connection_buffers_are_bounded(make_board, start_server):
         assert "Traceback" not in server.log()
     finally:
         await watcher.disconnect()
+
+
+def tcp_state(local_port: int, remote_port: int) -> str | None:
+    """The kernel's state of the loopback TCP socket between two ports (None: there is none)."""
+    states = {"01": "established", "04": "fin-wait-1", "07": "close", "08": "close-wait"}
+    with open("/proc/net/tcp") as table:
+        for line in list(table)[1:]:
+            fields = line.split()
+            local, remote = (int(a.split(":")[1], 16) for a in fields[1:3])
+            if (local, remote) == (local_port, remote_port):
+                return states.get(fields[3], fields[3])
+    return None
+
+
+# Why the server drops a client that stops reading, the settings that make it happen quickly,
+# and the line it logs then.
+STOPPED_READING = {
+    "queue-full": ({"SOCKETIO_MAX_QUEUED_BYTES": "300000"}, "does not read what it is sent"),
+    "ping-timeout": (
+        {"SOCKETIO_PING_INTERVAL": "1", "SOCKETIO_PING_TIMEOUT": "1"},
+        "(ping timeout)",
+    ),
+}
+
+
+@pytest.mark.parametrize("why", list(STOPPED_READING))
+async def test_a_websocket_that_stops_reading_is_closed_at_the_transport_when_dropped(
+    why: str, make_board, start_server
+):
+    """A websocket client that stops reading while the board's messages flow: once the server
+    drops it (its send queue passes SOCKETIO_MAX_QUEUED_BYTES, or it stops answering pings)
+    the connection is closed at once, freeing what waited for it. A close frame would wait
+    behind everything it never reads, holding the connection (and megabytes of buffers) open
+    outside every limit for as long as the client likes.
+    """
+    settings, dropped = STOPPED_READING[why]
+    server = start_server(env=settings)
+    sliders = [{"slug": f"s{i}", "name": f"{i} " + "x" * 110, "unit": "u" * 16} for i in range(300)]
+    board = make_board(sliders=sliders)
+    watcher = BoardClient(server.url, board.slug)
+    await watcher.connect()
+    reader = socket.socket()
+    # A small window and small segments keep the server's kernel from buffering megabytes first.
+    reader.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    reader.setsockopt(socket.IPPROTO_TCP, socket.TCP_MAXSEG, 536)
+    reader.connect(("127.0.0.1", server.port))
+    reader_port = reader.getsockname()[1]
+    # The library reads a frame ahead (max_queue=1) and then stops reading: so does the kernel.
+    ws = await raw_websocket(server, board.slug, sock=reader, max_queue=1, ping_interval=None)
+    try:
+        await counted(watcher, 2)
+        # Each saved preset sends every client a new board:state (about 70 KB here): 30 of
+        # them fill the connection, so that it cannot take more (queue-full needs fewer).
+        for number in range(30):
+            if dropped in server.log():
+                break
+            ack = await watcher.call("preset:save", {"name": f"p{number}"})
+            assert ack["ok"] is True, ack
+        await wait_until(lambda: dropped in server.log(), 5, "the server to drop it")
+        await counted(watcher, 1)
+        await wait_until(
+            lambda: tcp_state(server.port, reader_port) is None, 1, "the server to close it"
+        )
+        assert tcp_state(reader_port, server.port) != "established"
+        assert (await watcher.set("s1", 3))["ok"] is True
+        assert "Traceback" not in server.log() and "ASGI" not in server.log()
+    finally:
+        await watcher.disconnect()
+        await ws.close()
 
 
 # --- Property: raw Engine.IO / Socket.IO frames ---------------------------------------------

@@ -101,7 +101,7 @@ class Totals:
 
 totals = Totals()
 
-FRAMES_PER_TURN = 64
+FRAMES_PER_TURN = 256
 
 
 def encode_event(event: str, data: Any) -> str:
@@ -158,10 +158,11 @@ class BoardFeed:
         self._flush()
 
     def listen(self, sid: str, *, since_seq: int) -> None:
-        """Start sending `sid` updates newer than `since_seq`.
+        """Start sending `sid` updates newer than `since_seq`, after what is queued for it.
 
-        Call it once the client's `board:state` is queued, with `self.seq` as it was before that
-        state was read: anything published since may be missing from the state and is sent.
+        Call it once the client's `board:state` is queued (its first, or one sent again), with
+        `self.seq` as it was before that state was read: anything published since may be
+        missing from the state, or have reached the client before it, and is sent after it.
         A client that is gone already is not listened to.
         """
         outlet = self.outlet_of(sid)

@@ -14,17 +14,19 @@ when an upgrade removes or changes what it relies on:
   `TimedPingSocket`), which re-implements `poll`, `send`, `close`, `handle_post_request` and
   `schedule_ping`, wraps `_websocket_handler` and reads `queue`, `upgraded`, `closing`, `closed`,
   `last_ping`, `check_ping_timeout` and `server`;
-  `AsyncServer.sockets`; frames put straight into `socket.queue` (`queue_frame`) and a
-  `Packet` subclass whose text is made when the writer calls `encode` (`LazyFrame`,
-  `encode_cache`); Socket.IO packets we encoded ourselves sent as Engine.IO messages
-  (`send_encoded`); the `_async["translate_request"]` of python-socketio's Engine.IO server
-  (`eio`: the ASGI driver's request-to-environ function), replaced by `translate_request`;
+  `AsyncServer.sockets`; frames and messages put straight into `socket.queue` (`queue_frame`,
+  `queue_message`, with a `Packet` from `message_packet`) and a `Packet` subclass whose text is
+  made when the writer calls `encode` (`LazyFrame`, `encode_cache`); Socket.IO packets we
+  encoded ourselves sent as Engine.IO messages (`send_encoded`); the
+  `_async["translate_request"]` of python-socketio's Engine.IO server (`eio`: the ASGI driver's
+  request-to-environ function), replaced by `translate_request`;
 - uvicorn: it installs its own SIGTERM/SIGINT handlers with `signal.signal`, which
   `chain_exit_signals` chains; a broadcast frame is written straight to the transport of its
   websocket protocol (`WebSocketsSansIOProtocol`: `transport`, `writable`, `close_sent`,
   `conn.extensions`), found as the `__self__` of the ASGI `send` python-engineio holds
-  (`GuardedSocket.write_now`); the text of the lines it and websockets log for every websocket
-  (`WEBSOCKET_LINES`, left out by `quiet_websocket_lines`);
+  (`GuardedSocket.write_now`), and the connection of a client that stops reading is reset
+  when its session closes (`reset`, from `GuardedSocket.close`); the text of the lines it and
+  websockets log for every websocket (`WEBSOCKET_LINES`, left out by `quiet_websocket_lines`);
 - websockets: `Frame.serialize` builds that frame once for every recipient (`websocket_frame`);
 - Django: `connection.errors_occurred` (`drop_broken_connections`, used by sliders.db).
 
@@ -35,12 +37,15 @@ spread them again.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import signal
+import struct
 import sys
 import time
 import urllib.parse
 from collections.abc import Awaitable, Callable
+from socket import SO_LINGER, SOL_SOCKET
 from typing import Any
 
 import engineio.async_socket
@@ -213,8 +218,9 @@ class GuardedSocket(engineio.async_socket.AsyncSocket):  # type: ignore[misc]  #
       socket closed, but over a websocket the writer then waits for more packets and the
       websocket stays open; browsers ignore a close packet on a websocket, so the page would
       say "Connected" until its ping timeout (~45 s). Here a close the server decides also ends
-      the writer, which closes the websocket. It never waits for the client (the library's
-      `wait=True` waits for a long-polling client that may never come back).
+      the writer, which closes the websocket; a websocket whose client does not read is reset.
+      It never waits for the client (the library's `wait=True` waits for a long-polling client
+      that may never come back).
     - Outgoing queue: unbounded in the library; a long-polling client that stops polling, or a
       websocket reader slower than the board's traffic, would grow it without end. Past
       SOCKETIO_MAX_QUEUED_BYTES (bytes of queued packets) the connection is closed instead.
@@ -234,7 +240,8 @@ class GuardedSocket(engineio.async_socket.AsyncSocket):  # type: ignore[misc]  #
     # Sockets become GuardedSockets after the library created them: no __init__ of ours runs.
     queued_bytes = 0  # bytes of packets in `queue` counted by send()
     websocket: Any = None  # python-engineio's ASGI websocket wrapper, once upgraded
-    wire: WebSocketsSansIOProtocol | None = None  # uvicorn's websocket under it (write_now)
+    protocol: WebSocketsSansIOProtocol | None = None  # uvicorn's websocket under it
+    wire: WebSocketsSansIOProtocol | None = None  # the same, when frames may go to it at once
     writer_busy = False  # poll() handed the writer packets it may not have written yet
     _overflow: asyncio.Task[None] | None = None
 
@@ -275,6 +282,19 @@ class GuardedSocket(engineio.async_socket.AsyncSocket):  # type: ignore[misc]  #
         """Queue a packet for the client; past the queue's bound, close the connection instead."""
         if not await self.check_ping_timeout():
             return
+        self._put_within_bound(pkt)
+
+    def queue_message(self, pkt: Any) -> None:
+        """Queue a broadcast message (`message_packet`) at once, without waiting: bounded like
+        `send`, and dropped once the session is closing.
+
+        A send to a board's connections must not wait between clients: while it waits, a later
+        one could reach the clients after this one first (sliders.realtime.rooms).
+        """
+        if not self.closing and not self.closed:
+            self._put_within_bound(pkt)
+
+    def _put_within_bound(self, pkt: Any) -> None:
         size = _queued_size(pkt)
         if self.queued_bytes + size > settings.SOCKETIO_MAX_QUEUED_BYTES and not self.closing:
             if self._overflow is None:
@@ -293,10 +313,7 @@ class GuardedSocket(engineio.async_socket.AsyncSocket):  # type: ignore[misc]  #
             self.queue.get_nowait()
             self.queue.task_done()
         self.queued_bytes = 0
-        await self.server.disconnect(self.sid)
-        if self.websocket is not None:
-            # The writer may be blocked sending to a reader that does not read: close from here.
-            await self.websocket.close()
+        await self.server.disconnect(self.sid)  # a websocket it does not read is reset (close)
 
     async def close(self, wait: bool = True, abort: bool = False, reason: Any = None) -> None:
         """Close the session and its transport: a websocket is closed (after Engine.IO's close
@@ -304,10 +321,17 @@ class GuardedSocket(engineio.async_socket.AsyncSocket):  # type: ignore[misc]  #
 
         `abort` is the library's "the client ended it": its transport is gone, or it sent
         Engine.IO's close packet over a websocket it left open; either way the websocket closes.
+        A websocket whose connection is full (its client does not read, or not nearly as fast
+        as it must) is reset instead: uvicorn writes nothing more, a close frame included,
+        until the client has read some, so the connection would stay open, megabytes buffered
+        for it, for as long as the client likes.
         """
         closing_now = not self.closed and not self.closing
         await super().close(wait=False, abort=abort, reason=reason)
         if closing_now and self.upgraded:
+            protocol = self.protocol
+            if protocol is not None and not protocol.writable.is_set():
+                reset(protocol.transport)  # what is queued would never reach it
             self.queue.put_nowait(None)  # the writer sends what is queued, then closes
 
     async def abort(self) -> None:
@@ -350,8 +374,10 @@ class GuardedSocket(engineio.async_socket.AsyncSocket):  # type: ignore[misc]  #
         protocol = getattr(
             ws.asgi_send, "__self__", None
         )  # uvicorn's, unless a middleware wraps it
-        if isinstance(protocol, WebSocketsSansIOProtocol) and not protocol.conn.extensions:
-            self.wire = protocol
+        if isinstance(protocol, WebSocketsSansIOProtocol):
+            self.protocol = protocol
+            if not protocol.conn.extensions:
+                self.wire = protocol  # write_now's frames carry no extension
         return await super()._websocket_handler(ws)
 
     def can_write_now(self) -> bool:
@@ -421,6 +447,19 @@ class LazyFrame(engineio.packet.Packet):  # type: ignore[misc]  # untyped librar
         self.encode_cache = None
 
 
+def reset(transport: asyncio.Transport) -> None:
+    """Close a TCP connection at once, dropping what waits to be sent (the peer gets a reset).
+
+    `transport.abort()` alone drops only the transport's own buffer: the kernel still holds
+    the connection open, trying to deliver what it buffered to a client that does not read.
+    """
+    sock = transport.get_extra_info("socket")
+    if sock is not None:
+        with contextlib.suppress(OSError):
+            sock.setsockopt(SOL_SOCKET, SO_LINGER, struct.pack("ii", 1, 0))
+    transport.abort()
+
+
 def eio_sid_of(sio: socketio.AsyncServer, sid: str) -> str | None:
     """The Engine.IO session under Socket.IO connection `sid` (default namespace), if any."""
     eio_sid: str | None = sio.manager.eio_sid_from_sid(sid, "/")
@@ -439,6 +478,14 @@ def engineio_socket(sio: socketio.AsyncServer, eio_sid: str) -> GuardedSocket | 
     if isinstance(socket, GuardedSocket) and not socket.closed:
         return socket
     return None
+
+
+def message_packet(text: str) -> engineio.packet.Packet:
+    """The Engine.IO message whose encoding is `text` (fanout.encode_event's "42[...]"), to
+    queue for any number of clients (`GuardedSocket.queue_message`); its size counts towards
+    each one's queue bound."""
+    assert text.startswith("4"), text[:10]
+    return engineio.packet.Packet(engineio.packet.MESSAGE, text[1:])
 
 
 def websocket_frame(text: str) -> bytes:

@@ -87,7 +87,8 @@ async def _send_states(board_slug: str, sids: list[str], *, first: bool) -> None
     """Send `board:state` to some of this process's connections on a board.
 
     `can_edit` depends on who is asking, so a state is built once per kind of viewer. With
-    `first` the connections just joined: they hear updates through the feed from then on. A
+    `first` the connections just joined. Either way each hears, after its state, the updates
+    published since the state was read, and every update through the feed from then on. A
     connection that may no longer view the board, or whose board is gone, is disconnected.
     """
     feed = feeds.of(board_slug)
@@ -129,7 +130,9 @@ async def _send_states(board_slug: str, sids: list[str], *, first: bool) -> None
             continue
         text, connection.can_edit = viewer
         await send_encoded(sio, connection.eio_sid, _personal_text(text, connection, hands_text))
-        if first and sid in registry:
+        if sid in registry:
+            # What was published since the read may be missing from this state, or have gone
+            # out before it (dropped by a client that did not know the slider yet): after it.
             feed.listen(sid, since_seq=since_seq)
 
 
