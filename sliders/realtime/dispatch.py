@@ -13,7 +13,7 @@ from typing import Any
 from sliders import fades, metrics
 from sliders.realtime.connections import NAME_LENGTH, registry
 from sliders.realtime.rooms import feeds, hands, presence, send_to_board
-from sliders.realtime.state import resync_all_boards, send_board_state_to_room
+from sliders.realtime.state import resend_board_state, resync_all_boards
 
 NoticeHandler = Callable[[str, Any], Awaitable[None]]  # (board slug, data)
 
@@ -62,7 +62,7 @@ async def _on_fade(board_slug: str, data: Any) -> None:
 
 async def _on_board(board_slug: str, data: Any) -> None:
     """A board's structure changed: its clients here get a new `board:state`."""
-    await send_board_state_to_room(board_slug)
+    await resend_board_state(board_slug)
 
 
 async def _on_presence(board_slug: str, data: Any) -> None:

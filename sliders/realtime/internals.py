@@ -233,8 +233,10 @@ class GuardedSocket(engineio.async_socket.AsyncSocket):  # type: ignore[misc]  #
       client drops a larger payload whole (twenty acks at once would all be lost).
     - Waiting: the library's writer waits for each packet with `asyncio.wait_for`, which wraps
       every wait in a new task; with a thousand clients each hearing 30 updates a second that
-      wrapper was one of the largest costs of a broadcast. `asyncio.timeout` keeps the same
-      timeout without the task. Packets are drained in order, `None` ends the writer.
+      wrapper was one of the largest costs of a broadcast. A websocket's writer waits with no
+      timeout (its reader ends a dead connection and queues `None`); long-polling keeps the
+      timeout with `asyncio.timeout`, without the task. Packets are drained in order, `None`
+      ends the writer.
     """
 
     # Sockets become GuardedSockets after the library created them: no __init__ of ours runs.

@@ -27,7 +27,7 @@ Receive = Callable[[], Awaitable[dict[str, Any]]]
 def create_server() -> GuardedServer:
     """A new server: ASGI, one task per event, our heartbeats, origin check and size limits."""
     server = GuardedServer(
-        # Rooms and emits stay in this process: what must reach other processes goes through
+        # No client manager for other processes: what must reach them goes through
         # sliders.cluster as notices, and each process tells its own clients.
         # Without this python-socketio picks aiohttp when it is installed and fails under ASGI.
         async_mode="asgi",

@@ -67,7 +67,7 @@ class FirstStates:
 first_states = FirstStates()
 
 
-async def send_board_state_to_room(board_slug: str) -> None:
+async def resend_board_state(board_slug: str) -> None:
     """Re-send `board:state` to this process's clients on a board after its structure changed."""
     sids = registry.on_board(board_slug)
     if sids:
@@ -78,7 +78,7 @@ async def resync_all_boards() -> None:
     """Re-send `board:state` to every local client (after broadcasts may have been lost)."""
     for board_slug in registry.boards():
         try:
-            await send_board_state_to_room(board_slug)
+            await resend_board_state(board_slug)
         except Exception:  # one board must not keep the others stale
             logger.exception("Resyncing board %s failed", board_slug)
 

@@ -4,10 +4,10 @@ A `slider:set` runs the same three statements every time: read and lock the slid
 board, write the new value and version, extend the audit entry of the drag. Django's ORM builds
 and compiles each query anew on every call, and that was most of a set's cost: about 1.0 ms of
 CPU of a set's 1.06 ms, against about 0.05 ms for running the SQL itself (measured on SQLite,
-see docs/performance.md, "The set path"). Django has no prepared or cached queries, so these
-three are written here, from the models' own table and column names, in SQL that SQLite and
-PostgreSQL both take. Reads go through `Model.objects.raw()`, so every value is converted as
-the ORM converts it. Everything else, including the admin's writes, uses the ORM.
+see docs/performance.md, "What each change bought"). Django has no prepared or cached queries,
+so these three are written here, from the models' own table and column names, in SQL that
+SQLite and PostgreSQL both take. Reads go through `Model.objects.raw()`, so every value is
+converted as the ORM converts it. Everything else, including the admin's writes, uses the ORM.
 """
 
 from __future__ import annotations
