@@ -163,6 +163,33 @@ async def test_a_client_that_ends_its_session_has_its_websocket_closed(
     assert took is not None and took < 1.0, f"{frame!r}: the websocket stayed open ({took})"
 
 
+@pytest.mark.parametrize(
+    "late",
+    ["40{}", '42["slider:set",{"id":"s1","value":1}]', "41"],
+    ids=["connect", "event", "leave"],
+)
+async def test_packets_after_the_session_closed_are_dropped_quietly(
+    late: str, make_board, start_server
+):
+    """Packets that arrive on a websocket after its session closed (the client left, the server
+    is shutting down) are dropped: nothing answers them and nothing calls them malformed. A
+    deploy's SIGTERM met clients still connecting, and each of their connect packets was
+    logged as "a malformed packet (KeyError)"."""
+    server = start_server()
+    board = make_board()
+    ws = await raw_websocket(server, board.slug)
+    log_before = len(server.log())
+    # Both frames in one write: the server reads the second after the first closed the session.
+    await ws.send("41")
+    await ws.send(late)
+    took = await seconds_until_closed(ws, timeout=3)
+    assert took is not None and took < 1.0, f"the websocket stayed open ({took})"
+    await asyncio.sleep(0.2)
+    new_log = server.log()[log_before:]
+    assert "malformed" not in new_log and "Traceback" not in new_log, new_log
+    assert stored(board.slug, "s1") == (50, 0)
+
+
 async def test_pings_come_every_interval_and_a_missing_pong_closes_the_connection(
     make_board, start_server
 ):

@@ -151,6 +151,11 @@ class GuardedServer(socketio.AsyncServer):  # type: ignore[misc]  # untyped libr
         return await super()._handle_eio_connect(eio_sid, environ)
 
     async def _handle_eio_message(self, eio_sid: str, data: Any) -> None:
+        if eio_sid not in self.environ:
+            # The session closed (the client left, a drop, a shutdown) while this packet waited
+            # in its websocket's reader, which does not check. Nobody is left to answer, and
+            # the library would fail on it (a connect packet: KeyError on `environ`).
+            return
         try:
             if eio_sid in self._binary_packet:
                 size = self._binary_bytes.get(eio_sid, 0) + len(data)
