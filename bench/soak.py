@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
+import os
 import re
 import resource
 import shutil
@@ -57,12 +58,32 @@ def rss_mb(pid: int) -> float:
     return round(total / 2**20, 1)
 
 
+def stolen_seconds() -> float:
+    """CPU time the hypervisor took from this machine since boot, all cores, in seconds.
+
+    The `steal` column of /proc/stat's `cpu` line (proc(5)), in clock ticks. A virtual machine
+    paused or starved by its host shows here and nowhere else: every process on it, the load
+    generator included, stops for that long, which a minute's freshness p99 then shows.
+    0 where /proc/stat has no such column.
+    """
+    try:
+        fields = Path("/proc/stat").read_text().split("\n", 1)[0].split()
+        return int(fields[8]) / os.sysconf("SC_CLK_TCK")
+    except (OSError, IndexError, ValueError):
+        return 0.0
+
+
 class RssSampler:
-    """Samples the server's RSS at each whole minute after the drag starts, and at its end."""
+    """Samples the server's RSS at each whole minute after the drag starts, and at its end.
+
+    Also the CPU time the hypervisor stole in each minute (`stolen_seconds`), so that a minute
+    spoiled by the machine, not by the server, can be told apart.
+    """
 
     def __init__(self, pid: int) -> None:
         self.pid = pid
         self.by_minute: list[float] = []
+        self.stolen_by_minute: list[float] = []
         self.at_end: float | None = None
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
@@ -76,10 +97,17 @@ class RssSampler:
 
     def _run(self) -> None:
         start = time.monotonic()
+        stolen = stolen_seconds()
         minute = 1
         while not self._stop.wait(max(0.0, start + 60 * minute - time.monotonic())):
             self.by_minute.append(rss_mb(self.pid))
-            print(f"  minute {minute}: server RSS {self.by_minute[-1]:.1f} MB", file=sys.stderr)
+            stolen, before = stolen_seconds(), stolen
+            self.stolen_by_minute.append(round(stolen - before, 2))
+            print(
+                f"  minute {minute}: server RSS {self.by_minute[-1]:.1f} MB,"
+                f" CPU stolen by the host {self.stolen_by_minute[-1]:.2f} s",
+                file=sys.stderr,
+            )
             minute += 1
 
     def join(self) -> None:
@@ -195,6 +223,7 @@ def main() -> int:
             "p99_noise_ms": P99_NOISE_MS,
         },
         "rss_mb_by_minute": sampler.by_minute,
+        "cpu_stolen_s_by_minute": sampler.stolen_by_minute,
         "rss_mb_at_baseline": baseline,
         "rss_mb_at_end": end,
         "rss_change_percent": round((end - baseline) / baseline * 100, 2)
@@ -221,6 +250,9 @@ def main() -> int:
     )
     print("RSS MB by minute: " + ", ".join(f"{x:.1f}" for x in sampler.by_minute))
     print("freshness p99 ms by minute: " + ", ".join(str(x) for x in by_minute))
+    print(
+        "CPU s stolen by the host by minute: " + ", ".join(str(x) for x in sampler.stolen_by_minute)
+    )
     for line in report["error_lines"][:20]:
         print(f"  log: {line}")
     for row in report["targets"]:

@@ -22,6 +22,7 @@ from tests.support.services import unavailable
 FIELDS = {
     "settings",
     "rss_mb_by_minute",
+    "cpu_stolen_s_by_minute",
     "rss_mb_at_baseline",
     "rss_mb_at_end",
     "rss_change_percent",
@@ -63,6 +64,8 @@ def report(tmp_path_factory: pytest.TempPathFactory) -> dict:
 def test_the_report_has_every_field(report: dict) -> None:
     assert report.keys() >= FIELDS
     assert len(report["rss_mb_by_minute"]) >= 1 and report["rss_mb_at_baseline"] > 0
+    stolen = report["cpu_stolen_s_by_minute"]
+    assert len(stolen) == len(report["rss_mb_by_minute"]) and all(s >= 0 for s in stolen)
     assert report["rss_mb_at_end"] > 0 and report["rss_change_percent"] is not None
     assert len(report["freshness_p99_by_minute_ms"]) == 2
     assert report["freshness_p99_first_minute_ms"] is not None
