@@ -63,6 +63,19 @@ for i in range(1, 9):
 # --- Processes ----------------------------------------------------------------------------
 
 
+def exit_on_sigterm() -> None:
+    """Make SIGTERM end a run as Ctrl-C does, through its `finally` blocks and context managers.
+
+    Python's default for SIGTERM ends the process at once: a run stopped with kill(1) or
+    timeout(1) left its servers, nginx and load generator running and its database behind.
+    """
+
+    def leave(signum: int, frame: object) -> None:
+        raise SystemExit(128 + signum)
+
+    signal.signal(signal.SIGTERM, leave)
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

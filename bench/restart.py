@@ -39,7 +39,16 @@ import psycopg
 import redis
 from deployment import Backend, deploy_command, fresh_services, production_env, stored_values
 from nginx import CONFIG, Nginx, find_nginx, render, self_signed_certificate
-from processes import BENCH_DIR, BOARD, CREATE_BOARD, NODE, PROJECT_DIR, PYTHON, free_port
+from processes import (
+    BENCH_DIR,
+    BOARD,
+    CREATE_BOARD,
+    NODE,
+    PROJECT_DIR,
+    PYTHON,
+    exit_on_sigterm,
+    free_port,
+)
 from run import machine_info
 from soak import error_lines
 
@@ -328,6 +337,7 @@ def restart_run(args: argparse.Namespace, logs: Path) -> dict[str, Any]:
 
 
 def main() -> int:
+    exit_on_sigterm()
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
     parser.add_argument("--clients", type=int, default=1000)
     parser.add_argument("--draggers", type=int, default=4, help="at most 8 (the board's sliders)")

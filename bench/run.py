@@ -38,6 +38,7 @@ from processes import (
     SERVER_CORE,
     Server,
     cpu_seconds,
+    exit_on_sigterm,
     machine_busy_seconds,
     memory_kb,
     peak_rss_mb,
@@ -278,6 +279,7 @@ def run_server(
 
 
 def main() -> int:
+    exit_on_sigterm()
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
     parser.add_argument("--servers", default="slidersync,python,node")
     parser.add_argument("--scenarios", help="comma-separated (default: all)")

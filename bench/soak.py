@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import Any
 
 import psutil
-from processes import BENCH_DIR, Server
+from processes import BENCH_DIR, Server, exit_on_sigterm
 from run import Scenario, machine_info, run_generator
 
 DRAGGERS, RATE = 2, 10.0
@@ -162,6 +162,7 @@ def judge(report: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 def main() -> int:
+    exit_on_sigterm()
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
     parser.add_argument("--minutes", type=float, default=30.0, help="length of the drag")
     parser.add_argument("--clients", type=int, default=1000)
