@@ -82,6 +82,10 @@ def test_socketio_server_attributes() -> None:
     assert hasattr(engineio.packet.Packet(engineio.packet.MESSAGE, "x"), "binary")
     server = socketio.AsyncServer(async_mode="asgi")
     assert isinstance(server._binary_packet, dict)
+    # GuardedServer._handle_eio_message takes a session missing from `environ` for closed.
+    assert isinstance(server.environ, dict)
+    assert "self.environ[eio_sid] = environ" in inspect.getsource(server._handle_eio_connect)
+    assert "del self.environ[eio_sid]" in inspect.getsource(server._handle_eio_disconnect)
     assert server.packet_class is socketio.packet.Packet
     assert hasattr(server.packet_class(socketio.packet.BINARY_EVENT), "attachment_count")
     assert isinstance(server.eio.sockets, dict)
