@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import resource
 import secrets
 import shlex
 import shutil
@@ -74,6 +75,15 @@ def exit_on_sigterm() -> None:
         raise SystemExit(128 + signum)
 
     signal.signal(signal.SIGTERM, leave)
+
+
+def raise_open_files_limit() -> int | None:
+    """Raise this process's open-file limit to its hard limit, which its children inherit:
+    1,000 clients are 1,000 sockets on each side. Returns the limit, None when unlimited."""
+    _, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    with contextlib.suppress(ValueError, OSError):
+        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+    return None if hard == resource.RLIM_INFINITY else hard
 
 
 def free_port() -> int:

@@ -24,7 +24,6 @@ import argparse
 import contextlib
 import json
 import re
-import resource
 import shlex
 import shutil
 import subprocess
@@ -48,6 +47,7 @@ from processes import (
     PYTHON,
     exit_on_sigterm,
     free_port,
+    raise_open_files_limit,
 )
 from run import machine_info
 from soak import error_lines
@@ -366,9 +366,7 @@ def main() -> int:
     if not 1 <= args.draggers <= 8 or args.clients < args.draggers:
         print("--draggers must be 1 to 8, and at most --clients", file=sys.stderr)
         return 2
-    _, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    with contextlib.suppress(ValueError, OSError):
-        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+    raise_open_files_limit()
 
     logs = args.json.parent / "logs"
     logs.mkdir(parents=True, exist_ok=True)

@@ -21,6 +21,7 @@ import { createInterface } from "node:readline";
 import { parseArgs } from "node:util";
 import { performance } from "node:perf_hooks";
 import WebSocket from "ws";
+import { Samples, round, summarize } from "./samples.mjs";
 
 const USAGE = `usage: node restartgen.mjs --url https://127.0.0.1:8443 [--board bench] [--clients 100]
   [--draggers 2] [--rate 10] [--ca cert.pem] [--addresses 1] [--connect-timeout 60]
@@ -90,13 +91,11 @@ function backoffDelay(attempt) {
   return Math.min(ms, RECONNECT_MAX_MS) | 0;
 }
 
-const round = (x) => (x === null || !Number.isFinite(x) ? null : Math.round(x * 10) / 10);
-
-/** Nearest-rank p50, p99 and max of a list of milliseconds, with its count. */
-function summarize(samples) {
-  const sorted = Float64Array.from(samples).sort();
-  const at = (q) => (sorted.length ? round(sorted[Math.ceil(q * sorted.length) - 1]) : null);
-  return { count: sorted.length, p50: at(0.5), p99: at(0.99), max: at(1) };
+/** Nearest-rank p50, p99 and max of a list of milliseconds, with its count (samples.mjs). */
+function summarizeMs(list) {
+  const samples = new Samples();
+  for (const ms of list) samples.push(ms);
+  return summarize(samples, [0.5, 0.99]);
 }
 
 function bump(counts, key) {
@@ -352,7 +351,7 @@ function report(clients, probe, connect, settleMs) {
     const samples = outages.filter((o) => o.mark === mark.label).map((o) => o.ms);
     const out = clients.filter((c) => c.lostAt !== null && markAt(c.lostAt) === mark.label);
     if (samples.length || out.length) {
-      byMark[mark.label] = { ...summarize(samples), not_back: out.length };
+      byMark[mark.label] = { ...summarizeMs(samples), not_back: out.length };
     }
   }
   const notBack = clients.filter((c) => !c.ready);
@@ -378,10 +377,10 @@ function report(clients, probe, connect, settleMs) {
     addresses: ADDRESSES,
     connect,
     connections_lost: connectionsLost,
-    reconnect: { ...summarize(outages.map((o) => o.ms)), by_mark: byMark },
+    reconnect: { ...summarizeMs(outages.map((o) => o.ms)), by_mark: byMark },
     attempt_failures: attemptFailures,
     never_back: notBack.length,
-    sets: { ...sets, ack: summarize(ackLatency) },
+    sets: { ...sets, ack: summarizeMs(ackLatency) },
     dragged: clients
       .filter((c) => c.slider !== null)
       .map((c) => ({
@@ -411,7 +410,7 @@ async function main() {
   for (const c of clients) c.open();
   await waitUntil(() => clients.every((c) => c.ready), CONNECT_PHASE_MS);
   const firsts = clients.filter((c) => c.firstStateMs !== null).map((c) => c.firstStateMs);
-  const connect = { ...summarize(firsts), failed: N - firsts.length };
+  const connect = { ...summarizeMs(firsts), failed: N - firsts.length };
   log(`connected ${firsts.length}/${N} (p50 ${connect.p50} ms, p99 ${connect.p99} ms)`);
   if (S > sliderIds.length) {
     log(`--draggers ${S} exceeds the board's ${sliderIds.length} sliders`);

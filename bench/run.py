@@ -18,7 +18,6 @@ import importlib.metadata
 import json
 import os
 import platform
-import resource
 import shlex
 import shutil
 import subprocess
@@ -43,6 +42,7 @@ from processes import (
     memory_kb,
     peak_rss_mb,
     pinned,
+    raise_open_files_limit,
     slidersync_command,
 )
 from tables import SERVER_LABELS, medians, print_table, print_targets
@@ -318,12 +318,9 @@ def main() -> int:
         print(f"scenarios: {', '.join(available)}; servers: {', '.join(SERVER_LABELS)}")
         return 2
 
-    # 1,000 clients are 1,000 sockets on each side.
-    _, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    with contextlib.suppress(ValueError, OSError):
-        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+    hard = raise_open_files_limit()
     most_clients = max(available[n].clients for n in names)
-    if hard != resource.RLIM_INFINITY and hard < most_clients + 1024:
+    if hard is not None and hard < most_clients + 1024:
         print(
             f"warning: at most {hard} open files; {most_clients} clients may fail", file=sys.stderr
         )

@@ -19,7 +19,6 @@ import contextlib
 import json
 import os
 import re
-import resource
 import shutil
 import subprocess
 import sys
@@ -29,7 +28,7 @@ from pathlib import Path
 from typing import Any
 
 import psutil
-from processes import BENCH_DIR, Server, exit_on_sigterm
+from processes import BENCH_DIR, Server, exit_on_sigterm, raise_open_files_limit
 from run import Scenario, machine_info, run_generator
 
 DRAGGERS, RATE = 2, 10.0
@@ -183,9 +182,7 @@ def main() -> int:
     if pin and shutil.which("taskset") is None:
         print("pinning needs taskset; use --no-pin", file=sys.stderr)
         return 2
-    _, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    with contextlib.suppress(ValueError, OSError):
-        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+    raise_open_files_limit()
 
     logs = args.json.parent / "logs"
     logs.mkdir(parents=True, exist_ok=True)

@@ -147,26 +147,15 @@ def _at_most(path: str, limit: float) -> Any:
     return check
 
 
-def _vs_node(path: str, factor: float) -> Any:
-    """Slider Sync's figure at most `factor` times Node's in the same scenario."""
+def _vs(path: str, factor: float, reference: str = "Node") -> Any:
+    """Slider Sync's figure at most `factor` times the reference's: Node's in the same scenario,
+    or what REFERENCES names (`reference` labels it)."""
 
-    def check(ss: Medians, node: Medians | None) -> tuple[str, bool | None]:
-        value, theirs = ss.get(path), (node or {}).get(path)
+    def check(ss: Medians, ref: Medians | None) -> tuple[str, bool | None]:
+        value, theirs = ss.get(path), (ref or {}).get(path)
         if value is None or theirs is None:
-            return fmt(value, "{:.1f}") + " (no Node figure)", None
-        return f"{value:.1f} vs Node {theirs:.1f}", value <= factor * theirs
-
-    return check
-
-
-def _vs_one_process(path: str, factor: float) -> Any:
-    """Slider Sync's figure at most `factor` times its own with one process (REFERENCES)."""
-
-    def check(ss: Medians, one: Medians | None) -> tuple[str, bool | None]:
-        value, theirs = ss.get(path), (one or {}).get(path)
-        if value is None or theirs is None:
-            return fmt(value, "{:.1f}") + " (no one-process figure)", None
-        return f"{value:.1f} vs one process {theirs:.1f}", value <= factor * theirs
+            return fmt(value, "{:.1f}") + f" (no {reference} figure)", None
+        return f"{value:.1f} vs {reference} {theirs:.1f}", value <= factor * theirs
 
     return check
 
@@ -192,35 +181,35 @@ FRESH, ACK, CPU, RSS = "freshness.p99", "ack.p99", "server.us_per_update", "serv
 TARGETS = [
     ("100x1", "freshness p99 <= 15 ms", _at_most(FRESH, 15)),
     ("1000x1", "freshness p99 <= 100 ms", _at_most(FRESH, 100)),
-    ("1000x1", "freshness p99 <= 1.2x Node's", _vs_node(FRESH, 1.2)),
+    ("1000x1", "freshness p99 <= 1.2x Node's", _vs(FRESH, 1.2)),
     ("1000x1", "nothing stale at the end", _at_most("stale", 0)),
-    ("1000x1", "CPU per delivered update <= Node's", _vs_node(CPU, 1)),
+    ("1000x1", "CPU per delivered update <= Node's", _vs(CPU, 1)),
     ("200x8", "freshness p99 <= 100 ms", _at_most(FRESH, 100)),
-    ("200x8", "freshness p99 <= 1.2x Node's", _vs_node(FRESH, 1.2)),
+    ("200x8", "freshness p99 <= 1.2x Node's", _vs(FRESH, 1.2)),
     ("200x8", "ack p99 <= 50 ms (committed)", _at_most(ACK, 50)),
-    ("200x8", "CPU per delivered update <= Node's", _vs_node(CPU, 1)),
+    ("200x8", "CPU per delivered update <= Node's", _vs(CPU, 1)),
     ("200x8", "no run's freshness p99 above 100 ms", _every_run_at_most(FRESH, 100)),
-    ("200x8shared", "freshness p99 <= 1.2x Node's", _vs_node(FRESH, 1.2)),
+    ("200x8shared", "freshness p99 <= 1.2x Node's", _vs(FRESH, 1.2)),
     ("200x8shared", "ack p99 <= 50 ms (committed)", _at_most(ACK, 50)),
     ("200x8shared", "nothing stale at the end", _at_most("stale", 0)),
     ("200x8shared", "no run's freshness p99 above 100 ms", _every_run_at_most(FRESH, 100)),
-    ("1000x1x2", "CPU per delivered update <= 1.15x one process's", _vs_one_process(CPU, 1.15)),
+    ("1000x1x2", "CPU per delivered update <= 1.15x one process's", _vs(CPU, 1.15, "one process")),
     ("1000x8", "freshness p99 <= 250 ms", _at_most(FRESH, 250)),
     ("1000x8", "last second's p99 no worse than the first's", _no_backlog_growth),
     ("1000x8", "no disconnects", _at_most("disconnects", 0)),
     ("1000x8", "nothing stale at the end", _at_most("stale", 0)),
     ("connect1000", "connect p99 <= 1500 ms", _at_most("connect.p99", 1500)),
-    ("connect1000", "connect p99 <= 1.2x Node's", _vs_node("connect.p99", 1.2)),
+    ("connect1000", "connect p99 <= 1.2x Node's", _vs("connect.p99", 1.2)),
     ("connect1000", "all connected", _at_most("connect.failed", 0)),
-    ("5000x1", "freshness p99 <= 2x Node's", _vs_node(FRESH, 2)),
+    ("5000x1", "freshness p99 <= 2x Node's", _vs(FRESH, 2)),
     ("5000x1", "no disconnects", _at_most("disconnects", 0)),
     ("5000x1", "nothing stale at the end", _at_most("stale", 0)),
     ("1000x1", "peak RSS <= 150 MB", _at_most(RSS, 150)),
     ("1000x8", "peak RSS <= 150 MB", _at_most(RSS, 150)),
     ("connect1000", "peak RSS <= 150 MB", _at_most(RSS, 150)),
-    ("1000x1", "peak RSS <= Node's", _vs_node(RSS, 1)),
-    ("1000x8", "peak RSS <= Node's", _vs_node(RSS, 1)),
-    ("connect1000", "peak RSS <= Node's", _vs_node(RSS, 1)),
+    ("1000x1", "peak RSS <= Node's", _vs(RSS, 1)),
+    ("1000x8", "peak RSS <= Node's", _vs(RSS, 1)),
+    ("connect1000", "peak RSS <= Node's", _vs(RSS, 1)),
 ]
 
 
