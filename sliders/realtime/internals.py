@@ -112,6 +112,18 @@ class GuardedServer(socketio.AsyncServer):  # type: ignore[misc]  # untyped libr
         if not (text and self._written_now(eio_sid, eio_pkt.encode())):
             await super()._send_eio_packet(eio_sid, eio_pkt)
 
+    async def send_encoded(self, eio_sid: str, text: str) -> None:
+        """Send a Socket.IO packet already encoded (`text`, e.g. `2["event",{...}]`) to Engine.IO
+        session `eio_sid`, as `_send_packet` sends one it encoded: straight to an idle websocket,
+        else through the session's send queue. A session that is gone gets nothing.
+
+        python-socketio's emit builds the packet, checks every value of it for binary data, starts
+        a task per client and wakes the client's writer; a `board:state` for a thousand clients
+        connecting at once is one text each, made from one encoding (sliders.realtime.state).
+        """
+        if not self._written_now(eio_sid, "4" + text):  # 4: an Engine.IO message
+            await self.eio.send(eio_sid, text)
+
     def _written_now(self, eio_sid: str, text: str) -> bool:
         """Write Engine.IO message `text` to the session's websocket now if it is idle."""
         socket = self.eio.sockets.get(eio_sid)
@@ -575,25 +587,6 @@ def quiet_websocket_lines() -> None:
     uvicorn_logger = logging.getLogger("uvicorn.error")
     if not any(isinstance(f, WithoutWebsocketLines) for f in uvicorn_logger.filters):
         uvicorn_logger.addFilter(WithoutWebsocketLines())
-
-
-async def send_encoded(sio: socketio.AsyncServer, eio_sid: str, text: str) -> None:
-    """Send a Socket.IO packet already encoded (`text`, e.g. `2["event",{...}]`) to Engine.IO
-    session `eio_sid`: written straight to its websocket when nothing waits before it
-    (GuardedSocket.write_now), else through its send queue as an emit to one client goes.
-
-    python-socketio's emit builds the packet, checks every value of it for binary data, starts
-    a task per client and wakes the client's writer; a `board:state` for a thousand clients
-    connecting at once is one text each, made from one encoding (sliders.realtime.state). A
-    session that is gone gets nothing.
-    """
-    socket = engineio_socket(sio, eio_sid)
-    if socket is None:
-        return
-    if socket.can_write_now():
-        socket.write_now(websocket_frame("4" + text))  # 4: an Engine.IO message
-    else:
-        await socket.send(engineio.packet.Packet(engineio.packet.MESSAGE, data=text))
 
 
 _pings: set[asyncio.Future[None]] = set()  # pings being sent (TimedPingSocket._ping_due)

@@ -14,7 +14,7 @@ from django.conf import settings
 
 from sliders.cluster import get_cluster
 from sliders.realtime.connections import Connection, registry
-from sliders.realtime.fanout import FRAMES_PER_TURN, BoardFeed, Outlet, encode_event
+from sliders.realtime.fanout import FRAMES_PER_TURN, BoardFeed, encode_event
 from sliders.realtime.hands import Hands
 from sliders.realtime.internals import (
     GuardedSocket,
@@ -36,7 +36,7 @@ class Feeds:
         """A board's feed, made on first use."""
         feed = self._by_board.get(board_slug)
         if feed is None:
-            feed = self._by_board[board_slug] = BoardFeed(_outlet_of)
+            feed = self._by_board[board_slug] = BoardFeed(_socket_of)
         return feed
 
     def get(self, board_slug: str) -> BoardFeed | None:
@@ -46,11 +46,6 @@ class Feeds:
     def drop(self, board_slug: str) -> None:
         """Forget a board's feed (the board is gone)."""
         self._by_board.pop(board_slug, None)
-
-
-def _outlet_of(sid: str) -> Outlet | None:
-    """How Socket.IO connection `sid` of this process is reached: its Engine.IO socket."""
-    return _socket_of(sid)
 
 
 def _socket_of(sid: str) -> GuardedSocket | None:

@@ -22,7 +22,7 @@ from sliders import selectors, services
 from sliders.cluster import get_cluster
 from sliders.db import run_in_read_thread
 from sliders.realtime.connections import Connection, registry
-from sliders.realtime.internals import send_encoded
+from sliders.realtime.fanout import encode_event
 from sliders.realtime.rooms import feeds, hands
 from sliders.realtime.server import sio
 
@@ -129,7 +129,7 @@ async def _send_states(board_slug: str, sids: list[str], *, first: bool) -> None
             hands_text = _hands_text(board_slug)  # hands may have moved meanwhile
             continue
         text, connection.can_edit = viewer
-        await send_encoded(sio, connection.eio_sid, _personal_text(text, connection, hands_text))
+        await sio.send_encoded(connection.eio_sid, _personal_text(text, connection, hands_text))
         if sid in registry:
             # What was published since the read may be missing from this state, or have gone
             # out before it (dropped by a client that did not know the slider yet): after it.
@@ -164,7 +164,8 @@ def _state_texts(states: dict[Any, State | None]) -> dict[Any, tuple[str, bool]]
     for key, state in states.items():
         if state is not None:
             shared = {name: value for name, value in state.items() if name not in PERSONAL_FIELDS}
-            text = '2["board:state",' + json.dumps(shared, separators=(",", ":"))[:-1]
+            # The Socket.IO packet (no Engine.IO "4"), its object left open: '2["board:state",{…'
+            text = encode_event("board:state", shared)[1:-2]
             texts[key] = (text, bool(state["can_edit"]))
     return texts
 
