@@ -3,7 +3,8 @@
 PostgreSQL and Redis as the guide sets them up for processes behind nginx (a fresh database and
 a key prefix of their own, removed afterwards: `fresh_services`), the guide's production
 settings (`production_env`), and uvicorn processes started with the command of the guide's
-systemd unit, read from docs/deploy.md so the two cannot drift (`deploy_command`, `Backend`).
+systemd unit, read from docs/deploy.md so the two cannot drift (`deploy_command`, `Backend`), and
+the pause of its upgrade loop (`upgrade_pause_s`).
 Used by the rolling-restart run (bench/restart.py).
 """
 
@@ -43,6 +44,18 @@ def deploy_command(port: int) -> list[str]:
         raise ValueError(f"{GUIDE.name}: the unit no longer serves 127.0.0.1:8000")
     args[args.index("--port") + 1] = str(port)
     return [PYTHON, "-m", "uvicorn", *args]
+
+
+def upgrade_pause_s() -> float:
+    """The seconds docs/deploy.md's upgrade loop waits after a process is healthy, before the next.
+
+    Read from the loop's `sleep N  # ...` line, so a rolling restart run waits as the guide does.
+    Raises ValueError when the guide's loop has no such line.
+    """
+    found = re.search(r"^\s+sleep (\d+(?:\.\d+)?)\s+#", GUIDE.read_text(), re.MULTILINE)
+    if found is None:
+        raise ValueError(f"{GUIDE.name}: the upgrade loop has no pause; update bench/deployment.py")
+    return float(found[1])
 
 
 class Backend:

@@ -10,11 +10,12 @@ the keys deleted afterwards), two uvicorn processes started with the command of 
 systemd unit, and nginx running docs/nginx/slidersync.conf (bench/nginx.py). The clients
 (bench/restartgen.mjs) connect through nginx from 64 source addresses, so ip_hash spreads them
 over both processes; the draggers drag for the whole run. Each process in turn gets SIGTERM, is
-started again on its port and must answer /healthz before the next one's turn, as the guide's
-upgrade loop does. Prints and writes to JSON: each process's time from SIGTERM to exit, the time
-each client took from losing its connection to holding `board:state` again (p50/p99/max), the
-clients that never came back, whether every client holds the final values, whether each
-slider's stored value is its last acknowledged one, and the error lines of the servers' logs.
+started again on its port, must answer /healthz and then waits as the guide's upgrade loop does
+(`--between`, read from the guide) before the next one's turn. Prints and writes to JSON: each
+process's time from SIGTERM to exit, the time each client took from losing its connection to
+holding `board:state` again (p50/p99/max), the clients that never came back, whether every
+client holds the final values, whether each slider's stored value is its last acknowledged one,
+and the error lines of the servers' logs.
 Exit status: 0 when every target is met, 1 when one is missed, 2 when the run could not be made.
 """
 
@@ -36,7 +37,14 @@ from typing import IO, Any
 
 import psycopg
 import redis
-from deployment import Backend, deploy_command, fresh_services, production_env, stored_values
+from deployment import (
+    Backend,
+    deploy_command,
+    fresh_services,
+    production_env,
+    stored_values,
+    upgrade_pause_s,
+)
 from nginx import CONFIG, Nginx, find_nginx, render, self_signed_certificate
 from processes import (
     BENCH_DIR,
@@ -206,11 +214,22 @@ def judge(report: dict[str, Any]) -> list[dict[str, Any]]:
     ]
 
 
+def _ms(summary: dict[str, Any]) -> str:
+    """A generator summary's p50/p99/max as `p50 … p99 … max … ms` (whole ms; `-` when none)."""
+
+    def whole(key: str) -> str:
+        value = summary.get(key)
+        return "-" if value is None else f"{value:.0f}"
+
+    return f"p50 {whole('p50')} p99 {whole('p99')} max {whole('max')} ms"
+
+
 def print_report(report: dict[str, Any], json_path: Path) -> None:
     gen, settings = report["generator"], report["settings"]
     print(
         f"\n== Rolling restart: {settings['clients']} clients from {SOURCE_ADDRESSES} addresses, "
-        f"{settings['draggers']} draggers at {settings['rate']:g} Hz, 2 processes behind nginx"
+        f"{settings['draggers']} draggers at {settings['rate']:g} Hz, 2 processes behind nginx, "
+        f"{settings['between_s']:g} s between restarts"
     )
     by_mark = gen["reconnect"]["by_mark"]
     for restart in report["restarts"]:
@@ -218,22 +237,20 @@ def print_report(report: dict[str, Any], json_path: Path) -> None:
         print(
             f"  {restart['mark']}: SIGTERM -> exit {restart['sigterm_to_exit_s']:.2f} s "
             f"(code {restart['exit_code']}{', KILLED' if restart['killed'] else ''}); healthy "
-            f"{restart['start_to_healthy_s']:.1f} s after start; clients back in p50 "
-            f"{back.get('p50')} p99 {back.get('p99')} max {back.get('max')} ms "
+            f"{restart['start_to_healthy_s']:.1f} s after start; clients back in {_ms(back)} "
             f"({back.get('count', 0)} back, {back.get('not_back', 0)} not)"
         )
     rec = gen["reconnect"]
     print(
         f"  reconnects: {rec['count']} of {gen['connections_lost']} lost connections back, "
-        f"p50 {rec['p50']} p99 {rec['p99']} max {rec['max']} ms; never back {gen['never_back']}; "
+        f"{_ms(rec)}; never back {gen['never_back']}; "
         f"failed attempts {gen['attempt_failures'] or 'none'}"
     )
     sets = gen["sets"]
     print(
         f"  sets: {sets['sent']} sent, {sets['acked_ok']} acked OK, refused "
         f"{sets['errors'] or 'none'}, {sets['unanswered']} unanswered, "
-        f"{sets['not_sent_disconnected']} not sent (dragger disconnected); ack p50 "
-        f"{sets['ack']['p50']} p99 {sets['ack']['p99']} max {sets['ack']['max']} ms"
+        f"{sets['not_sent_disconnected']} not sent (dragger disconnected); ack {_ms(sets['ack'])}"
     )
     for s in report["sliders"]:
         print(
@@ -344,7 +361,10 @@ def main() -> int:
     parser.add_argument("--rate", type=float, default=10.0, help="sets per second per dragger")
     parser.add_argument("--steady", type=float, default=5.0, help="seconds before the first")
     parser.add_argument(
-        "--between", type=float, default=0.0, help="seconds from a healthy process to the next"
+        "--between",
+        type=float,
+        default=upgrade_pause_s(),
+        help="seconds from a healthy process to the next (default: docs/deploy.md's loop's)",
     )
     parser.add_argument("--after", type=float, default=5.0, help="seconds after the last")
     parser.add_argument("--settle", type=float, default=30.0, help="most seconds to converge")
