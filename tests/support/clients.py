@@ -114,8 +114,11 @@ class BoardClient:
             raise AssertionError(f"Timed out waiting; events so far: {self.events[-10:]}") from None
 
     async def disconnect(self) -> None:
+        """Leave the server; after a refused connect, close the HTTP session it opened."""
         if self.sio.connected:
             await self.sio.disconnect()
+        else:  # python-engineio closes its aiohttp session in a disconnect only
+            await self.sio.eio.disconnect()
 
 
 class ClientLoop:
