@@ -10,6 +10,7 @@ The instance of the process is `rooms.presence`.
 from __future__ import annotations
 
 import asyncio
+import itertools
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING
 
@@ -22,7 +23,9 @@ class Presence:
 
     `count_local(board)`: this process's connections on a board; `emit_local(board, total)`
     sends the count to them; `interval`: seconds between messages of one board. `cluster` is
-    set when the server starts (None: one process, the local count is the total).
+    set when the server starts (None: one process, the local count is the total). With a
+    cluster the total is read from Redis; a total that comes back after a newer one was taken is
+    dropped, so a slow read never leaves screens on an older count.
     """
 
     def __init__(
@@ -39,6 +42,10 @@ class Presence:
         self._scheduled: dict[str, asyncio.Task[None]] = {}
         self._local_change: set[str] = set()
         self._last_sent: dict[str, int] = {}
+        # The newest count taken of each board. With a cluster, taking one awaits Redis, and a
+        # slow answer must not overwrite a newer count that was sent before it came back.
+        self._taking = itertools.count()
+        self._newest: dict[str, int] = {}
 
     def changed(self, board: str) -> None:
         """Someone joined or left through this process; the board hears of it within `interval`."""
@@ -61,6 +68,7 @@ class Presence:
             self._scheduled.pop(board, None)
         local_change = board in self._local_change
         self._local_change.discard(board)
+        self._newest[board] = taking = next(self._taking)
         local = self.count_local(board)
         total = local
         if self.cluster is not None:
@@ -68,6 +76,9 @@ class Presence:
                 await self.cluster.report_count(board, local)
                 await self.cluster.notify("presence", board)
             total = await self.cluster.total_count(board)
+            if self._newest.get(board) != taking:
+                return  # a count taken after this one is (or was) sent instead
+            local = self.count_local(board)  # who is still here to tell
         if not local_change and self._last_sent.get(board) == total:
             return
         if local:
@@ -75,3 +86,4 @@ class Presence:
             await self.emit_local(board, total)
         else:
             self._last_sent.pop(board, None)
+            self._newest.pop(board, None)

@@ -107,3 +107,34 @@ async def test_with_a_cluster_the_count_is_reported_announced_and_the_total_emit
     assert notices == [("presence", "stage", None)]
     assert room.emits == [("stage", 4)]
     await cluster.stop()
+
+
+class SlowFirstTotal(LocalCluster):
+    """The in-process cluster whose first `total_count` answers late, as a slow Redis would."""
+
+    def __init__(self, delay: float) -> None:
+        super().__init__()
+        self.delay = delay
+        self.reads = 0
+
+    async def total_count(self, board: str) -> int:
+        self.reads += 1
+        total = await super().total_count(board)  # read now, answered late
+        if self.reads == 1:
+            await asyncio.sleep(self.delay)
+        return total
+
+
+async def test_stale_total_from_a_slow_read_is_not_sent_after_a_newer_one() -> None:
+    room = Room()
+    presence = room.presence()
+    presence.cluster = cluster = SlowFirstTotal(delay=INTERVAL * 5)
+    await cluster.start(lambda kind, board, data: asyncio.sleep(0))
+    room.counts["stage"] = 1
+    presence.changed("stage")  # its total (1) is read, then answered late
+    await asyncio.sleep(INTERVAL * 2)
+    room.counts["stage"] = 2
+    presence.changed("stage")  # a second client: its total (2) comes back first
+    await asyncio.sleep(INTERVAL * 8)
+    assert room.emits[-1] == ("stage", 2), room.emits  # the screens show the newer count
+    await cluster.stop()
