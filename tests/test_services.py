@@ -624,7 +624,7 @@ def test_delete_slider_schedules_board_state(
     assert len(callbacks) == 1
 
 
-def test_save_board_renaming_slug_tells_old_and_new_rooms(
+def test_save_board_renaming_slug_tells_old_and_new_boards(
     board: Board, django_capture_on_commit_callbacks: Any
 ) -> None:
     board.slug = "renamed"

@@ -12,7 +12,7 @@ Imports nothing, so that importing one of its modules (the metrics collector rea
 - `admission`: who may connect, and leaving;
 - `connections`: the registry of this process's connections;
 - `state`: `board:state`, batched and per viewer;
-- `rooms`: this process's boards: sending to their connections, update feeds, presence and hands;
+- `boards`: this process's boards: sending to their connections, update feeds, presence and hands;
 - `dispatch`: cluster notices (sliders.cluster) to what each kind does here;
 - `fanout`, `presence`, `hands`, `changequeue`, `acks`: the parts they use.
 

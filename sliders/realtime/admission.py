@@ -23,9 +23,9 @@ from django.db import DatabaseError
 from sliders import addresses, selectors, services, sharing
 from sliders.auth import Visitor, has_session_cookie, visitor_from_environ, visitor_from_token
 from sliders.db import run_in_db_thread, run_in_read_thread
+from sliders.realtime.boards import announce_hand, feeds, hands, presence
 from sliders.realtime.connections import NAME_LENGTH, Connection, registry
 from sliders.realtime.internals import eio_sid_of, is_open
-from sliders.realtime.rooms import announce_hand, feeds, hands, presence
 from sliders.realtime.server import sio
 from sliders.realtime.state import first_states
 

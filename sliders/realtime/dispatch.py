@@ -11,8 +11,8 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from sliders import fades, metrics
+from sliders.realtime.boards import feeds, hands, presence, send_to_board
 from sliders.realtime.connections import NAME_LENGTH, registry
-from sliders.realtime.rooms import feeds, hands, presence, send_to_board
 from sliders.realtime.state import resend_board_state, resync_all_boards
 
 NoticeHandler = Callable[[str, Any], Awaitable[None]]  # (board slug, data)

@@ -112,7 +112,7 @@ def encode_event(event: str, data: Any) -> str:
 class BoardFeed:
     """The latest slider updates of one board, and who has heard them, in this process.
 
-    `outlet_of(sid)` is how a client is reached, None once it is gone (rooms.Feeds gives one).
+    `outlet_of(sid)` is how a client is reached, None once it is gone (boards.Feeds gives one).
     """
 
     def __init__(self, outlet_of: OutletOf) -> None:

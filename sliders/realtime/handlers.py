@@ -22,9 +22,9 @@ from sliders.db import run_in_db_thread
 from sliders.models import AuditEntry
 from sliders.realtime import admission
 from sliders.realtime.acks import Ack, error_ack
+from sliders.realtime.boards import announce_hand
 from sliders.realtime.changequeue import too_late
 from sliders.realtime.connections import Connection, registry
-from sliders.realtime.rooms import announce_hand
 from sliders.realtime.server import sio
 
 logger = logging.getLogger(__package__)

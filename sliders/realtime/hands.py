@@ -32,7 +32,7 @@ class _Hand:
 class Hands:
     """The table of hands on the boards this process serves; `emit(board, slider, hands)` tells
     a board's clients here, `timeout` is GRAB_TIMEOUT in seconds. The process's is
-    `rooms.hands`."""
+    `boards.hands`."""
 
     def __init__(self, *, emit: Emit, timeout: float) -> None:
         self.emit = emit

@@ -308,7 +308,7 @@ class GuardedSocket(engineio.async_socket.AsyncSocket):  # type: ignore[misc]  #
         `send`, and dropped once the session is closing.
 
         A send to a board's connections must not wait between clients: while it waits, a later
-        one could reach the clients after this one first (sliders.realtime.rooms).
+        one could reach the clients after this one first (sliders.realtime.boards).
         """
         if not self.closing and not self.closed:
             self._put_within_bound(pkt)

@@ -23,10 +23,10 @@ from django.conf import settings
 from sliders import notices
 from sliders.bridges.runner import Runner
 from sliders.cluster import NoticeHandler, get_cluster
+from sliders.realtime.boards import hands, presence
 from sliders.realtime.connections import registry
 from sliders.realtime.dispatch import on_notice
 from sliders.realtime.internals import abort_all, chain_exit_signals, quiet_websocket_lines
-from sliders.realtime.rooms import hands, presence
 from sliders.realtime.server import sio
 
 logger = logging.getLogger(__package__)

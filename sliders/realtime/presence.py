@@ -4,7 +4,7 @@ Emitting on every join and leave is quadratic: a thousand clients connecting at 
 trigger a message to everyone. Instead the first change on a board schedules one trailing emit,
 and every change until then rides along with it. Each process tells its own clients; with
 several processes the count is the cluster's total (see sliders.cluster).
-The instance of the process is `rooms.presence`.
+The instance of the process is `boards.presence`.
 """
 
 from __future__ import annotations

@@ -21,9 +21,9 @@ from django.db import DatabaseError
 from sliders import selectors, services
 from sliders.cluster import get_cluster
 from sliders.db import run_in_read_thread
+from sliders.realtime.boards import feeds, hands
 from sliders.realtime.connections import Connection, registry
 from sliders.realtime.fanout import encode_event
-from sliders.realtime.rooms import feeds, hands
 from sliders.realtime.server import sio
 
 logger = logging.getLogger(__package__)
