@@ -102,6 +102,7 @@ def test_socketio_server_attributes() -> None:
         ("send", ["self", "pkt"]),
         ("close", ["self", "wait", "abort", "reason"]),
         ("handle_post_request", ["self", "environ"]),
+        ("_upgrade_websocket", ["self", "environ"]),
         ("_websocket_handler", ["self", "ws"]),
     ],
 )
@@ -114,6 +115,8 @@ def test_engineio_socket_methods_we_replace(name: str, expected: list[str]) -> N
 def test_engineio_socket_attributes() -> None:
     assert parameters(engineio.async_socket.AsyncSocket.check_ping_timeout) == ["self"]
     assert parameters(engineio.async_socket.AsyncSocket.receive) == ["self", "pkt"]
+    # GuardedSocket._upgrade_websocket refuses a second upgrade with the server's 400 response.
+    assert parameters(engineio.base_server.BaseServer._bad_request) == ["self", "message"]
 
     async def made() -> engineio.async_socket.AsyncSocket:
         server = engineio.AsyncServer(async_mode="asgi")

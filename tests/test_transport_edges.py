@@ -331,6 +331,29 @@ async def test_a_refused_polling_post_is_answered_with_an_error(make_board, asgi
             assert response.status == 400  # the session is gone
 
 
+async def test_a_session_takes_one_websocket(make_board, asgi_server):
+    """A long-polling session upgrades to one websocket. A second upgrade of the same session
+    while the first is open is refused: python-engineio refuses one only once an upgrade has
+    completed, so two at once both succeeded and split the session's messages between them
+    (the ack on one, the next update on the other)."""
+    board = make_board()
+    async with aiohttp.ClientSession(cookie_jar=aiohttp.DummyCookieJar()) as http:
+        sid = await polling_session(http, asgi_server, board.slug)
+        upgrade = f"{ws_url(asgi_server)}&sid={sid}"
+        first = await websockets.connect(upgrade, close_timeout=1)
+        with pytest.raises(websockets.InvalidStatus):
+            await websockets.connect(upgrade, close_timeout=1)
+        await first.send("2probe")
+        assert await first.recv() == "3probe"
+        await first.send("5")  # upgrade
+        await first.send('421["slider:set",{"id":"s1","value":3}]')
+        async with asyncio.timeout(5):
+            while not str(await first.recv()).startswith("431["):
+                pass  # the ack comes on the one websocket
+        await first.close()
+    assert stored(board.slug, "s1")[0] == 3
+
+
 # --- Bounds ---------------------------------------------------------------------------------
 
 

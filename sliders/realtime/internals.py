@@ -12,7 +12,8 @@ when an upgrade removes or changes what it relies on:
   `manager.eio_sid_from_sid`, `manager.sid_from_eio_sid`, `manager.get_namespaces`;
 - python-engineio's `AsyncSocket`: a live socket's class swapped for `GuardedSocket` (as
   `TimedPingSocket`), which re-implements `poll`, `send`, `close`, `handle_post_request` and
-  `schedule_ping`, wraps `_websocket_handler` and reads `queue`, `upgraded`, `closing`, `closed`,
+  `schedule_ping`, wraps `_upgrade_websocket` (answering a second upgrade with the server's
+  `_bad_request`) and `_websocket_handler`, and reads `queue`, `upgraded`, `closing`, `closed`,
   `last_ping`, `check_ping_timeout` and `server`;
   `AsyncServer.sockets`; frames and messages put straight into `socket.queue` (`queue_frame`,
   `queue_message`, with a `Packet` from `message_packet`) and a `Packet` subclass whose text is
@@ -262,6 +263,7 @@ class GuardedSocket(engineio.async_socket.AsyncSocket):  # type: ignore[misc]  #
     protocol: WebSocketsSansIOProtocol | None = None  # uvicorn's websocket under it
     wire: WebSocketsSansIOProtocol | None = None  # the same, when frames may go to it at once
     writer_busy = False  # poll() handed the writer packets it may not have written yet
+    upgrade_started = False  # a websocket upgrade of this session is under way or done
     _overflow: asyncio.Task[None] | None = None
 
     async def poll(self) -> list[Any]:
@@ -387,6 +389,18 @@ class GuardedSocket(engineio.async_socket.AsyncSocket):  # type: ignore[misc]  #
             if self.closed or self.closing:
                 break  # an earlier packet closed the connection: the rest goes nowhere
             await self.receive(pkt)
+
+    async def _upgrade_websocket(self, environ: dict[str, Any]) -> Any:
+        """One websocket per session: a second upgrade request is answered 400 (a 403 refusal
+        of the websocket handshake, from uvicorn).
+
+        The library refuses an upgrade only once one has completed (`upgraded`); two requests
+        at once both completed, and the session's messages were split between the two.
+        """
+        if self.upgrade_started:
+            return self.server._bad_request("This session has a websocket already")
+        self.upgrade_started = True
+        return await super()._upgrade_websocket(environ)
 
     async def _websocket_handler(self, ws: Any) -> Any:
         self.websocket = ws
