@@ -49,13 +49,17 @@ def deploy_command(port: int) -> list[str]:
 def upgrade_pause_s() -> float:
     """The seconds docs/deploy.md's upgrade loop waits after a process is healthy, before the next.
 
-    Read from the loop's `sleep N  # ...` line, so a rolling restart run waits as the guide does.
-    Raises ValueError when the guide's loop has no such line.
+    Read from the `sleep N  # ...` line inside the guide's `for port in ...; do ... done` loop,
+    so a rolling restart run waits as the guide does. Raises ValueError when the guide has no
+    such loop or the loop no such line.
     """
-    found = re.search(r"^\s+sleep (\d+(?:\.\d+)?)\s+#", GUIDE.read_text(), re.MULTILINE)
-    if found is None:
+    loop = re.search(r"^for port in .*; do\n((?:.*\n)*?)done$", GUIDE.read_text(), re.MULTILINE)
+    pause = (
+        None if loop is None else re.search(r"^[ \t]+sleep (\d+(?:\.\d+)?)[ \t]+#", loop[1], re.M)
+    )
+    if pause is None:
         raise ValueError(f"{GUIDE.name}: the upgrade loop has no pause; update bench/deployment.py")
-    return float(found[1])
+    return float(pause[1])
 
 
 class Backend:

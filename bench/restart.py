@@ -363,7 +363,7 @@ def main() -> int:
     parser.add_argument(
         "--between",
         type=float,
-        default=upgrade_pause_s(),
+        default=None,
         help="seconds from a healthy process to the next (default: docs/deploy.md's loop's)",
     )
     parser.add_argument("--after", type=float, default=5.0, help="seconds after the last")
@@ -371,6 +371,8 @@ def main() -> int:
     parser.add_argument("--redis-db", type=int, default=9, help="the Redis database number")
     parser.add_argument("--json", type=Path, default=BENCH_DIR / "results" / "restart.json")
     args = parser.parse_args()
+    if args.between is None:
+        args.between = upgrade_pause_s()
 
     if not (BENCH_DIR / "node_modules" / "ws").is_dir():
         print("bench/node_modules is missing; run: npm ci --prefix bench", file=sys.stderr)

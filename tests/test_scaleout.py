@@ -20,7 +20,7 @@ from tests.support.accounts import PASSWORD
 from tests.support.clients import BoardClient, connect, presence
 from tests.support.database import stored
 from tests.support.http import AdminSession
-from tests.support.proxies import Balancer
+from tests.support.proxies import Balancer, TcpProxy
 from tests.support.services import manage
 from tests.support.waiting import wait_until
 
@@ -53,6 +53,32 @@ async def test_presence_counts_clients_on_every_process(cluster, clients):
     await third.disconnect()
     await first.wait_for(lambda: presence(first) == 2)
     await second.wait_for(lambda: presence(second) == 2)
+
+
+async def test_presence_behind_a_slow_redis_reaches_a_newcomer(services_env, clients, start_server):
+    """One client joins and another leaves within one interval, behind a Redis 0.2 s a round
+    trip away: the count stays 2, but the newcomer's board:state was read before the leave and
+    only the change's emit corrects it. The refresh the change's own notice started took the
+    count first and, finding it unchanged, swallowed that emit."""
+    proxy = TcpProxy(6379).start()
+    try:
+        proxy.shape(latency=0.1)  # each way
+        redis_url = proxy.url(services_env["REDIS_URL"])
+        server = start_server(
+            env={**services_env, "REDIS_URL": redis_url, "PRESENCE_INTERVAL": "0.25"}
+        )
+        first = await connect(server.url, clients)
+        leaving = await connect(server.url, clients)
+        await first.wait_for(lambda: presence(first) == 2, 10)
+        await leaving.wait_for(lambda: presence(leaving) == 2, 10)
+        newcomer = BoardClient(server.url, "main")
+        clients.append(newcomer)
+        await newcomer.connect(wait_state=False)
+        await leaving.disconnect()
+        await newcomer.wait_for(lambda: presence(newcomer) == 2, 10)
+        assert presence(first) == 2
+    finally:
+        proxy.close()
 
 
 async def test_an_admin_save_reaches_clients_on_both_processes(cluster, clients, services_env):

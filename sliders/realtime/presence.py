@@ -10,7 +10,6 @@ The instance of the process is `boards.presence`.
 from __future__ import annotations
 
 import asyncio
-import itertools
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING
 
@@ -24,8 +23,8 @@ class Presence:
     `count_local(board)`: this process's connections on a board; `emit_local(board, total)`
     sends the count to them; `interval`: seconds between messages of one board. `cluster` is
     set when the server starts (None: one process, the local count is the total). With a
-    cluster the total is read from Redis; a total that comes back after a newer one was taken is
-    dropped, so a slow read never leaves screens on an older count.
+    cluster the total is read from Redis, one round per board at a time, so a slow answer never
+    overtakes a newer count and a change's emit is never lost to a refresh.
     """
 
     def __init__(
@@ -42,10 +41,8 @@ class Presence:
         self._scheduled: dict[str, asyncio.Task[None]] = {}
         self._local_change: set[str] = set()
         self._last_sent: dict[str, int] = {}
-        # The newest count taken of each board. With a cluster, taking one awaits Redis, and a
-        # slow answer must not overwrite a newer count that was sent before it came back.
-        self._taking = itertools.count()
-        self._newest: dict[str, int] = {}
+        # Boards that changed while their count was being taken: one more round follows.
+        self._again: set[str] = set()
 
     def changed(self, board: str) -> None:
         """Someone joined or left through this process; the board hears of it within `interval`."""
@@ -58,17 +55,29 @@ class Presence:
             self._schedule(board)
 
     def _schedule(self, board: str) -> None:
-        if board not in self._scheduled:
+        if board in self._scheduled:
+            self._again.add(board)  # counted by the round under way, or by one after it
+        else:
             self._scheduled[board] = asyncio.get_running_loop().create_task(self._emit_later(board))
 
     async def _emit_later(self, board: str) -> None:
+        """Rounds of one board, one at a time: with a cluster a round awaits Redis, and a
+        second round at once could send its count before an older one came back, or take the
+        count before this process's own report was in and then skip the emit the change needs."""
         try:
-            await asyncio.sleep(self.interval)
+            while True:
+                await asyncio.sleep(self.interval)
+                self._again.discard(board)  # what changed until now, this round counts
+                await self._emit_round(board)
+                if board not in self._again:
+                    return
         finally:
             self._scheduled.pop(board, None)
+            self._again.discard(board)
+
+    async def _emit_round(self, board: str) -> None:
         local_change = board in self._local_change
         self._local_change.discard(board)
-        self._newest[board] = taking = next(self._taking)
         local = self.count_local(board)
         total = local
         if self.cluster is not None:
@@ -76,8 +85,6 @@ class Presence:
                 await self.cluster.report_count(board, local)
                 await self.cluster.notify("presence", board)
             total = await self.cluster.total_count(board)
-            if self._newest.get(board) != taking:
-                return  # a count taken after this one is (or was) sent instead
             local = self.count_local(board)  # who is still here to tell
         if not local_change and self._last_sent.get(board) == total:
             return
@@ -86,4 +93,3 @@ class Presence:
             await self.emit_local(board, total)
         else:
             self._last_sent.pop(board, None)
-            self._newest.pop(board, None)

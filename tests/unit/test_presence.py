@@ -138,3 +138,47 @@ async def test_stale_total_from_a_slow_read_is_not_sent_after_a_newer_one() -> N
     await asyncio.sleep(INTERVAL * 8)
     assert room.emits[-1] == ("stage", 2), room.emits  # the screens show the newer count
     await cluster.stop()
+
+
+class SlowRedis(LocalCluster):
+    """The in-process cluster with every Redis round trip taking `delay` seconds; as with
+    Redis, this process hears its own notice at once, before the publish returns."""
+
+    def __init__(self, delay: float) -> None:
+        super().__init__()
+        self.delay = delay
+
+    async def notify(self, kind: str, board: str, data: Any = None) -> None:
+        await super().notify(kind, board, data)
+        await asyncio.sleep(self.delay)
+
+    async def report_count(self, board: str, count: int) -> None:
+        await super().report_count(board, count)
+        await asyncio.sleep(self.delay)
+
+    async def total_count(self, board: str) -> int:
+        total = await super().total_count(board)
+        await asyncio.sleep(self.delay)
+        return total
+
+
+async def test_slow_redis_does_not_lose_the_emit_of_a_local_change() -> None:
+    """A change's own notice makes this process refresh; when the change's Redis round trips
+    outlast the interval, that refresh must not swallow the change's emit (one left and another
+    joined: same count, but the newcomer's board:state may predate the leave)."""
+    room = Room()
+    presence = room.presence()
+    presence.cluster = cluster = SlowRedis(delay=INTERVAL)
+
+    async def on_notice(kind: str, board: str, data: Any) -> None:
+        presence.refresh(board)  # as sliders.realtime.dispatch does for "presence"
+
+    await cluster.start(on_notice)
+    room.counts["stage"] = 2
+    presence.changed("stage")
+    await asyncio.sleep(INTERVAL * 15)
+    assert room.emits == [("stage", 2)]
+    presence.changed("stage")  # one left and another joined
+    await asyncio.sleep(INTERVAL * 15)
+    assert room.emits == [("stage", 2), ("stage", 2)]
+    await cluster.stop()
