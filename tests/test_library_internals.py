@@ -123,7 +123,7 @@ def test_engineio_socket_attributes() -> None:
         return engineio.async_socket.AsyncSocket(server, "sid")
 
     socket = asyncio.run(made())
-    for attribute in ("queue", "upgraded", "closing", "closed", "server", "sid"):
+    for attribute in ("queue", "upgraded", "upgrading", "closing", "closed", "server", "sid"):
         assert hasattr(socket, attribute), attribute
     assert hasattr(socket.queue, "put_nowait") and hasattr(socket.queue, "get_nowait")
     # The class swap keeps the instance's state: GuardedSocket adds no slots or __init__.

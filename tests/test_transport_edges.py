@@ -354,6 +354,50 @@ async def test_a_session_takes_one_websocket(make_board, asgi_server):
     assert stored(board.slug, "s1")[0] == 3
 
 
+@pytest.mark.parametrize("failure", ["closed_before_the_probe", "not_engineio", "oversized_probe"])
+async def test_a_failed_upgrade_leaves_the_session_on_long_polling(
+    failure: str, make_board, asgi_server
+):
+    """An upgrade whose websocket closes before its probe, or sends something that is not one,
+    fails; the session carries on over long-polling, where its messages keep coming, and may
+    try the upgrade again. python-engineio left it "upgrading": every long-poll was answered at
+    once with a NOOP, a busy loop with no messages until the session timed out, and an
+    oversized probe was an unhandled exception (a traceback in the log per attempt)."""
+    board = make_board()
+    mover = BoardClient(asgi_server.url, board.slug)
+    await mover.connect()
+    log_before = len(asgi_server.log())
+    try:
+        async with aiohttp.ClientSession(cookie_jar=aiohttp.DummyCookieJar()) as http:
+            sid = await polling_session(http, asgi_server, board.slug)
+            upgrade = f"{ws_url(asgi_server)}&sid={sid}"
+            ws = await websockets.connect(upgrade, close_timeout=1, max_size=None)
+            if failure == "closed_before_the_probe":
+                await ws.close()
+            elif failure == "not_engineio":
+                await ws.send("hello")
+            else:
+                await ws.send("2" + "x" * 20_000)  # over SOCKETIO_MAX_MESSAGE_BYTES
+            assert await seconds_until_closed(ws, timeout=3) is not None
+            await mover.set("s1", 5)
+            polls, heard = 0, ""
+            async with asyncio.timeout(5):
+                while "slider:update" not in heard:
+                    async with http.get(polling_url(asgi_server, sid)) as response:
+                        assert response.status == 200, response.status
+                        heard = await response.text()
+                    polls += 1
+            assert polls <= 2, f"{polls} polls before the update"
+            retry = await websockets.connect(upgrade, close_timeout=1)  # the upgrade, again
+            await retry.send("2probe")
+            assert await retry.recv() == "3probe"
+            await retry.close()
+    finally:
+        await mover.disconnect()
+    new_log = asgi_server.log()[log_before:]
+    assert "Traceback" not in new_log and "Exception in ASGI" not in new_log, new_log
+
+
 # --- Bounds ---------------------------------------------------------------------------------
 
 

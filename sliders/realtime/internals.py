@@ -13,8 +13,8 @@ when an upgrade removes or changes what it relies on:
 - python-engineio's `AsyncSocket`: a live socket's class swapped for `GuardedSocket` (as
   `TimedPingSocket`), which re-implements `poll`, `send`, `close`, `handle_post_request` and
   `schedule_ping`, wraps `_upgrade_websocket` (answering a second upgrade with the server's
-  `_bad_request`) and `_websocket_handler`, and reads `queue`, `upgraded`, `closing`, `closed`,
-  `last_ping`, `check_ping_timeout` and `server`;
+  `_bad_request`) and `_websocket_handler` (resetting `upgrading` after a failed upgrade), and
+  reads `queue`, `upgraded`, `closing`, `closed`, `last_ping`, `check_ping_timeout` and `server`;
   `AsyncServer.sockets`; frames and messages put straight into `socket.queue` (`queue_frame`,
   `queue_message`, with a `Packet` from `message_packet`) and a `Packet` subclass whose text is
   made when the writer calls `encode` (`LazyFrame`, `encode_cache`); Socket.IO packets we
@@ -403,6 +403,16 @@ class GuardedSocket(engineio.async_socket.AsyncSocket):  # type: ignore[misc]  #
         return await super()._upgrade_websocket(environ)
 
     async def _websocket_handler(self, ws: Any) -> Any:
+        """The library's websocket handler, with uvicorn's protocol kept for `write_now`, and
+        a failed upgrade of a long-polling session undone.
+
+        An upgrade fails when its websocket closes before the probe, or sends something else
+        (our frame guard closes one that is not Engine.IO) or too much: the library then left
+        `upgrading` set, so every long-poll was answered at once with a NOOP (a busy loop with
+        no messages until the session timed out), and raised the "packet is too large" of an
+        oversized probe out of the application. The session goes on over long-polling instead,
+        and may upgrade again.
+        """
         self.websocket = ws
         protocol = getattr(
             ws.asgi_send, "__self__", None
@@ -411,7 +421,17 @@ class GuardedSocket(engineio.async_socket.AsyncSocket):  # type: ignore[misc]  #
             self.protocol = protocol
             if not protocol.conn.extensions:
                 self.wire = protocol  # write_now's frames carry no extension
-        return await super()._websocket_handler(ws)
+        try:
+            return await super()._websocket_handler(ws)
+        except ValueError:  # the probe's "packet is too large": after it, the reader catches all
+            if self.upgraded:
+                raise
+            logger.warning("A websocket upgrade sent an oversized probe; it stays on long-polling")
+            return None
+        finally:
+            if not self.upgraded:
+                self.upgrading = self.upgrade_started = False
+                self.websocket = self.protocol = self.wire = None
 
     def can_write_now(self) -> bool:
         """Whether a frame written now with `write_now` reaches the client in order.
