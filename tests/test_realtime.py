@@ -143,7 +143,8 @@ async def test_set_acks_and_reaches_others_not_sender(make_board, connect_client
     assert ack == {"ok": True, "id": "s1", "value": 73.0, "version": 1}
     update = await receiver.wait_for(lambda: receiver.of("slider:update"))
     assert update == [{"id": "s1", "value": 73.0, "version": 1}]
-    await sender.set("s2", 10)  # a later event; the sender must not have had the first one
+    ack = await sender.set("s2", 10)  # a later event; the sender must not have had the first one
+    assert ack == {"ok": True, "id": "s2", "value": 10.0, "version": 1}
     await receiver.wait_for(lambda: len(receiver.of("slider:update")) == 2)
     assert sender.of("slider:update") == []
 
