@@ -44,10 +44,11 @@ CONNECTED = '#connection-status[data-state="connected"]'
 # Console errors a page logs while it cannot reach its server (server down, browser offline).
 # Matched against "<console text> (<location url>)": the WebSocket attempts, and the long-polling
 # requests the page falls back to, failing while the server is down or the page offline; a
-# handshake under way when the server stops is reset.
+# handshake under way when the server stops is reset, or its socket found not connected.
 SERVER_DOWN_NOISE = re.compile(
     r"^(WebSocket connection to 'ws://[^']*/socket\.io/[^']*' failed: .*"
-    r"net::ERR_(CONNECTION_REFUSED|CONNECTION_RESET|INTERNET_DISCONNECTED) \(.*\)"
+    r"net::ERR_(CONNECTION_REFUSED|CONNECTION_RESET|SOCKET_NOT_CONNECTED|INTERNET_DISCONNECTED)"
+    r" \(.*\)"
     r"|Failed to load resource: net::ERR_(CONNECTION_REFUSED|INTERNET_DISCONNECTED)"
     r" \(http://[^)]*/socket\.io/\?[^)]*transport=polling[^)]*\))$"
 )
