@@ -354,7 +354,9 @@ async def test_a_session_takes_one_websocket(make_board, asgi_server):
     assert stored(board.slug, "s1")[0] == 3
 
 
-@pytest.mark.parametrize("failure", ["closed_before_the_probe", "not_engineio", "oversized_probe"])
+@pytest.mark.parametrize(
+    "failure", ["closed_before_the_probe", "not_engineio", "oversized_probe", "nested_too_deep"]
+)
 async def test_a_failed_upgrade_leaves_the_session_on_long_polling(
     failure: str, make_board, asgi_server
 ):
@@ -376,6 +378,8 @@ async def test_a_failed_upgrade_leaves_the_session_on_long_polling(
                 await ws.close()
             elif failure == "not_engineio":
                 await ws.send("hello")
+            elif failure == "nested_too_deep":
+                await ws.send("2" + "[" * 5000)  # JSON past Python's recursion limit
             else:
                 await ws.send("2" + "x" * 20_000)  # over SOCKETIO_MAX_MESSAGE_BYTES
             assert await seconds_until_closed(ws, timeout=3) is not None
@@ -396,6 +400,23 @@ async def test_a_failed_upgrade_leaves_the_session_on_long_polling(
         await mover.disconnect()
     new_log = asgi_server.log()[log_before:]
     assert "Traceback" not in new_log and "Exception in ASGI" not in new_log, new_log
+
+
+async def test_a_message_nested_too_deep_closes_the_connection_cleanly(make_board, asgi_server):
+    """A message whose JSON nests past Python's recursion limit (5 kB) cannot be decoded:
+    python-engineio decodes each websocket message outside its error handling, so it ended the
+    handler with an exception (a traceback in the log) and left the session open until its
+    ping timeout. The connection is closed, as for any undecodable packet."""
+    board = make_board()
+    ws = await raw_websocket(asgi_server, board.slug)
+    log_before = len(asgi_server.log())
+    await ws.send("4" + "[" * 5000)
+    took = await seconds_until_closed(ws, timeout=3)
+    assert took is not None and took < 1.0, f"the websocket stayed open ({took})"
+    await asyncio.sleep(0.2)
+    new_log = asgi_server.log()[log_before:]
+    assert "Traceback" not in new_log and "Exception in ASGI" not in new_log, new_log
+    assert "malformed" in new_log, new_log
 
 
 # --- Bounds ---------------------------------------------------------------------------------

@@ -400,7 +400,11 @@ class GuardedSocket(engineio.async_socket.AsyncSocket):  # type: ignore[misc]  #
         if self.upgrade_started:
             return self.server._bad_request("This session has a websocket already")
         self.upgrade_started = True
-        return await super()._upgrade_websocket(environ)
+        try:
+            return await super()._upgrade_websocket(environ)
+        finally:
+            if not self.upgraded:
+                self.upgrade_started = False  # failed, or the client left before its accept
 
     async def _websocket_handler(self, ws: Any) -> Any:
         """The library's websocket handler, with uvicorn's protocol kept for `write_now`, and
@@ -412,6 +416,11 @@ class GuardedSocket(engineio.async_socket.AsyncSocket):  # type: ignore[misc]  #
         no messages until the session timed out), and raised the "packet is too large" of an
         oversized probe out of the application. The session goes on over long-polling instead,
         and may upgrade again.
+
+        The library decodes each message outside its error handling: one whose JSON nests past
+        Python's recursion limit raised out of the application, and once upgraded left the
+        session open until its ping timeout. Such a connection is closed like any other that
+        sends an undecodable packet.
         """
         self.websocket = ws
         protocol = getattr(
@@ -423,14 +432,17 @@ class GuardedSocket(engineio.async_socket.AsyncSocket):  # type: ignore[misc]  #
                 self.wire = protocol  # write_now's frames carry no extension
         try:
             return await super()._websocket_handler(ws)
-        except ValueError:  # the probe's "packet is too large": after it, the reader catches all
+        except (ValueError, RecursionError) as error:  # too large, or nested too deep
+            name = type(error).__name__
             if self.upgraded:
-                raise
-            logger.warning("A websocket upgrade sent an oversized probe; it stays on long-polling")
+                logger.warning("Closing a connection that sent a malformed packet (%s)", name)
+                await self.close(wait=False, abort=True)
+            else:
+                logger.warning("A websocket upgrade failed (%s); it stays on long-polling", name)
             return None
         finally:
             if not self.upgraded:
-                self.upgrading = self.upgrade_started = False
+                self.upgrading = False
                 self.websocket = self.protocol = self.wire = None
 
     def can_write_now(self) -> bool:
