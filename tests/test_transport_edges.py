@@ -320,12 +320,16 @@ async def test_a_long_poll_response_holds_no_more_than_a_python_client_decodes(
         assert answered == set(range(40))
 
 
-async def test_a_refused_polling_post_is_answered_with_an_error(make_board, asgi_server):
-    """A POST the server cannot decode gets 400 (the JS client then reconnects), not 200."""
+@pytest.mark.parametrize("payload", ["x-not-a-packet", "4" + "[" * 5000])
+async def test_a_refused_polling_post_is_answered_with_an_error(
+    payload: str, make_board, asgi_server
+):
+    """A POST the server cannot decode gets 400 (the JS client then reconnects), not 200; JSON
+    nested past Python's recursion limit too (it was a 500, with a traceback in the log)."""
     board = make_board()
     async with aiohttp.ClientSession(cookie_jar=aiohttp.DummyCookieJar()) as http:
         sid = await polling_session(http, asgi_server, board.slug)
-        async with http.post(polling_url(asgi_server, sid), data="x-not-a-packet") as response:
+        async with http.post(polling_url(asgi_server, sid), data=payload) as response:
             assert response.status == 400, (response.status, await response.text())
         async with http.get(polling_url(asgi_server, sid)) as response:
             assert response.status == 400  # the session is gone

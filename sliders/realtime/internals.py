@@ -381,7 +381,7 @@ class GuardedSocket(engineio.async_socket.AsyncSocket):  # type: ignore[misc]  #
             # The body is bounded in bytes, so the number of packets is too: no count cap.
             encoded = text.split("\x1e") if text else []
             packets = [engineio.packet.Packet(encoded_packet=p) for p in encoded]
-        except (ValueError, KeyError, IndexError, TypeError) as e:
+        except (ValueError, KeyError, IndexError, TypeError, RecursionError) as e:
             name = type(e).__name__
             logger.warning("Closing a connection that sent a malformed payload (%s)", name)
             raise BadPayload() from None
