@@ -1,7 +1,8 @@
 """Coalesced presence (sliders/realtime/presence.py): one trailing `board:presence` per interval.
 
 The counts come from a dict and the emits go to a list: the two callbacks are the seam
-`Presence` takes. With a cluster, the real in-process `LocalCluster`.
+`Presence` takes. With a cluster, the real in-process `LocalCluster`, with Redis's latency added
+where a test needs it (`SlowRedis`); tests/test_scaleout.py has the same with real Redis.
 """
 
 from __future__ import annotations
@@ -109,44 +110,16 @@ async def test_with_a_cluster_the_count_is_reported_announced_and_the_total_emit
     await cluster.stop()
 
 
-class SlowFirstTotal(LocalCluster):
-    """The in-process cluster whose first `total_count` answers late, as a slow Redis would."""
-
-    def __init__(self, delay: float) -> None:
-        super().__init__()
-        self.delay = delay
-        self.reads = 0
-
-    async def total_count(self, board: str) -> int:
-        self.reads += 1
-        total = await super().total_count(board)  # read now, answered late
-        if self.reads == 1:
-            await asyncio.sleep(self.delay)
-        return total
-
-
-async def test_stale_total_from_a_slow_read_is_not_sent_after_a_newer_one() -> None:
-    room = Room()
-    presence = room.presence()
-    presence.cluster = cluster = SlowFirstTotal(delay=INTERVAL * 5)
-    await cluster.start(lambda kind, board, data: asyncio.sleep(0))
-    room.counts["stage"] = 1
-    presence.changed("stage")  # its total (1) is read, then answered late
-    await asyncio.sleep(INTERVAL * 2)
-    room.counts["stage"] = 2
-    presence.changed("stage")  # a second client: its total (2) comes back first
-    await asyncio.sleep(INTERVAL * 8)
-    assert room.emits[-1] == ("stage", 2), room.emits  # the screens show the newer count
-    await cluster.stop()
-
-
 class SlowRedis(LocalCluster):
-    """The in-process cluster with every Redis round trip taking `delay` seconds; as with
-    Redis, this process hears its own notice at once, before the publish returns."""
+    """The in-process cluster with Redis's latency added: each report, notice and total takes
+    `delay` seconds, and the successive `total_count` reads the extra `total_delays` (the read
+    is taken at once, its answer comes late). As with Redis, this process hears its own notice
+    at once, before the publish returns."""
 
-    def __init__(self, delay: float) -> None:
+    def __init__(self, delay: float = 0, total_delays: tuple[float, ...] = ()) -> None:
         super().__init__()
         self.delay = delay
+        self.total_delays = list(total_delays)
 
     async def notify(self, kind: str, board: str, data: Any = None) -> None:
         await super().notify(kind, board, data)
@@ -158,8 +131,24 @@ class SlowRedis(LocalCluster):
 
     async def total_count(self, board: str) -> int:
         total = await super().total_count(board)
-        await asyncio.sleep(self.delay)
+        extra = self.total_delays.pop(0) if self.total_delays else 0
+        await asyncio.sleep(self.delay + extra)
         return total
+
+
+async def test_stale_total_from_a_slow_read_is_not_sent_after_a_newer_one() -> None:
+    room = Room()
+    presence = room.presence()
+    presence.cluster = cluster = SlowRedis(total_delays=(INTERVAL * 5,))
+    await cluster.start(lambda kind, board, data: asyncio.sleep(0))
+    room.counts["stage"] = 1
+    presence.changed("stage")  # its total (1) is read, then answered late
+    await asyncio.sleep(INTERVAL * 2)
+    room.counts["stage"] = 2
+    presence.changed("stage")  # a second client: its total (2) comes back first
+    await asyncio.sleep(INTERVAL * 8)
+    assert room.emits[-1] == ("stage", 2), room.emits  # the screens show the newer count
+    await cluster.stop()
 
 
 async def test_slow_redis_does_not_lose_the_emit_of_a_local_change() -> None:
