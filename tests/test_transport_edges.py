@@ -320,7 +320,9 @@ async def test_a_long_poll_response_holds_no_more_than_a_python_client_decodes(
         assert answered == set(range(40))
 
 
-@pytest.mark.parametrize("payload", ["x-not-a-packet", "4" + "[" * 5000])
+@pytest.mark.parametrize(
+    "payload", ["x-not-a-packet", "4" + "[" * 5000], ids=["not_a_packet", "nested_too_deep"]
+)
 async def test_a_refused_polling_post_is_answered_with_an_error(
     payload: str, make_board, asgi_server
 ):
